@@ -1,0 +1,25 @@
+/**
+ * Typed configuration: what MonaServer.ini (SPEC S1) turns into. Every protocol and the scripting
+ * layer read only this; src/config/ owns parsing and validation.
+ */
+export interface Config {
+  /** public address for redirections, may carry ":port" ("" = none) */
+  host: string;
+  /** bytes applied to socket send/receive buffers, 0 = OS default */
+  socketBufferSize: number;
+  /** worker count, 0 = one per core */
+  threads: number;
+  application: { dir: string }; // absolute; holds www/ and data/
+  servers: { port: number; targets: string };
+  rtmfp: { port: number; keepaliveServer: number; keepalivePeer: number };
+  rtmp: { port: number };
+  http: { port: number; timeout: number; index: string };
+  rtsp: { port: number };
+  websocket: { timeout: number };
+  logs: { directory: string; name: string; rotation: number };
+  /**
+   * Every section/key as read (lower-cased section names kept as written in the file too), for
+   * scripts' `mona.configs`: top-level keys at the root, `[section] key` under section.
+   */
+  raw: Record<string, string | Record<string, string>>;
+}

@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+import { Table, type Value } from '../serialization/value';
+import type { Writer } from './writer';
+
+/**
+ * One connected client of any protocol (SPEC S3 `client`). Protocols subclass it; scripting reads
+ * and extends it. Nothing here knows a protocol.
+ */
+export abstract class Client {
+  /** 32 bytes: RTMFP peer id, random for other protocols */
+  readonly rawId: Buffer;
+  readonly id: string;
+  /** "RTMFP", "RTMP", "RTMPE", "HTTP", "WebSocket", "RTSP" */
+  abstract readonly protocol: string;
+  /** "ip:port" of the peer; protocols update it on mobility (RTMFP) */
+  address: string;
+  /** app path, "" for root, "/live" ... (set before onConnection) */
+  path = '';
+  /** raw query string of the connection URL, without '?' */
+  query = '';
+  /** connection properties: URL query, connect command object, cookies (HTTP)... scripts see them */
+  readonly properties = new Table();
+  /** round trip time in ms, as measured by the protocol */
+  ping = 0;
+  lastReceptionTime = Date.now();
+  /** scripting layer's slot (the Lua client object) */
+  script: unknown = undefined;
+  /** true once onConnection accepted it (protocols keep sessions that are not yet connected off it) */
+  connected = false;
+
+  constructor(address: string, rawId?: Buffer) {
+    this.address = address;
+    this.rawId = rawId ?? randomBytes(32);
+    this.id = this.rawId.toString('hex');
+  }
+
+  /** The main writer: where RPC results and invocations to this client go. */
+  abstract get writer(): Writer;
+
+  /** Ends the session (reason is logged and, where the protocol can, told to the peer). */
+  abstract close(reason?: string): void;
+
+  property(name: string): Value {
+    return this.properties.get(name);
+  }
+}
+
+/** The registry of connected clients (`mona.clients`): by id (hex) or rawId, iterable. */
+export class Clients implements Iterable<Client> {
+  private byId = new Map<string, Client>();
+
+  add(client: Client): void {
+    this.byId.set(client.id, client);
+  }
+
+  remove(client: Client): boolean {
+    return this.byId.get(client.id) === client && this.byId.delete(client.id);
+  }
+
+  get(id: string | Buffer): Client | undefined {
+    return this.byId.get(typeof id === 'string' ? id.toLowerCase() : id.toString('hex'));
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  [Symbol.iterator](): Iterator<Client> {
+    return this.byId.values();
+  }
+}

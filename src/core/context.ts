@@ -1,0 +1,55 @@
+import * as path from 'node:path';
+import type { Config } from '../config/types';
+import type { Logger } from '../logs/levels';
+import type { Table, Value } from '../serialization/value';
+import type { AppHost } from './app-host';
+import { type Client, Clients } from './client';
+import { InvalidApp } from './errors';
+import { Publications } from './publications';
+
+/** Everything a protocol or the scripting layer needs from the server, built once by src/server.ts. */
+export class ServerContext {
+  readonly clients = new Clients();
+  readonly publications: Publications;
+  readonly startTime = Date.now();
+
+  constructor(
+    readonly config: Config,
+    readonly logger: Logger,
+    /** replaced by the script engine once it is up (FolderHost before) */
+    public host: AppHost,
+    readonly version: string,
+  ) {
+    this.publications = new Publications(() => this.host);
+  }
+
+  /** absolute path of the www/ folder */
+  get wwwDir(): string {
+    return path.join(this.config.application.dir, 'www');
+  }
+
+  get dataDir(): string {
+    return path.join(this.config.application.dir, 'data');
+  }
+
+  /**
+   * The connection flow every protocol shares: `client.path` must be set to the app path. Checks the
+   * app exists, asks the app (onConnection), registers the client. Returns the table onConnection
+   * returned. Throws InvalidApp or ConnectionRejected.
+   */
+  connect(client: Client, args: Value[]): Table | null {
+    if (!this.host.exists(client.path)) throw new InvalidApp(client.path);
+    const result = this.host.onConnection(client, args);
+    client.connected = true;
+    this.clients.add(client);
+    return result;
+  }
+
+  /** Counterpart of connect(): safe to call for a client that never connected, and twice. */
+  disconnect(client: Client): void {
+    if (!client.connected) return;
+    client.connected = false;
+    this.clients.remove(client);
+    this.host.onDisconnection(client);
+  }
+}

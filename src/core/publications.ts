@@ -1,0 +1,95 @@
+import { Table } from '../serialization/value';
+import type { AppHost } from './app-host';
+import type { Client } from './client';
+import { StreamRefused } from './errors';
+import { Listener, type MediaSink } from './listener';
+import { Publication } from './publication';
+
+/**
+ * The registry of publications (`mona.publications`) and the publish/play flow every protocol
+ * shares: name uniqueness (BadName), script approval (onPublish/onSubscribe), listeners waiting for
+ * a publisher, clean-up of idle publications.
+ */
+export class Publications implements Iterable<Publication> {
+  private readonly byName = new Map<string, Publication>();
+
+  constructor(private readonly host: () => AppHost) {}
+
+  get(name: string): Publication | undefined {
+    return this.byName.get(name);
+  }
+
+  get size(): number {
+    return this.byName.size;
+  }
+
+  [Symbol.iterator](): Iterator<Publication> {
+    return this.byName.values();
+  }
+
+  /**
+   * Starts publishing `name` for `client` (null: a script's `mona:publish`). Throws
+   * StreamRefused('Publish.BadName') if it is already published, ('Publish.Failed') if the script
+   * refuses.
+   */
+  publish(client: Client | null, name: string): Publication {
+    if (!name) throw new StreamRefused('Publish.BadName', 'Empty publication name');
+    let pub = this.byName.get(name);
+    if (pub?.running) throw new StreamRefused('Publish.BadName', `${name} is already published`);
+    const created = !pub;
+    if (!pub) pub = new Publication(name);
+    pub.publisher = client;
+    try {
+      this.host().onPublish(client, pub);
+    } catch (e) {
+      pub.publisher = null;
+      if (e instanceof StreamRefused) throw e;
+      throw new StreamRefused('Publish.Failed', e instanceof Error ? e.message : String(e));
+    }
+    if (created) this.byName.set(name, pub);
+    pub.start(client);
+    return pub;
+  }
+
+  /** Ends a publication: listeners get UnpublishNotify and stay, waiting for a new publisher. */
+  unpublish(pub: Publication): void {
+    if (!pub.running) return;
+    const client = pub.publisher;
+    pub.stop();
+    this.host().onUnpublish(client, pub);
+    this.dropIfIdle(pub);
+  }
+
+  /**
+   * Subscribes `sink` to `name`. The publication need not exist yet: the listener waits for it.
+   * Throws StreamRefused('Play.Failed') if the script refuses.
+   */
+  subscribe(client: Client | null, name: string, sink: MediaSink, parameters: Table = new Table()): Listener {
+    if (!name) throw new StreamRefused('Play.Failed', 'Empty stream name');
+    let pub = this.byName.get(name);
+    const created = !pub;
+    if (!pub) pub = new Publication(name);
+    const listener = new Listener(pub, client, sink, parameters);
+    try {
+      this.host().onSubscribe(client, listener);
+    } catch (e) {
+      if (e instanceof StreamRefused) throw e;
+      throw new StreamRefused('Play.Failed', e instanceof Error ? e.message : String(e));
+    }
+    if (created) this.byName.set(name, pub);
+    pub.addListener(listener);
+    return listener;
+  }
+
+  unsubscribe(listener: Listener): void {
+    const pub = listener.publication;
+    listener.detach();
+    if (!pub.removeListener(listener)) return;
+    this.host().onUnsubscribe(listener.client, listener);
+    this.dropIfIdle(pub);
+  }
+
+  private dropIfIdle(pub: Publication): void {
+    if (!pub.running && pub.listeners.size === 0 && this.byName.get(pub.name) === pub) this.byName.delete(pub.name);
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Quality of service counters (SPEC S3 QualityOfService): byte rate over a sliding second,
+ * lost rate, latency, last sending time. Cheap to update per packet: no arrays, one bucket swap
+ * per second.
+ */
+export class QualityOfService {
+  /** bytes per second measured over the last complete second */
+  byteRate = 0;
+  /** share of packets lost (0..1) over the last complete second */
+  lostRate = 0;
+  /** ms between a packet's media time and its sending, as protocols measure it */
+  latency = 0;
+  /** Date.now() of the last packet sent/received */
+  lastSendingTime = 0;
+  droppedFrames = 0;
+  private windowStart = 0;
+  private windowBytes = 0;
+  private windowPackets = 0;
+  private windowLost = 0;
+
+  add(bytes: number, now = Date.now()): void {
+    this.roll(now);
+    this.windowBytes += bytes;
+    this.windowPackets++;
+    this.lastSendingTime = now;
+  }
+
+  lost(count = 1, now = Date.now()): void {
+    this.roll(now);
+    this.windowLost += count;
+    this.windowPackets += count;
+  }
+
+  drop(): void {
+    this.droppedFrames++;
+  }
+
+  private roll(now: number): void {
+    const elapsed = now - this.windowStart;
+    if (elapsed < 1000) return;
+    // a gap of several seconds means nothing flowed: rates fall to zero
+    const complete = elapsed < 2000;
+    this.byteRate = complete ? Math.round((this.windowBytes * 1000) / elapsed) : 0;
+    this.lostRate = complete && this.windowPackets ? this.windowLost / this.windowPackets : 0;
+    this.windowStart = now;
+    this.windowBytes = this.windowPackets = this.windowLost = 0;
+  }
+}
