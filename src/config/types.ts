@@ -16,7 +16,13 @@ export interface Config {
   http: { port: number; timeout: number; index: string };
   rtsp: { port: number };
   websocket: { timeout: number };
-  logs: { directory: string; name: string; rotation: number };
+  /**
+   * `directory` is absolute (a relative one in the ini is taken from application.dir). The file
+   * being written is `<directory>/<name>.0` (rotated to `.1` … `.<rotation>`, MonaServer's naming),
+   * or `<directory>/<name>` when rotation is 0. `maxSize` (additive, MonaServer's `logs.maxSize`):
+   * bytes per file before rotating, 1,000,000 by default, 0 = unlimited.
+   */
+  logs: { directory: string; name: string; rotation: number; maxSize?: number };
   /**
    * Every section/key as read (lower-cased section names kept as written in the file too), for
    * scripts' `mona.configs`: top-level keys at the root, `[section] key` under section.

@@ -1,0 +1,111 @@
+/**
+ * Every typed key of SPEC S1: where it lives in the ini, its default and what values are valid.
+ * Defaults are MonaServer's documented ones (installation.rst "Configurations") except where SPEC S1
+ * says otherwise. A bad value never stops the server: it is reported and the default is used, or
+ * (keepalives, as MonaServer does) clamped into range with a warning.
+ */
+import type { Config } from './types';
+
+export type KeyKind = 'port' | 'int' | 'seconds' | 'string' | 'filename';
+
+export interface KeySpec {
+  /** section lower-cased ("" = top level) */
+  section: string;
+  /** key lower-cased */
+  key: string;
+  kind: KeyKind;
+  min?: number;
+  max?: number;
+  /** out of [min,max]: clamp with a warning instead of rejecting the value */
+  clamp?: boolean;
+  /** writes a validated value into the config */
+  set(config: Config, value: number | string): void;
+}
+
+const MAX_INT32 = 2 ** 31 - 1;
+
+export const KEYS: readonly KeySpec[] = [
+  { section: '', key: 'host', kind: 'string', set: (c, v) => (c.host = v as string) },
+  {
+    section: '', key: 'socketbuffersize', kind: 'int', min: 0, max: MAX_INT32,
+    set: (c, v) => (c.socketBufferSize = v as number),
+  },
+  { section: '', key: 'threads', kind: 'int', min: 0, max: 1024, set: (c, v) => (c.threads = v as number) },
+  // application.dir is resolved by the loader (relative to the ini's folder)
+  { section: 'servers', key: 'port', kind: 'port', set: (c, v) => (c.servers.port = v as number) },
+  { section: 'servers', key: 'targets', kind: 'string', set: (c, v) => (c.servers.targets = v as string) },
+  { section: 'rtmfp', key: 'port', kind: 'port', set: (c, v) => (c.rtmfp.port = v as number) },
+  {
+    section: 'rtmfp', key: 'keepaliveserver', kind: 'int', min: 5, max: 255, clamp: true,
+    set: (c, v) => (c.rtmfp.keepaliveServer = v as number),
+  },
+  {
+    section: 'rtmfp', key: 'keepalivepeer', kind: 'int', min: 5, max: 255, clamp: true,
+    set: (c, v) => (c.rtmfp.keepalivePeer = v as number),
+  },
+  { section: 'rtmp', key: 'port', kind: 'port', set: (c, v) => (c.rtmp.port = v as number) },
+  { section: 'http', key: 'port', kind: 'port', set: (c, v) => (c.http.port = v as number) },
+  { section: 'http', key: 'timeout', kind: 'seconds', set: (c, v) => (c.http.timeout = v as number) },
+  { section: 'http', key: 'index', kind: 'string', set: (c, v) => (c.http.index = v as string) },
+  { section: 'rtsp', key: 'port', kind: 'port', set: (c, v) => (c.rtsp.port = v as number) },
+  { section: 'websocket', key: 'timeout', kind: 'seconds', set: (c, v) => (c.websocket.timeout = v as number) },
+  // logs.directory is resolved by the loader (relative to application.dir)
+  { section: 'logs', key: 'name', kind: 'filename', set: (c, v) => (c.logs.name = v as string) },
+  { section: 'logs', key: 'rotation', kind: 'int', min: 0, max: 1000, set: (c, v) => (c.logs.rotation = v as number) },
+  { section: 'logs', key: 'maxsize', kind: 'int', min: 0, max: MAX_INT32, set: (c, v) => (c.logs.maxSize = v as number) },
+];
+
+/** Defaults of SPEC S1; `dir` is the working directory unless the ini says otherwise. */
+export function defaultConfig(dir: string): Config {
+  return {
+    host: '',
+    socketBufferSize: 0,
+    threads: 0,
+    application: { dir },
+    servers: { port: 0, targets: '' },
+    rtmfp: { port: 1935, keepaliveServer: 15, keepalivePeer: 10 },
+    rtmp: { port: 1935 },
+    http: { port: 80, timeout: 7, index: '' },
+    rtsp: { port: 554 },
+    websocket: { timeout: 120 },
+    logs: { directory: 'logs', name: 'log', rotation: 10, maxSize: 1_000_000 },
+    raw: {},
+  };
+}
+
+/**
+ * Checks one value against its spec. Returns the typed value, or an error text (the caller keeps
+ * the default). `warning` is set when the value was clamped.
+ */
+export function validate(spec: KeySpec, text: string): { value?: number | string; error?: string; warning?: string } {
+  switch (spec.kind) {
+    case 'string':
+      return { value: text };
+    case 'filename':
+      if (text === '' || /[\\/]/.test(text) || text === '.' || text === '..')
+        return { error: `"${text}" is not a plain file name` };
+      return { value: text };
+    case 'port': {
+      if (!/^\d+$/.test(text)) return { error: `"${text}" is not a port number (0 disables, 1..65535)` };
+      const n = Number(text);
+      if (n > 65535) return { error: `${n} is not a port number (0 disables, 1..65535)` };
+      return { value: n };
+    }
+    case 'int':
+    case 'seconds': {
+      const pattern = spec.kind === 'int' ? /^[+-]?\d+$/ : /^[+-]?(\d+\.?\d*|\.\d+)$/;
+      if (!pattern.test(text)) return { error: `"${text}" is not ${spec.kind === 'int' ? 'an integer' : 'a number of seconds'}` };
+      let n = Number(text);
+      const min = spec.min ?? 0;
+      const max = spec.max ?? MAX_INT32;
+      if (n < min || n > max) {
+        if (!spec.clamp) return { error: `${n} is out of range ${min}..${max}` };
+        const clamped = Math.min(max, Math.max(min, n));
+        const warning = `${n} is out of range ${min}..${max}, using ${clamped}`;
+        n = clamped;
+        return { value: n, warning };
+      }
+      return { value: n };
+    }
+  }
+}
