@@ -144,3 +144,19 @@ export function formatDateISO(time: number): string {
   const d = new Date(time);
   return Number.isNaN(d.getTime()) ? new Date(0).toISOString() : d.toISOString();
 }
+
+/**
+ * Number → shortest text that reads back as the same double, never in exponent notation (the
+ * query-string reader, like MonaServer's, knows no exponent): 1e21 → "1000000000000000000000".
+ */
+export function formatPlainNumber(n: number): string {
+  if (!Number.isFinite(n)) return Number.isNaN(n) ? 'nan' : n < 0 ? '-inf' : 'inf';
+  const s = formatNumber(n);
+  if (!s.includes('e')) return s;
+  if (Number.isInteger(n)) return BigInt(n).toString();
+  // tiny fractions: enough decimals for the shortest form's significant digits
+  const [mantissa, exp] = s.split('e');
+  const digits = mantissa.replace('-', '').replace('.', '');
+  const zeros = -Number(exp) - 1;
+  return (n < 0 ? '-' : '') + '0.' + '0'.repeat(zeros) + digits;
+}
