@@ -9,7 +9,7 @@
  * - `\r\n` and `\n` line ends, UTF-8 with or without BOM.
  * What MonaServer silently swallows but is almost always a typo is reported as a problem with its
  * line number and skipped: a `[section` without `]`, text after `]`, a line without `=`, `= value`
- * without a key. The caller decides what a problem means (we log it and keep going).
+ * without a key. Keys under a broken section header are skipped with it. The caller decides what a problem means (we log it and keep going).
  */
 
 export interface IniEntry {
@@ -40,31 +40,38 @@ export function parseIni(text: string): IniDocument {
   const problems: IniProblem[] = [];
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const lines = text.split('\n');
-  let section = '';
+  // null after a broken header: its keys are skipped rather than landing in the previous section
+  // (a broken "[HTTP" must not turn the next "port=80" into the RTMFP port)
+  let section: string | null = '';
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
     const line = lines[i].trim(); // also drops the \r of CRLF files
     if (line === '' || line[0] === ';' || line[0] === '#') continue;
     if (line[0] === '[') {
       const close = line.indexOf(']');
+      const skipped = 'its keys up to the next section are ignored';
       if (close < 0) {
-        problems.push({ line: lineNo, message: `section header "${line}" has no closing ']'` });
+        problems.push({ line: lineNo, message: `section header "${line}" has no closing ']', ${skipped}` });
+        section = null;
         continue;
       }
       const rest = line.slice(close + 1).trim();
       if (rest !== '' && rest[0] !== ';' && rest[0] !== '#') {
-        problems.push({ line: lineNo, message: `unexpected text "${rest}" after section header` });
+        problems.push({ line: lineNo, message: `unexpected text "${rest}" after section header, ${skipped}` });
+        section = null;
         continue;
       }
       const name = line.slice(1, close).trim();
       if (name === '') {
-        problems.push({ line: lineNo, message: 'empty section name "[]"' });
+        problems.push({ line: lineNo, message: `empty section name "[]", ${skipped}` });
+        section = null;
         continue;
       }
       section = name;
       sections.push(name);
       continue;
     }
+    if (section === null) continue;
     const eq = line.indexOf('=');
     if (eq < 0) {
       problems.push({ line: lineNo, message: `"${line}" is not "key = value"` });

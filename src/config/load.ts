@@ -49,8 +49,9 @@ export function loadConfig(
   const cwd = path.resolve(options.cwd ?? process.cwd());
   const file = path.resolve(cwd, configPath ?? DEFAULT_CONFIG_NAME);
   const shown = path.relative(cwd, file) || file;
-  const warnings: string[] = [];
-  const errors: string[] = [];
+  // collected with their line so that they are reported in file order (overrides last)
+  const warningsAt: Array<[number, string]> = [];
+  const errorsAt: Array<[number, string]> = [];
   let fatal: string | undefined;
   let found = false;
 
@@ -66,12 +67,12 @@ export function loadConfig(
       const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
       const message = `cannot read configuration ${file} (${why})`;
       if (options.required) fatal = message;
-      else errors.push(message);
+      else errorsAt.push([0, message]);
     }
   }
   if (text !== undefined) {
     const doc = parseIni(text);
-    for (const p of doc.problems) errors.push(`${shown}:${p.line}: ${p.message} (line ignored)`);
+    for (const p of doc.problems) errorsAt.push([p.line, `${shown}:${p.line}: ${p.message}`]);
     for (const e of doc.entries) entries.push({ ...e, where: `${shown}:${e.line}` });
     sectionsSeen = doc.sections;
   }
@@ -87,7 +88,7 @@ export function loadConfig(
   }
 
   const config = defaultConfig(cwd);
-  config.raw = buildRaw(entries, sectionsSeen, warnings);
+  config.raw = buildRaw(entries, sectionsSeen, warningsAt);
 
   // typed keys: last occurrence wins (case-insensitive)
   const last = new Map<string, IniEntry & { where: string }>();
@@ -99,9 +100,10 @@ export function loadConfig(
     if (!e) continue;
     const r = validate(spec, e.value);
     const name = spec.section ? `${e.section}.${e.key}` : e.key;
-    if (r.error !== undefined) errors.push(`${e.where}: ${name}: ${r.error}, default kept`);
+    const at = e.line > 0 ? e.line : Infinity;
+    if (r.error !== undefined) errorsAt.push([at, `${e.where}: ${name}: ${r.error}, default kept`]);
     else {
-      if (r.warning) warnings.push(`${e.where}: ${name}: ${r.warning}`);
+      if (r.warning) warningsAt.push([at, `${e.where}: ${name}: ${r.warning}`]);
       spec.set(config, r.value!);
     }
   }
@@ -115,7 +117,8 @@ export function loadConfig(
   const logDir = logDirEntry && logDirEntry.value !== '' ? logDirEntry.value : config.logs.directory;
   config.logs.directory = path.resolve(config.application.dir, logDir);
 
-  return { config, path: file, found, warnings, errors, fatal };
+  const inOrder = (list: Array<[number, string]>) => list.sort((a, b) => a[0] - b[0]).map(([, text]) => text);
+  return { config, path: file, found, warnings: inOrder(warningsAt), errors: inOrder(errorsAt), fatal };
 }
 
 /**
@@ -127,7 +130,7 @@ export function loadConfig(
 function buildRaw(
   entries: Array<IniEntry & { where: string }>,
   sectionsSeen: string[],
-  warnings: string[],
+  warnings: Array<[number, string]>,
 ): Config['raw'] {
   const raw: Config['raw'] = {};
   const sectionObjects = new Map<string, Record<string, string>>();
@@ -148,11 +151,11 @@ function buildRaw(
     const id = `${e.section.toLowerCase()}\u0000${e.key.toLowerCase()}`;
     const before = seen.get(id);
     if (before && before.line > 0 && e.line > 0)
-      warnings.push(`${e.where}: ${e.section ? e.section + '.' : ''}${e.key} repeats line ${before.line}, last value wins`);
+      warnings.push([e.line, `${e.where}: ${e.section ? e.section + '.' : ''}${e.key} repeats line ${before.line}, last value wins`]);
     seen.set(id, e);
     if (e.section === '') {
       if (sectionObjects.has(e.key.toLowerCase())) {
-        warnings.push(`${e.where}: top-level key "${e.key}" hidden by section [${e.key}] in mona.configs`);
+        warnings.push([e.line || Infinity, `${e.where}: top-level key "${e.key}" hidden by section [${e.key}] in mona.configs`]);
         continue;
       }
       if (before && before.key !== e.key) delete raw[before.key];

@@ -1,0 +1,207 @@
+/**
+ * The server process (SPEC S1): config → logger → www/ and data/ → ServerContext → app host →
+ * every protocol whose port is not 0 → banner; stop() undoes it in order. Used by the CLI and by
+ * tests that want a server in-process (`startServer`).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadConfig } from './config/load';
+import type { Config } from './config/types';
+import { FolderHost, type AppHost } from './core/app-host';
+import { ServerContext } from './core/context';
+import type { ProtocolServer } from './core/protocol';
+import { Level } from './logs/levels';
+import { ServerLogger } from './logs/logger';
+
+/** How a protocol joins the server: its name, which config port enables it, how to build it. */
+export interface ProtocolEntry {
+  name: string;
+  /** 0 = disabled (SPEC S1) */
+  port(config: Config): number;
+  create(context: ServerContext): ProtocolServer;
+}
+
+/**
+ * Every protocol the server runs, in start order. Protocol helpers: add ONE line here for yours,
+ *   { name: 'RTMP', port: (c) => c.rtmp.port, create: (ctx) => new RTMPServer(ctx) },
+ * (and its import above). A protocol that fails to bind is reported and the others keep running.
+ */
+export const PROTOCOLS: ProtocolEntry[] = [];
+
+/**
+ * The application layer: script-less folders until the script engine registers itself here by
+ * replacing this one line, e.g. `(ctx) => new LuaHost(ctx)`.
+ */
+export const createAppHost: (context: ServerContext) => AppHost = (context) => new FolderHost(context.wwwDir);
+
+export interface ServerOptions {
+  /** --config (default MonaServer.ini in cwd; an explicit path must exist) */
+  configPath?: string;
+  /** applied after the ini: "section.key" → value, e.g. { 'RTMP.port': '0' } */
+  overrides?: Record<string, string>;
+  /** working directory (default process.cwd()) */
+  cwd?: string;
+  /** --log */
+  logLevel?: Level;
+  /** --dump: null/undefined = off, "" = all */
+  dump?: string | null;
+  /** --dumplimit */
+  dumpLimit?: number;
+  /** console stream for logs; null = none (daemon); default stdout */
+  console?: NodeJS.WritableStream | null;
+  /** protocols to run instead of PROTOCOLS (tests) */
+  protocols?: ProtocolEntry[];
+  /** app host to use instead of createAppHost (tests) */
+  appHost?: (context: ServerContext) => AppHost;
+}
+
+/** The server could not start at all (explicit --config unreadable, www/ not creatable...). */
+export class StartupError extends Error {}
+
+export function version(): string {
+  for (const candidate of [path.join(__dirname, '..', '..', 'package.json'), path.join(__dirname, '..', 'package.json')]) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(candidate, 'utf8')) as { name?: string; version?: string };
+      if (pkg.version) return pkg.version;
+    } catch {
+      // try the next place (dist/src vs src layouts)
+    }
+  }
+  return '0.0.0';
+}
+
+export const PRODUCT = 'monats';
+
+export class Server {
+  readonly config: Config;
+  readonly logger: ServerLogger;
+  readonly context: ServerContext;
+  /** protocols that are listening */
+  readonly running: ProtocolServer[] = [];
+  /** one line per protocol that could not start */
+  readonly failures: string[] = [];
+  /** absolute path of the ini looked for, and whether it was there */
+  readonly configFile: { path: string; found: boolean };
+  private stopping: Promise<void> | null = null;
+  /** keeps the process alive like MonaServer's wait for a terminate signal, even with nothing listening */
+  private keepAlive: NodeJS.Timeout | null = null;
+
+  constructor(private readonly options: ServerOptions = {}) {
+    const loaded = loadConfig(options.configPath, options.overrides, {
+      cwd: options.cwd,
+      required: options.configPath !== undefined,
+    });
+    if (loaded.fatal) throw new StartupError(loaded.fatal);
+    this.config = loaded.config;
+    this.configFile = { path: loaded.path, found: loaded.found };
+    const { logs } = this.config;
+    this.logger = new ServerLogger({
+      level: options.logLevel ?? Level.INFO,
+      console: options.console,
+      file: { directory: logs.directory, name: logs.name, rotation: logs.rotation, maxSize: logs.maxSize },
+      dump: options.dump ?? null,
+      dumpLimit: options.dumpLimit ?? -1,
+    });
+    for (const w of loaded.warnings) this.logger.warn('Config', w);
+    for (const e of loaded.errors) this.logger.error('Config', e);
+
+    const www = path.join(this.config.application.dir, 'www');
+    const data = path.join(this.config.application.dir, 'data');
+    try {
+      fs.mkdirSync(www, { recursive: true });
+      fs.mkdirSync(data, { recursive: true });
+    } catch (err) {
+      throw new StartupError(`cannot create ${www} and ${data}: ${(err as Error).message}`);
+    }
+    this.context = new ServerContext(this.config, this.logger, new FolderHost(www), version());
+  }
+
+  /** Starts the app host then every enabled protocol; resolves once all have tried to bind. */
+  async start(): Promise<void> {
+    const { logger, context } = this;
+    const config = this.configFile.found ? this.configFile.path : `${this.configFile.path} not found, defaults used`;
+    logger.note('Server', `${PRODUCT} ${context.version} (MonaServer-compatible), application dir ${this.config.application.dir}, configuration ${config}`);
+
+    this.keepAlive = setInterval(() => {}, 1 << 30);
+    context.host = (this.options.appHost ?? createAppHost)(context);
+    context.host.start();
+
+    for (const entry of this.options.protocols ?? PROTOCOLS) {
+      const port = entry.port(this.config);
+      if (port === 0) {
+        logger.debug('Server', `${entry.name} disabled (port 0)`);
+        continue;
+      }
+      let server: ProtocolServer;
+      try {
+        server = entry.create(context);
+        await server.start();
+      } catch (err) {
+        const line = bindFailure(entry.name, port, err);
+        this.failures.push(line);
+        logger.error(entry.name, line);
+        continue;
+      }
+      this.running.push(server);
+      for (const address of server.addresses()) logger.note(server.name, `${server.name} server started on ${address}`);
+    }
+    if (this.running.length === 0) logger.warn('Server', 'no protocol is listening');
+  }
+
+  /**
+   * Clean shutdown: every protocol stops accepting and closes its sessions (apps get their
+   * onDisconnection while still alive), then the app host calls onStop of every app and flushes
+   * data/, then the log file is flushed. Safe to call twice.
+   */
+  stop(): Promise<void> {
+    if (!this.stopping) this.stopping = this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    const { logger } = this;
+    logger.info('Server', 'stopping');
+    await Promise.all(
+      this.running.map((p) =>
+        p.stop().catch((err: unknown) => logger.error(p.name, `${p.name} stop failed: ${(err as Error).message}`)),
+      ),
+    );
+    this.running.length = 0;
+    try {
+      await this.context.host.stop();
+    } catch (err) {
+      logger.error('Server', `applications stop failed: ${(err as Error).message}`);
+    }
+    if (this.keepAlive) clearInterval(this.keepAlive);
+    logger.note('Server', 'Server stopped');
+    await this.logger.close();
+  }
+}
+
+/** Creates and starts a server; the caller stops it with `server.stop()`. */
+export async function startServer(options: ServerOptions = {}): Promise<Server> {
+  const server = new Server(options);
+  try {
+    await server.start();
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  return server;
+}
+
+const REASONS: Record<string, string> = {
+  EADDRINUSE: 'address in use',
+  EACCES: 'permission denied',
+  EADDRNOTAVAIL: 'address not available',
+  EINVAL: 'invalid address',
+};
+
+/** "RTMP cannot listen on 0.0.0.0:1935 (address in use)" from whatever start() rejected with. */
+export function bindFailure(name: string, port: number, err: unknown): string {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  const code = e && typeof e === 'object' ? e.code : undefined;
+  const reason = (code && REASONS[code]) ?? (e instanceof Error ? e.message : String(err));
+  const where = e && typeof e === 'object' && e.address ? `${e.address}:${e.port ?? port}` : `port ${port}`;
+  return `${name} cannot listen on ${where} (${reason})`;
+}

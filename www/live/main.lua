@@ -1,0 +1,4 @@
+-- The "live" application folder: it exists so that rtmp://host/live/<stream> (and the same URL over
+-- RTMFP, or /live/<stream>.flv over HTTP) works out of the box. The app path is "/live" and the last
+-- URL segment is the stream name. Nothing is defined here, so every event goes to the root
+-- application (www/main.lua), as MonaServer does for an app without its own handler.
