@@ -43,6 +43,14 @@ export abstract class Client {
   property(name: string): Value {
     return this.properties.get(name);
   }
+
+  /**
+   * `client.properties(key, value, {expires, path, domain, secure, httponly})` (SPEC S7): HTTP sets
+   * a cookie (and the property); other protocols have no cookies and return false.
+   */
+  setCookie(_name: string, _value: Value, _options: Table | null): boolean {
+    return false;
+  }
 }
 
 /** The registry of connected clients (`mona.clients`): by id (hex) or rawId, iterable. */
