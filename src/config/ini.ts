@@ -71,7 +71,6 @@ export function parseIni(text: string): IniDocument {
       sections.push(name);
       continue;
     }
-    if (section === null) continue;
     const eq = line.indexOf('=');
     if (eq < 0) {
       problems.push({ line: lineNo, message: `"${line}" is not "key = value"` });
@@ -82,6 +81,7 @@ export function parseIni(text: string): IniDocument {
       problems.push({ line: lineNo, message: `missing key before '=' in "${line}"` });
       continue;
     }
+    if (section === null) continue; // under a broken header
     entries.push({ section, key, value: line.slice(eq + 1).trim(), line: lineNo });
   }
   return { entries, sections, problems };

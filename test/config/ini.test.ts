@@ -42,15 +42,16 @@ test('empty value, BOM, no trailing newline', () => {
 });
 
 test('malformed lines are reported with their line number and skipped', () => {
-  const doc = parseIni(['[RTMP', 'port=1', '[x]', 'just words', '= 3', '[]', '[HTTP] port=80', '[ok]', 'a=b'].join('\n'));
+  const doc = parseIni(['[RTMP', 'port=1', 'junk under a broken header', '[x]', 'just words', '= 3', '[]', '[HTTP] port=80', '[ok]', 'a=b'].join('\n'));
   assert.deepEqual(
     doc.problems.map((p) => p.line),
-    [1, 4, 5, 6, 7],
+    [1, 3, 5, 6, 7, 8],
   );
   assert.match(doc.problems[0].message, /no closing/);
   assert.match(doc.problems[1].message, /not "key = value"/);
+  assert.match(doc.problems[2].message, /not "key = value"/);
   // keys under a broken header are skipped with it (not put in the previous section)
-  assert.deepEqual(doc.entries.map((e) => [e.section, e.key, e.line]), [['ok', 'a', 9]]);
+  assert.deepEqual(doc.entries.map((e) => [e.section, e.key, e.line]), [['ok', 'a', 10]]);
 });
 
 /** mulberry32: small seeded PRNG so the fuzz run is repeatable */
