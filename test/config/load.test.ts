@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import { listenHost } from '../../src/config/listen';
 import { loadConfig } from '../../src/config/load';
 
 function tempDir(): string {
@@ -150,4 +151,13 @@ test('raw keeps unknown sections/keys for mona.configs; section reachable lower-
   assert.equal(r.config.raw.mygroup, group);
   assert.equal(r.config.raw.rtmfp, r.config.raw.RTMFP);
   assert.ok(r.warnings.some((w) => /MonaServer\.ini:5: myGroup\.MYCONFIG repeats line 4/.test(w)));
+});
+
+test('listenHost: [protocol] host binds, 0.0.0.0 by default, top-level host is not a bind address', () => {
+  const dir = tempDir();
+  fs.writeFileSync(path.join(dir, 'MonaServer.ini'), 'host=public.example.com:1936\n[rtmp]\nHost = 127.0.0.1\n[HTTP]\nhost=\n');
+  const { config } = loadConfig(undefined, {}, { cwd: dir });
+  assert.equal(listenHost(config, 'RTMP'), '127.0.0.1');
+  assert.equal(listenHost(config, 'HTTP'), '0.0.0.0');
+  assert.equal(listenHost(config, 'RTMFP'), '0.0.0.0');
 });
