@@ -215,6 +215,60 @@ const FFMPEG_SETDATAFRAME = hex(
     '0000000000000000000009',
 );
 
+// RTMFP captures in /work/shared/captures (decrypted payloads in *.plaintext.txt): the AMF0 body of
+// the flow messages (after the 0x14 type byte and 4-byte timestamp).
+// rtmfp-rtmfpcpp-client-vs-monaserver, packet 5: the client's `connect` (strict array, nested objects,
+// the enhanced-RTMP fourCcList / *FourCcInfoMap fields).
+const RTMFPCPP_CONNECT = hex(
+  '020007636f6e6e656374003ff0000000000000030003617070020000000b617564696f436f646563730040efffe00000' +
+    '00000012617564696f466f75724363496e666f4d61700300012a0040140000000000000000090006636170734578004008' +
+    '000000000000000a666f757243634c6973740a000000010200012a000e6f626a656374456e636f64696e67000000000000' +
+    '0000000005746355726c02001872746d66703a2f2f3132372e302e302e313a32393335302f000b766964656f436f646563' +
+    '730040efffe0000000000012766964656f466f75724363496e666f4d61700300012a004014000000000000000009000009',
+);
+// rtmfp-librtmfp-client-vs-monaserver, packet 6: MonaServer's answer to connect (objectEncoding 3).
+const MONASERVER_CONNECT_RESULT = hex(
+  '0200075f726573756c74000000000000000000050300056c6576656c0200067374617475730004636f646502001d4e6574' +
+    '436f6e6e656374696f6e2e436f6e6e6563742e53756363657373000b6465736372697074696f6e020014436f6e6e656374' +
+    '696f6e20737563636565646564000e6f626a656374456e636f64696e67004008000000000000000009',
+);
+
+test('capture: RTMFP connect from rtmfpcpp and MonaServer connect _result, byte for byte', () => {
+  const connect = decodeAMF0(RTMFPCPP_CONNECT);
+  assert.deepStrictEqual(connect.map(toJS), [
+    'connect',
+    1,
+    {
+      app: '',
+      audioCodecs: 65535,
+      audioFourCcInfoMap: { '*': 5 },
+      capsEx: 3,
+      fourCcList: ['*'],
+      objectEncoding: 0,
+      tcUrl: 'rtmfp://127.0.0.1:29350/',
+      videoCodecs: 65535,
+      videoFourCcInfoMap: { '*': 5 },
+    },
+  ]);
+  assert.deepStrictEqual(encodeAMF0(...connect), RTMFPCPP_CONNECT);
+  const result = decodeAMF0(MONASERVER_CONNECT_RESULT);
+  assert.deepStrictEqual(result.map(toJS), [
+    '_result',
+    0,
+    null,
+    { level: 'status', code: 'NetConnection.Connect.Success', description: 'Connection succeeded', objectEncoding: 3 },
+  ]);
+  // what our server will write for the same answer
+  const w = new AMF0Writer().writeString('_result').writeNumber(0).writeNull();
+  w.writeObject([
+    ['level', 'status'],
+    ['code', 'NetConnection.Connect.Success'],
+    ['description', 'Connection succeeded'],
+    ['objectEncoding', 3],
+  ]);
+  assert.deepStrictEqual(w.toBuffer(), MONASERVER_CONNECT_RESULT);
+});
+
 test('capture: ffmpeg connect decodes and re-encodes byte for byte', () => {
   const r = new AMF0Reader(FFMPEG_CONNECT);
   assert.equal(r.readString(), 'connect');
