@@ -128,6 +128,8 @@ function run(options: CliOptions): void {
       },
     );
   };
+  // someone calling process.exit() directly: still get the queued lines into the file
+  process.on('exit', () => server.logger.flushSync());
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGHUP', () => (isDaemonChild ? undefined : shutdown('SIGHUP')));
