@@ -37,6 +37,25 @@ test('start-up banner, log file, clean exit 0 on SIGTERM', async (t) => {
   assert.match(log, /NOTE {3}Server {2}Server stopped\n$/);
 });
 
+test('no argument, no MonaServer.ini: defaults (ports 1935/80/554), logs/ and www/ in the working directory', async (t) => {
+  const dir = tempDir();
+  const server = startCli([], dir);
+  t.after(() => server.kill());
+  await server.waitFor(/MonaServer-compatible/);
+  assert.match(server.output(), /configuration .*MonaServer\.ini not found, defaults used\n/);
+  const defaults = loadConfig(undefined, {}, { cwd: dir }).config;
+  for (const entry of PROTOCOLS) {
+    const port = entry.port(defaults);
+    if (port === 0) continue;
+    // a default port may be busy on a test machine: then it must be the one clear error line
+    await server.waitFor(new RegExp(`${entry.name} (server started on \\S+:${port}\\b|cannot listen on \\S+:${port}\\b)`));
+  }
+  server.child.kill('SIGTERM');
+  assert.equal(await server.exited, 0);
+  assert.ok(fs.statSync(path.join(dir, 'www')).isDirectory());
+  assert.match(fs.readFileSync(path.join(dir, 'logs', 'log.0'), 'utf8'), /defaults used/);
+});
+
 test('SIGINT exits 0 too; --log=0 prints nothing', async (t) => {
   const dir = tempDir();
   const ini = writeIni(dir, await freePorts());
