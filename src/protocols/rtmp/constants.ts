@@ -1,0 +1,72 @@
+/** RTMP message types, user control events and the limits this server enforces (SPEC S5). */
+
+export const enum MessageType {
+  SetChunkSize = 1,
+  Abort = 2,
+  Acknowledgement = 3,
+  UserControl = 4,
+  WindowAckSize = 5,
+  SetPeerBandwidth = 6,
+  Audio = 8,
+  Video = 9,
+  DataAMF3 = 15,
+  SharedObjectAMF3 = 16,
+  CommandAMF3 = 17,
+  DataAMF0 = 18,
+  SharedObjectAMF0 = 19,
+  CommandAMF0 = 20,
+  Aggregate = 22,
+}
+
+export const enum UserControl {
+  StreamBegin = 0,
+  StreamEOF = 1,
+  StreamDry = 2,
+  SetBufferLength = 3,
+  StreamIsRecorded = 4,
+  PingRequest = 6,
+  PingResponse = 7,
+}
+
+/** Chunk stream ids the server writes on. Media csids are fixed so that every listener shares bytes. */
+export const CSID = {
+  control: 2,
+  command: 3,
+  streamCommand: 5,
+  audio: 6,
+  video: 7,
+  data: 8,
+  /** first csid handed out by writer:newWriter() */
+  firstExtraWriter: 10,
+  lastExtraWriter: 63,
+} as const;
+
+export const RTMP_LIMITS = {
+  /** one handshake packet (C1/S1/C2/S2) */
+  handshakeSize: 1536,
+  /** biggest message accepted from a peer (a 4K key frame fits) */
+  maxMessageSize: 16 * 1024 * 1024,
+  /** bytes of partially received messages held across every chunk stream of one session */
+  maxPendingBytes: 32 * 1024 * 1024,
+  /** distinct chunk streams a peer may open */
+  maxChunkStreams: 128,
+  /** NetStreams one session may create */
+  maxStreams: 64,
+  /** incoming chunk size bounds (spec: 1..0x7FFFFFFF; tiny chunks are a CPU attack) */
+  minChunkSize: 1,
+  maxChunkSize: 0x7fffffff,
+};
+
+export const RTMP_DEFAULTS = {
+  /** the chunk size the server announces and writes with: big chunks = few headers per frame */
+  outChunkSize: 4096,
+  /** window acknowledgement size and peer bandwidth sent after connect (MonaServer's value) */
+  windowAckSize: 2_500_000,
+  peerBandwidth: 2_500_000,
+  /** ping request period (SPEC S5) */
+  pingIntervalMs: 30_000,
+  /** a session that sent nothing for this long is closed (onConnection may return `timeout`) */
+  idleTimeoutMs: 120_000,
+  /** a session that has not finished its handshake and connect by then is closed */
+  connectTimeoutMs: 15_000,
+};

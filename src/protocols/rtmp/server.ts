@@ -1,0 +1,89 @@
+/**
+ * The RTMP/RTMPE TCP server (SPEC S5, `[RTMP] port`, 1935 by default). Each connection is an
+ * RTMPSession; this object owns the listening socket, the set of sessions and the one
+ * setImmediate that uncorks every session written to during a turn of the event loop.
+ */
+import * as net from 'node:net';
+import type { ServerContext } from '../../core/context';
+import type { ProtocolServer } from '../../core/protocol';
+import { listenHost } from '../../config/listen';
+import { RTMPSession, type SessionHost } from './session';
+
+export interface RTMPServerOptions {
+  /** overrides config.rtmp.port (tests use 0 for an ephemeral port) */
+  port?: number;
+  host?: string;
+}
+
+export class RTMPServer implements ProtocolServer, SessionHost {
+  readonly name = 'RTMP';
+  readonly sessions = new Set<RTMPSession>();
+  private server: net.Server | null = null;
+  private pendingFlush = new Set<RTMPSession>();
+  private flushScheduled = false;
+
+  constructor(
+    readonly context: ServerContext,
+    private readonly options: RTMPServerOptions = {},
+  ) {}
+
+  /** The bound port (after start). */
+  get port(): number {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? a.port : 0;
+  }
+
+  start(): Promise<void> {
+    const port = this.options.port ?? this.context.config.rtmp.port;
+    const host = this.options.host ?? listenHost(this.context.config, 'RTMP');
+    return new Promise((resolve, reject) => {
+      const server = net.createServer((socket) => this.accept(socket));
+      server.once('error', reject);
+      server.listen({ port, host }, () => {
+        server.off('error', reject);
+        server.on('error', (e) => this.context.logger.error('RTMP', `server socket: ${e.message}`));
+        this.server = server;
+        resolve();
+      });
+    });
+  }
+
+  addresses(): string[] {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? [`${a.address}:${a.port} (TCP)`] : [];
+  }
+
+  private accept(socket: net.Socket): void {
+    try {
+      const session = new RTMPSession(this, socket);
+      this.sessions.add(session);
+    } catch (e) {
+      this.context.logger.error('RTMP', `cannot start a session: ${(e as Error).message}`);
+      socket.destroy();
+    }
+  }
+
+  scheduleFlush(session: RTMPSession): void {
+    this.pendingFlush.add(session);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      const sessions = this.pendingFlush;
+      this.pendingFlush = new Set();
+      for (const s of sessions) s.flushOutput();
+    });
+  }
+
+  sessionClosed(session: RTMPSession): void {
+    this.sessions.delete(session);
+  }
+
+  stop(): Promise<void> {
+    for (const s of [...this.sessions]) s.close('server stopping');
+    const server = this.server;
+    this.server = null;
+    if (!server) return Promise.resolve();
+    return new Promise((resolve) => server.close(() => resolve()));
+  }
+}

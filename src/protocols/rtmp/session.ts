@@ -1,0 +1,433 @@
+/**
+ * One RTMP/RTMPE TCP connection: handshake, chunk layer, protocol control messages, ping and
+ * timeouts, output coalescing (SPEC S5). It is the script-visible `client` of the connection.
+ * Commands go to net-connection.ts, stream work to net-stream.ts.
+ *
+ * Output: every write of a burst goes to a corked socket and is uncorked once per burst (end of
+ * the publisher's input, publication:flush(), or the next turn of the event loop), so Node hands
+ * the kernel one writev per burst instead of one write per message.
+ */
+import type { Socket } from 'node:net';
+import { Client } from '../../core/client';
+import type { ServerContext } from '../../core/context';
+import type { Publication } from '../../core/publication';
+import type { Writer } from '../../core/writer';
+import type { MediaFrame } from '../../core/media';
+import { Table, type Value } from '../../serialization/value';
+import { ChunkReader, type RTMPMessage } from './chunk-reader';
+import { encodeMessage, messageHeader, sharedMediaBody, u32 } from './chunk-writer';
+import { CSID, MessageType, RTMP_DEFAULTS, RTMP_LIMITS, UserControl } from './constants';
+import { decodeData, encodeCommand, statusInfo } from './commands';
+import { answerHandshake } from './handshake';
+import { SIG_SIZE } from './handshake-crypto';
+import { handleCommand } from './net-connection';
+import { RTMPStream } from './net-stream';
+import type { RC4 } from './rc4';
+import { RTMPWriter } from './writer';
+
+/** What a session needs from its server: logging context and the shared flush scheduler. */
+export interface SessionHost {
+  readonly context: ServerContext;
+  scheduleFlush(session: RTMPSession): void;
+  sessionClosed(session: RTMPSession): void;
+}
+
+const enum Stage {
+  C0C1,
+  C2,
+  Chunks,
+  Closed,
+}
+
+export class RTMPSession extends Client {
+  protocol = 'RTMP';
+  readonly context: ServerContext;
+  /** AMF3 NetConnection (connect's objectEncoding 3) */
+  amf3 = false;
+  readonly streams = new Map<number, RTMPStream>();
+  private stage = Stage.C0C1;
+  private handshakeBuf: Buffer[] = [];
+  private handshakeLen = 0;
+  private checkC2: ((c2: Buffer) => boolean) | null = null;
+  private decipher: RC4 | null = null;
+  private cipher: RC4 | null = null;
+  private readonly reader: ChunkReader;
+  /** 128 (the protocol default) until we announce ours after connect */
+  outChunkSize = 128;
+  private mainWriter: RTMPWriter;
+  private extraWriters = new Set<RTMPWriter>();
+  private corked = false;
+  private received = 0;
+  private acknowledged = 0;
+  private peerWindow = RTMP_DEFAULTS.windowAckSize;
+  private nextStreamId = 1;
+  /** the RPC transaction being served (writer:writeMessage answers it) */
+  private transaction = 0;
+  private readonly touchedPublications = new Set<Publication>();
+  private pingTimer: NodeJS.Timeout | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
+  idleTimeoutMs = RTMP_DEFAULTS.connectTimeoutMs;
+  private readonly born = Date.now();
+  private closing = false;
+
+  constructor(
+    private readonly host: SessionHost,
+    readonly socket: Socket,
+  ) {
+    super(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`);
+    this.context = host.context;
+    this.reader = new ChunkReader((m) => this.onMessage(m));
+    this.mainWriter = new RTMPWriter(this, CSID.command, 0, true);
+    socket.setNoDelay(true);
+    socket.on('data', (d: Buffer) => this.onData(d));
+    socket.on('error', (e) => this.log('debug', `socket error: ${e.message}`));
+    socket.on('close', () => this.close('socket closed'));
+    this.armIdle();
+  }
+
+  get writer(): Writer {
+    return this.mainWriter;
+  }
+
+  get name(): string {
+    return `${this.protocol} ${this.address}`;
+  }
+
+  log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void {
+    this.context.logger[level]('RTMP', `${this.name}: ${message}`);
+  }
+
+  // ---- input
+
+  private onData(data: Buffer): void {
+    if (this.stage === Stage.Closed) return;
+    this.lastReceptionTime = Date.now();
+    const logger = this.context.logger;
+    if (logger.dumping) logger.dump(this.protocol, 'in', this.address, data);
+    try {
+      if (this.stage !== Stage.Chunks) {
+        data = this.onHandshakeData(data);
+        if (data.length === 0) return;
+      } else if (this.decipher) {
+        this.decipher.process(data, 0, data.length, data, 0);
+      }
+      this.received += data.length;
+      this.reader.push(data);
+      if (this.received - this.acknowledged >= this.peerWindow) {
+        this.acknowledged = this.received;
+        this.sendMessage(CSID.control, MessageType.Acknowledgement, 0, 0, u32(this.received));
+      }
+    } catch (e) {
+      // malformed input ends this session only (SPEC S4/S5)
+      this.log('debug', `bad input, closing: ${(e as Error).message}`);
+      this.close(`protocol error: ${(e as Error).message}`, true);
+      return;
+    } finally {
+      this.flushTouched();
+    }
+    this.flushOutput();
+  }
+
+  /** Consumes handshake bytes; returns what follows C2 (already deciphered for RTMPE). */
+  private onHandshakeData(data: Buffer): Buffer {
+    this.handshakeBuf.push(data);
+    this.handshakeLen += data.length;
+    if (this.stage === Stage.C0C1) {
+      if (this.handshakeLen < SIG_SIZE + 1) return Buffer.alloc(0);
+      const all = Buffer.concat(this.handshakeBuf, this.handshakeLen);
+      const answer = answerHandshake(all.subarray(0, SIG_SIZE + 1));
+      if (answer.encrypted) this.protocol = 'RTMPE';
+      this.log('debug', `${answer.kind} handshake`);
+      this.writeRaw(answer.reply);
+      this.flushOutput();
+      this.checkC2 = answer.checkC2;
+      this.cipher = answer.cipher;
+      this.decipher = answer.decipher;
+      this.stage = Stage.C2;
+      const rest = all.subarray(SIG_SIZE + 1);
+      this.handshakeBuf = rest.length ? [rest] : [];
+      this.handshakeLen = rest.length;
+    }
+    if (this.stage === Stage.C2) {
+      if (this.handshakeLen < SIG_SIZE) return Buffer.alloc(0);
+      const all = Buffer.concat(this.handshakeBuf, this.handshakeLen);
+      this.handshakeBuf = [];
+      this.handshakeLen = 0;
+      if (this.checkC2 && !this.checkC2(all.subarray(0, SIG_SIZE))) this.log('debug', 'C2 signature mismatch (tolerated)');
+      this.checkC2 = null;
+      this.stage = Stage.Chunks;
+      const rest = all.subarray(SIG_SIZE);
+      if (this.decipher && rest.length) this.decipher.process(rest, 0, rest.length, rest, 0);
+      return rest;
+    }
+    return Buffer.alloc(0);
+  }
+
+  private onMessage(m: RTMPMessage): void {
+    switch (m.type) {
+      case MessageType.SetChunkSize:
+      case MessageType.Abort:
+      case MessageType.Acknowledgement:
+        return; // chunk size and abort are applied by the reader; acks need nothing over TCP
+      case MessageType.WindowAckSize:
+        if (m.payload.length >= 4) this.peerWindow = Math.max(1, m.payload.readUInt32BE(0));
+        return;
+      case MessageType.SetPeerBandwidth:
+        return;
+      case MessageType.UserControl:
+        this.onUserControl(m.payload);
+        return;
+      case MessageType.CommandAMF0:
+      case MessageType.CommandAMF3:
+        handleCommand(this, m);
+        return;
+      case MessageType.Audio:
+      case MessageType.Video:
+      case MessageType.DataAMF0:
+      case MessageType.DataAMF3: {
+        if (!this.connected) throw new Error('media before connect');
+        const stream = this.streams.get(m.streamId);
+        if (stream) stream.onMedia(m.type, m.timestamp, m.payload);
+        else if (m.type === MessageType.DataAMF0 || m.type === MessageType.DataAMF3) this.onClientData(m.type, m.payload);
+        return;
+      }
+      case MessageType.Aggregate:
+        this.onAggregate(m);
+        return;
+      default:
+        this.log('debug', `message type ${m.type} ignored`);
+    }
+  }
+
+  /** Aggregate message: FLV tags back to back; their times are offsets from the first tag. */
+  private onAggregate(m: RTMPMessage): void {
+    const b = m.payload;
+    let p = 0;
+    let base = -1;
+    while (p + 11 <= b.length) {
+      const type = b[p];
+      const size = b.readUIntBE(p + 1, 3);
+      const time = (b.readUIntBE(p + 4, 3) | (b[p + 7] << 24)) >>> 0;
+      if (p + 11 + size + 4 > b.length) throw new Error('truncated aggregate message');
+      if (base < 0) base = time;
+      const payload = b.subarray(p + 11, p + 11 + size);
+      if (type === MessageType.Audio || type === MessageType.Video || type === MessageType.DataAMF0) {
+        this.onMessage({ type, streamId: m.streamId, timestamp: (m.timestamp + time - base) >>> 0, payload });
+      }
+      p += 11 + size + 4;
+    }
+  }
+
+  private onUserControl(b: Buffer): void {
+    if (b.length < 2) throw new Error('short user control message');
+    const event = b.readUInt16BE(0);
+    if (event === UserControl.PingResponse && b.length >= 6) {
+      const sent = b.readUInt32BE(2);
+      this.ping = Math.max(0, (((Date.now() - this.born) >>> 0) - sent) >>> 0);
+    } else if (event === UserControl.PingRequest && b.length >= 6) {
+      const out = Buffer.allocUnsafe(6);
+      out.writeUInt16BE(UserControl.PingResponse, 0);
+      b.copy(out, 2, 2, 6);
+      this.sendMessage(CSID.control, MessageType.UserControl, 0, 0, out);
+    }
+  }
+
+  /** Data messages outside a publication: `client:onMessage(...)` (SPEC S2). */
+  onClientData(type: number, payload: Buffer): void {
+    if (!this.connected) return;
+    const values = decodeData(type, payload);
+    this.context.host.onMessage(this, values);
+  }
+
+  /** The publisher's frames of this input burst are flushed to listeners at its end. */
+  touched(pub: Publication): void {
+    this.touchedPublications.add(pub);
+  }
+
+  private flushTouched(): void {
+    if (this.touchedPublications.size === 0) return;
+    for (const pub of this.touchedPublications) pub.flush();
+    this.touchedPublications.clear();
+  }
+
+  // ---- output
+
+  private writeRaw(buf: Buffer): void {
+    if (this.stage === Stage.Closed || this.socket.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      this.host.scheduleFlush(this);
+    }
+    const logger = this.context.logger;
+    if (logger.dumping) logger.dump(this.protocol, 'out', this.address, buf);
+    this.socket.write(this.cipher ? this.cipher.transform(buf) : buf);
+  }
+
+  /** Ends the current burst: one writev for everything written since the last flush. */
+  flushOutput(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.socket.uncork();
+  }
+
+  /** Bytes written and not yet taken by the kernel (Node's queue, corked bytes included). */
+  queuedBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  sendMessage(csid: number, type: number, streamId: number, timestamp: number, payload: Buffer): void {
+    for (const b of encodeMessage(csid, type, streamId, timestamp, payload, this.outChunkSize)) this.writeRaw(b);
+  }
+
+  sendCommand(csid: number, streamId: number, name: string, transaction: number, object: Value, args: Value[]): void {
+    const { type, payload } = encodeCommand(this.amf3, name, transaction, object, args);
+    this.sendMessage(csid, type, streamId, 0, payload);
+  }
+
+  sendUserControl(event: number, value: number): void {
+    const b = Buffer.allocUnsafe(6);
+    b.writeUInt16BE(event, 0);
+    b.writeUInt32BE(value >>> 0, 2);
+    this.sendMessage(CSID.control, MessageType.UserControl, 0, 0, b);
+  }
+
+  streamStatus(streamId: number, level: 'status' | 'error', code: string, description: string, extra?: Record<string, Value>): void {
+    const info = statusInfo(level, code, description, extra ? Table.of(extra) : null);
+    this.sendCommand(CSID.streamCommand, streamId, 'onStatus', 0, null, [info]);
+  }
+
+  /** A media frame towards one player: own header + the frame's shared chunk body. */
+  writeFrame(csid: number, type: number, streamId: number, time: number, frame: MediaFrame, payload: Buffer): void {
+    if (time >= 0xffffff) {
+      // extended timestamps repeat in every chunk: that body is this listener's own
+      this.sendMessage(csid, type, streamId, time, payload);
+      return;
+    }
+    this.writeRaw(messageHeader(csid, type, streamId, time, payload.length));
+    this.writeRaw(sharedMediaBody(frame, payload, this.outChunkSize, csid));
+  }
+
+  // ---- writers, transactions, streams
+
+  takeTransaction(): number {
+    const t = this.transaction;
+    this.transaction = 0;
+    return t;
+  }
+
+  /** Runs `fn` as the handler of RPC `transaction` (writer:writeMessage inside answers it). */
+  serving<T>(transaction: number, fn: () => T): T {
+    const saved = this.transaction;
+    this.transaction = transaction;
+    try {
+      return fn();
+    } finally {
+      this.transaction = saved;
+    }
+  }
+
+  newWriter(): Writer {
+    const used = new Set([...this.extraWriters].map((w) => w.csid));
+    for (let csid = CSID.firstExtraWriter; csid <= CSID.lastExtraWriter; csid++) {
+      if (used.has(csid)) continue;
+      const w = new RTMPWriter(this, csid, 0, false);
+      this.extraWriters.add(w);
+      return w;
+    }
+    throw new Error('too many writers on this RTMP session');
+  }
+
+  releaseWriter(w: RTMPWriter): void {
+    this.extraWriters.delete(w);
+  }
+
+  createStream(): number {
+    if (this.streams.size >= RTMP_LIMITS.maxStreams) throw new Error('too many streams');
+    while (this.streams.has(this.nextStreamId) || this.nextStreamId === 0) this.nextStreamId = (this.nextStreamId + 1) & 0xffff;
+    const id = this.nextStreamId++;
+    this.streams.set(id, new RTMPStream(this, id));
+    return id;
+  }
+
+  deleteStream(id: number): void {
+    const s = this.streams.get(id);
+    if (!s) return;
+    this.streams.delete(id);
+    s.stop();
+  }
+
+  // ---- connection life
+
+  /** Called by net-connection once onConnection accepted: protocol settings, ping, timeout. */
+  started(timeoutMs: number | null): void {
+    this.idleTimeoutMs = timeoutMs ?? RTMP_DEFAULTS.idleTimeoutMs;
+    this.armIdle();
+    this.pingTimer = setInterval(() => this.sendPing(), RTMP_DEFAULTS.pingIntervalMs);
+    this.pingTimer.unref();
+  }
+
+  private sendPing(): void {
+    this.sendUserControl(UserControl.PingRequest, (Date.now() - this.born) >>> 0);
+    this.flushOutput();
+  }
+
+  private armIdle(): void {
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    this.idleTimer = null;
+    if (this.idleTimeoutMs <= 0) return;
+    const period = Math.min(this.idleTimeoutMs, 5000);
+    this.idleTimer = setInterval(() => {
+      const idle = Date.now() - this.lastReceptionTime;
+      if (idle >= this.idleTimeoutMs) this.close(`timeout (${Math.round(idle / 1000)} s without data)`);
+      else if (!this.connected && Date.now() - this.born > RTMP_DEFAULTS.connectTimeoutMs) this.close('no connect in time');
+    }, period);
+    this.idleTimer.unref();
+  }
+
+  /** Ends the session: streams stopped, script told (onDisconnection), socket closed. */
+  close(reason = 'closed', abrupt = false): void {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    this.pingTimer = this.idleTimer = null;
+    if (reason !== 'socket closed') this.log('debug', `closing: ${reason}`);
+    try {
+      for (const s of this.streams.values()) s.stop(false);
+      this.streams.clear();
+      this.context.disconnect(this);
+    } catch (e) {
+      this.log('error', `while closing: ${(e as Error).message}`);
+    }
+    for (const w of [...this.extraWriters]) w.close();
+    this.flushOutput();
+    this.stage = Stage.Closed;
+    if (abrupt) this.socket.destroy();
+    else {
+      this.socket.end();
+      // a peer that never reads must not keep the socket (and its queue) alive
+      setTimeout(() => this.socket.destroy(), 2000).unref();
+    }
+    this.mainWriter.close();
+    this.host.sessionClosed(this);
+  }
+
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  /** Sends the chunk size and window settings MonaServer sends after connect (SPEC S5). */
+  sendProtocolSettings(): void {
+    this.sendMessage(CSID.control, MessageType.WindowAckSize, 0, 0, u32(RTMP_DEFAULTS.windowAckSize));
+    const bw = Buffer.allocUnsafe(5);
+    bw.writeUInt32BE(RTMP_DEFAULTS.peerBandwidth, 0);
+    bw[4] = 2; // dynamic
+    this.sendMessage(CSID.control, MessageType.SetPeerBandwidth, 0, 0, bw);
+    this.sendUserControl(UserControl.StreamBegin, 0);
+    // the new chunk size applies to everything after this message
+    this.sendMessage(CSID.control, MessageType.SetChunkSize, 0, 0, u32(RTMP_DEFAULTS.outChunkSize));
+    this.outChunkSize = RTMP_DEFAULTS.outChunkSize;
+  }
+}
+
