@@ -12,6 +12,7 @@ import { ServerContext } from './core/context';
 import type { ProtocolServer } from './core/protocol';
 import { Level } from './logs/levels';
 import { ServerLogger } from './logs/logger';
+import { RTMPServer } from './protocols/rtmp/server';
 
 /** How a protocol joins the server: its name, which config port enables it, how to build it. */
 export interface ProtocolEntry {
@@ -26,7 +27,9 @@ export interface ProtocolEntry {
  *   { name: 'RTMP', port: (c) => c.rtmp.port, create: (ctx) => new RTMPServer(ctx) },
  * (and its import above). A protocol that fails to bind is reported and the others keep running.
  */
-export const PROTOCOLS: ProtocolEntry[] = [];
+export const PROTOCOLS: ProtocolEntry[] = [
+  { name: 'RTMP', port: (c) => c.rtmp.port, create: (ctx) => new RTMPServer(ctx) },
+];
 
 /**
  * The application layer: script-less folders until the script engine registers itself here by
