@@ -1,0 +1,528 @@
+/**
+ * The persistent `data` store of Lua apps (SPEC S11), on disk in MonaServer's layout so existing
+ * `data/` folders carry over, written durably in the background.
+ *
+ * ## API (what the Lua bridge codes against)
+ *   const store = new DataStore(dataDir, logger);   // dataDir: the server's "data" folder
+ *   store.load();                  // once at start, synchronous: reads the whole tree
+ *   store.get(path)                // typed value | DataTableRef (a sub-table) | null (absent)
+ *   store.kind(path)               // 'value' | 'table' | null
+ *   store.keys(path)               // names of the direct entries of a table (values and tables)
+ *   store.count(path)              // `#`: number of direct entries holding a VALUE (MonaServer)
+ *   store.set(path, value)         // string | Buffer | number | boolean; null/undefined = delete
+ *   store.setTable(path)           // makes path an empty table (the bridge then sets its fields)
+ *   store.delete(path)             // removes a value or a whole sub-tree
+ *   await store.flush()            // resolves when everything queued is on disk (shutdown)
+ *   store.flushSync()              // same, synchronously (process 'exit' handlers)
+ * A path is an array of key strings: the app's path segments then the keys, e.g. the root app's
+ * `data.a.b` is ["a","b"] and app /live's `data.x` is ["live","x"] — which is also how MonaServer
+ * lets a parent reach `data.childApp` (and `super.data`): one tree for the whole server.
+ * Keys are strings (the bridge turns numbers into their text, as MonaServer did); a key cannot be
+ * empty, ".", "..", contain "/", "\" or NUL, start with ".~" (reserved for our temporary
+ * files) or exceed 200 bytes. Invalid keys and the rule violations below throw DataStoreError.
+ *
+ * ## Rules (MonaServer's, checked in its LUAPersistentTable/PersistentData source)
+ *  - Assigning a value over a key that holds a table is refused ("delete it explicitly first");
+ *    so is setTable over an existing table. setTable over a value replaces the value.
+ *  - `#` counts only the entries holding a value, not sub-tables (MonaServer's count; its own
+ *    functional test expects `#data == 1` with one value and one sub-app table).
+ *  - Writing into a path whose parent does not exist or is a value is refused.
+ * Deliberate differences: deleting a table deletes its children on disk too (MonaServer left
+ * them behind); an empty table is kept as an empty folder (MonaServer kept nothing); reads are
+ * always typed as a restart would type them (MonaServer returned the assigned Lua value until
+ * the next restart, then the typed reading), so an app behaves the same before and after one.
+ *
+ * ## Layout (verified in MonaServer's PersistentData.cpp and MonaServer.cpp)
+ *   <dataDir>/<key>/<key>/.../<md5>   — one folder per key, nested for sub-tables; a key holding a
+ *   value has one file named by the lowercase hex MD5 of its bytes, the bytes as content.
+ * Values are written as text: strings as UTF-8, numbers as Lua prints them (formatLuaNumber),
+ * booleans "true"/"false". Read back: "true"/"false"/"null" (any case) → boolean/absent, text in
+ * MonaServer's number grammar → number, else string (a Buffer when not UTF-8).
+ * At load: a 32-hex file whose MD5 does not match its name is reported (logger.warn, with its
+ * path) and never served (MonaServer deleted it; we leave it for inspection until that key is next
+ * written); files with other names are not ours and are ignored (as MonaServer did), except our
+ * leftover ".~" temporaries which are removed; if a folder holds several valid values (a crash
+ * between rename and cleanup) the newest one wins; a folder with a value and sub-folders is a
+ * value (its sub-keys are reported and ignored, as MonaServer did).
+ *
+ * ## Durability
+ * Changes apply to memory at once; the paths they touch are queued (a path queued twice is
+ * written once, with its latest state) and written in order on the libuv thread pool, never
+ * blocking the event loop: temp file ".~tmp-…" + fsync + rename onto "<md5>" + fsync of the
+ * folder; a removed tree is first renamed to a ".~del-…" tombstone (atomic) then erased. A crash
+ * leaves either the old or the new value, never a torn one. Each queued path is brought to its
+ * in-memory state (so a table's folder also loses sub-folders that are no longer in memory).
+ */
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
+import type { Logger } from '../logs/levels';
+import { formatLuaNumber, parseMonaNumber } from '../serialization/text-values';
+
+export type DataValue = string | number | boolean | Buffer;
+
+/** A sub-table of the store, as returned by get(); the bridge wraps it in a proxy table. */
+export class DataTableRef {
+  constructor(readonly path: readonly string[]) {}
+}
+
+export class DataStoreError extends Error {
+  override name = 'DataStoreError';
+}
+
+interface ValueNode {
+  kind: 'value';
+  bytes: Buffer;
+  md5: string;
+  typed: DataValue | null;
+}
+interface TableNode {
+  kind: 'table';
+  children: Map<string, Node>;
+}
+type Node = ValueNode | TableNode;
+
+const SOURCE = 'DataStore';
+const MD5_NAME = /^[0-9a-f]{32}$/;
+const RESERVED = '.~';
+
+/** Text → what a script reads (MonaServer's typing of persisted values). null = nil. */
+export function typeStoredValue(bytes: Buffer): DataValue | null {
+  if (bytes.length === 4 || bytes.length === 5) {
+    const l = bytes.toString('latin1').toLowerCase();
+    if (l === 'true') return true;
+    if (l === 'false') return false;
+    if (l === 'null') return null;
+  }
+  if (bytes.length <= 400) {
+    const n = parseMonaNumber(bytes.toString('latin1'));
+    if (n !== null) return n;
+  }
+  return isUtf8(bytes) ? bytes.toString('utf8') : Buffer.from(bytes);
+}
+
+/** What a value is written as. */
+export function serializeValue(v: DataValue): Buffer {
+  if (typeof v === 'string') return Buffer.from(v, 'utf8');
+  if (typeof v === 'number') return Buffer.from(formatLuaNumber(v), 'latin1');
+  if (typeof v === 'boolean') return Buffer.from(v ? 'true' : 'false', 'latin1');
+  if (Buffer.isBuffer(v)) return Buffer.from(v);
+  throw new DataStoreError(`a ${typeof v} cannot be stored in data`);
+}
+
+function md5(bytes: Buffer): string {
+  return createHash('md5').update(bytes).digest('hex');
+}
+
+function valueNode(bytes: Buffer): ValueNode {
+  return { kind: 'value', bytes, md5: md5(bytes), typed: typeStoredValue(bytes) };
+}
+
+export function checkKey(key: string): void {
+  if (typeof key !== 'string' || key === '' || key === '.' || key === '..' || /[/\\\0]/.test(key) ||
+      key.startsWith(RESERVED) || Buffer.byteLength(key) > 200) {
+    throw new DataStoreError(`invalid data key ${JSON.stringify(key)}`);
+  }
+}
+
+/** One step of bringing a folder to its in-memory state; run by a sync or an async driver. */
+type Step =
+  | { op: 'mkdirp'; dir: string }
+  | { op: 'list'; dir: string }
+  | { op: 'write'; dir: string; name: string; data: Buffer }
+  | { op: 'removeFile'; dir: string; name: string }
+  | { op: 'removeTree'; dir: string; name: string };
+interface Entry {
+  name: string;
+  dir: boolean;
+}
+type Job = Generator<Step, void, Entry[] | null | void>;
+
+export class DataStore {
+  private root: TableNode = { kind: 'table', children: new Map() };
+  /** queued paths, by their joined key, in first-queued order */
+  private readonly dirty = new Map<string, string[]>();
+  private inFlight: string[] | null = null;
+  private draining: Promise<void> | null = null;
+  /** bumped by flushSync so that an interrupted async job stops before undoing its work */
+  private generation = 0;
+  private counter = 0;
+
+  constructor(
+    readonly dir: string,
+    private readonly logger: Logger,
+  ) {}
+
+  // ---------------------------------------------------------------- reading
+
+  load(): void {
+    this.root = { kind: 'table', children: new Map() };
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(this.dir);
+    } catch {
+      return; // no data yet: created on first write
+    }
+    if (!stat.isDirectory()) throw new DataStoreError(`${this.dir} is not a folder`);
+    const loaded = this.loadFolder(this.dir, 0);
+    if (loaded?.kind === 'table') this.root = loaded;
+    else if (loaded) this.logger.warn(SOURCE, `value file at the root of ${this.dir} ignored`);
+  }
+
+  /** A folder → its node, or null when it holds nothing usable (only corrupted values). */
+  private loadFolder(dir: string, depth: number): Node | null {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch (e) {
+      this.logger.error(SOURCE, `cannot read ${dir}: ${(e as Error).message}`);
+      return null;
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const values: Array<{ node: ValueNode; mtime: number; file: string }> = [];
+    const children = new Map<string, Node>();
+    let corrupted = false;
+    for (const e of entries) {
+      const full = path.join(dir, e.name);
+      if (e.name.startsWith(RESERVED)) {
+        // our temporary file or tombstone left by a crash: never data
+        fs.rmSync(full, { recursive: true, force: true });
+        this.logger.debug(SOURCE, `removed leftover ${full}`);
+      } else if (e.isDirectory()) {
+        if (depth >= 1000) {
+          this.logger.warn(SOURCE, `${full} nested too deep, ignored`);
+          continue;
+        }
+        const child = this.loadFolder(full, depth + 1);
+        if (child) children.set(e.name, child);
+      } else if (e.isFile() && MD5_NAME.test(e.name)) {
+        const bytes = fs.readFileSync(full);
+        if (md5(bytes) !== e.name) {
+          corrupted = true;
+          this.logger.warn(SOURCE, `corrupted data file ${full} (MD5 does not match its name), skipped`);
+          continue;
+        }
+        values.push({ node: valueNode(bytes), mtime: fs.statSync(full).mtimeMs, file: full });
+      }
+    }
+    if (values.length) {
+      values.sort((a, b) => b.mtime - a.mtime);
+      if (values.length > 1) this.logger.warn(SOURCE, `${dir} holds ${values.length} values, the newest (${values[0].file}) wins`);
+      if (children.size) this.logger.warn(SOURCE, `${dir} holds a value, its sub-keys are ignored`);
+      return values[0].node;
+    }
+    if (corrupted && !children.size) return null;
+    return { kind: 'table', children };
+  }
+
+  private node(p: readonly string[]): Node | null {
+    let n: Node = this.root;
+    for (const key of p) {
+      if (n.kind !== 'table') return null;
+      const next = n.children.get(key);
+      if (!next) return null;
+      n = next;
+    }
+    return n;
+  }
+
+  /** The typed value, a DataTableRef for a sub-table, or null when absent (a stored "null" too). */
+  get(p: readonly string[]): DataValue | DataTableRef | null {
+    const n = this.node(p);
+    if (!n) return null;
+    return n.kind === 'table' ? new DataTableRef([...p]) : n.typed;
+  }
+
+  kind(p: readonly string[]): 'value' | 'table' | null {
+    const n = this.node(p);
+    if (!n || (n.kind === 'value' && n.typed === null)) return null;
+    return n.kind;
+  }
+
+  /** Direct entries of the table at p (empty when p is not a table); "null" values are absent. */
+  keys(p: readonly string[]): string[] {
+    const n = this.node(p);
+    if (!n || n.kind !== 'table') return [];
+    const out: string[] = [];
+    for (const [k, c] of n.children) if (c.kind === 'table' || c.typed !== null) out.push(k);
+    return out;
+  }
+
+  /** `#`: direct entries holding a value (MonaServer does not count sub-tables). */
+  count(p: readonly string[]): number {
+    const n = this.node(p);
+    if (!n || n.kind !== 'table') return 0;
+    let c = 0;
+    for (const child of n.children.values()) if (child.kind === 'value' && child.typed !== null) c++;
+    return c;
+  }
+
+  // ---------------------------------------------------------------- writing
+
+  private parentOf(p: readonly string[]): TableNode {
+    if (!p.length) throw new DataStoreError('the data root itself cannot be assigned');
+    for (const key of p) checkKey(key);
+    const parent = this.node(p.slice(0, -1));
+    if (!parent || parent.kind !== 'table') {
+      throw new DataStoreError(`data.${p.slice(0, -1).join('.')} is not a table`);
+    }
+    return parent;
+  }
+
+  set(p: readonly string[], value: DataValue | null | undefined): void {
+    if (value === null || value === undefined) {
+      this.delete(p);
+      return;
+    }
+    const parent = this.parentOf(p);
+    const key = p[p.length - 1];
+    const old = parent.children.get(key);
+    if (old?.kind === 'table') {
+      throw new DataStoreError(`data.${p.join('.')} holds a table: assign nil to it before replacing it`);
+    }
+    const node = valueNode(serializeValue(value));
+    if (old?.kind === 'value' && old.md5 === node.md5) return;
+    parent.children.set(key, node);
+    this.queue(p);
+  }
+
+  setTable(p: readonly string[]): void {
+    const parent = this.parentOf(p);
+    const key = p[p.length - 1];
+    if (parent.children.get(key)?.kind === 'table') {
+      throw new DataStoreError(`data.${p.join('.')} holds a table already: assign nil to it before replacing it`);
+    }
+    parent.children.set(key, { kind: 'table', children: new Map() });
+    this.queue(p);
+  }
+
+  delete(p: readonly string[]): void {
+    const parent = this.parentOf(p);
+    if (!parent.children.delete(p[p.length - 1])) return;
+    this.queue(p);
+  }
+
+  // ---------------------------------------------------------------- persistence
+
+  /** Paths waiting to be written (plus the one being written). */
+  get pending(): number {
+    return this.dirty.size + (this.inFlight ? 1 : 0);
+  }
+
+  private queue(p: readonly string[]): void {
+    const id = p.join('/');
+    if (!this.dirty.has(id)) this.dirty.set(id, [...p]);
+    if (!this.draining) {
+      this.draining = new Promise<void>((resolve) => setImmediate(resolve))
+        .then(() => this.drain())
+        .finally(() => {
+          this.draining = null;
+          if (this.dirty.size) this.queue(this.dirty.values().next().value as string[]);
+        });
+    }
+  }
+
+  /** Resolves once everything changed so far is durably on disk. */
+  async flush(): Promise<void> {
+    while (this.draining) await this.draining;
+  }
+
+  /** Writes everything still queued, synchronously (for exit handlers). */
+  flushSync(): void {
+    this.generation++; // an async job in progress stops at its next step
+    if (this.inFlight) {
+      const id = this.inFlight.join('/');
+      if (!this.dirty.has(id)) this.dirty.set(id, this.inFlight);
+    }
+    while (this.dirty.size) {
+      const [id, p] = this.dirty.entries().next().value as [string, string[]];
+      this.dirty.delete(id);
+      try {
+        this.runSync(this.reconcile(p));
+      } catch (e) {
+        this.logger.error(SOURCE, `writing data.${p.join('.')}: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  private async drain(): Promise<void> {
+    while (this.dirty.size) {
+      const [id, p] = this.dirty.entries().next().value as [string, string[]];
+      this.dirty.delete(id);
+      this.inFlight = p;
+      const generation = this.generation;
+      try {
+        // stop when the path changed again (it is queued anew) or flushSync took over
+        await this.runAsync(this.reconcile(p), () => generation === this.generation && !this.dirty.has(id));
+      } catch (e) {
+        this.logger.error(SOURCE, `writing data.${p.join('.')}: ${(e as Error).message}`);
+      } finally {
+        this.inFlight = null;
+      }
+    }
+  }
+
+  /** Steps that bring the folder of p to the in-memory state of p. */
+  private *reconcile(p: string[]): Job {
+    const dir = path.join(this.dir, ...p);
+    const n = this.node(p);
+    if (!n) {
+      yield { op: 'removeTree', dir: path.dirname(dir), name: path.basename(dir) };
+      return;
+    }
+    yield { op: 'mkdirp', dir };
+    if (n.kind === 'value') yield { op: 'write', dir, name: n.md5, data: n.bytes };
+    const entries = (yield { op: 'list', dir }) as Entry[] | null;
+    for (const e of entries ?? []) {
+      if (e.dir) {
+        // a value has no sub-keys; a table keeps only the sub-tables/values it has in memory
+        if (n.kind === 'value' || !n.children.has(e.name) || e.name.startsWith(RESERVED)) {
+          yield { op: 'removeTree', dir, name: e.name };
+        }
+      } else if (MD5_NAME.test(e.name) && (n.kind === 'table' || e.name !== n.md5)) {
+        yield { op: 'removeFile', dir, name: e.name };
+      }
+    }
+  }
+
+  private runSync(job: Job): void {
+    let result: Entry[] | null | void = undefined;
+    for (;;) {
+      const next = job.next(result);
+      if (next.done) return;
+      result = this.stepSync(next.value);
+    }
+  }
+
+  private async runAsync(job: Job, mayContinue: () => boolean): Promise<void> {
+    let result: Entry[] | null | void = undefined;
+    for (;;) {
+      const next = job.next(result);
+      if (next.done) return;
+      if (!mayContinue()) return;
+      result = await this.stepAsync(next.value);
+    }
+  }
+
+  private tempName(prefix: string, name: string): string {
+    return `${RESERVED}${prefix}-${process.pid}-${++this.counter}-${name}`;
+  }
+
+  private stepSync(s: Step): Entry[] | null | void {
+    switch (s.op) {
+      case 'mkdirp': {
+        const created = fs.mkdirSync(s.dir, { recursive: true });
+        if (created) for (const d of createdChain(created, s.dir)) fsyncDirSync(path.dirname(d));
+        return;
+      }
+      case 'list':
+        try {
+          return fs.readdirSync(s.dir, { withFileTypes: true }).map((e) => ({ name: e.name, dir: e.isDirectory() }));
+        } catch {
+          return null;
+        }
+      case 'write': {
+        const tmp = path.join(s.dir, this.tempName('tmp', s.name));
+        const fd = fs.openSync(tmp, 'w');
+        try {
+          fs.writeSync(fd, s.data);
+          fs.fsyncSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+        fs.renameSync(tmp, path.join(s.dir, s.name));
+        fsyncDirSync(s.dir);
+        return;
+      }
+      case 'removeFile':
+        fs.rmSync(path.join(s.dir, s.name), { force: true });
+        return;
+      case 'removeTree': {
+        const tomb = path.join(s.dir, this.tempName('del', ''));
+        try {
+          fs.renameSync(path.join(s.dir, s.name), tomb);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+          throw e;
+        }
+        fsyncDirSync(s.dir);
+        fs.rmSync(tomb, { recursive: true, force: true });
+        return;
+      }
+    }
+  }
+
+  private async stepAsync(s: Step): Promise<Entry[] | null | void> {
+    switch (s.op) {
+      case 'mkdirp': {
+        const created = await fsp.mkdir(s.dir, { recursive: true });
+        if (created) for (const d of createdChain(created, s.dir)) await fsyncDir(path.dirname(d));
+        return;
+      }
+      case 'list':
+        try {
+          return (await fsp.readdir(s.dir, { withFileTypes: true })).map((e) => ({ name: e.name, dir: e.isDirectory() }));
+        } catch {
+          return null;
+        }
+      case 'write': {
+        const tmp = path.join(s.dir, this.tempName('tmp', s.name));
+        const fh = await fsp.open(tmp, 'w');
+        try {
+          await fh.writeFile(s.data);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await fsp.rename(tmp, path.join(s.dir, s.name));
+        await fsyncDir(s.dir);
+        return;
+      }
+      case 'removeFile':
+        await fsp.rm(path.join(s.dir, s.name), { force: true });
+        return;
+      case 'removeTree': {
+        const tomb = path.join(s.dir, this.tempName('del', ''));
+        try {
+          await fsp.rename(path.join(s.dir, s.name), tomb);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+          throw e;
+        }
+        await fsyncDir(s.dir);
+        await fsp.rm(tomb, { recursive: true, force: true });
+        return;
+      }
+    }
+  }
+}
+
+/** Folders mkdir -p created: from the first created one down to `dir`. */
+function createdChain(first: string, dir: string): string[] {
+  const out: string[] = [];
+  for (let d = dir; ; d = path.dirname(d)) {
+    out.push(d);
+    if (d === first || path.dirname(d) === d) break;
+  }
+  return out.reverse();
+}
+
+function fsyncDirSync(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
