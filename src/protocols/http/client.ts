@@ -1,0 +1,99 @@
+import { Client } from '../../core/client';
+import { Writer } from '../../core/writer';
+import { Table, type Value } from '../../serialization/value';
+import { setCookieHeader } from './cookies';
+
+/** What an HTTP client needs from its connection (the session implements it). */
+export interface HTTPConnection {
+  close(reason?: string): void;
+}
+
+/**
+ * What the script wrote through `client.writer` while one request was being handled: values go
+ * into the reply in the request's format, raw bytes replace it (custom responses from onRead).
+ */
+export class ReplyCollector {
+  values: Value[] = [];
+  raw: Buffer[] = [];
+  cookies: string[] = [];
+}
+
+/**
+ * HTTP has no channel of its own towards the client: what a script writes lands in the reply of
+ * the request being handled. Outside a request (a push from a timer) there is nowhere to send it:
+ * it waits for the next request of this client.
+ */
+export class HTTPWriter extends Writer {
+  collector = new ReplyCollector();
+
+  constructor(private readonly client: HTTPClient) {
+    super();
+  }
+
+  writeInvocation(name: string, args: Value[]): void {
+    this.collector.values.push(name, ...args);
+  }
+  writeMessage(args: Value[]): void {
+    this.collector.values.push(...args);
+  }
+  writeRaw(data: Buffer): void {
+    this.collector.raw.push(data);
+  }
+  writeStatusResponse(code: string, description?: string): void {
+    const t = Table.of({ code });
+    if (description !== undefined) t.set('description', description);
+    this.collector.values.push(t);
+  }
+  flush(): void {
+    /* the reply goes out when the request is answered */
+  }
+  newWriter(): Writer {
+    throw new Error('HTTP has only one writer per client');
+  }
+  override close(): void {
+    super.close();
+    this.client.close();
+  }
+}
+
+/**
+ * One HTTP client (SPEC S3/S7): a connection and its app path + query; a change of either on a
+ * kept-alive connection makes a new client.
+ */
+export class HTTPClient extends Client {
+  readonly protocol = 'HTTP';
+  private readonly mainWriter = new HTTPWriter(this);
+  /** onConnection's `index` (true/false/file name), null = the configured default */
+  index: boolean | string | null = null;
+  /** onConnection's `timeout` in seconds, null = config.http.timeout */
+  timeout: number | null = null;
+
+  constructor(
+    address: string,
+    private readonly connection: HTTPConnection,
+  ) {
+    super(address);
+  }
+
+  get writer(): HTTPWriter {
+    return this.mainWriter;
+  }
+
+  close(reason?: string): void {
+    this.connection.close(reason);
+  }
+
+  override setCookie(name: string, value: Value, options: Table | null): boolean {
+    this.mainWriter.collector.cookies.push(setCookieHeader(name, value, options));
+    const expires = options?.get('expires');
+    this.properties.set(name, typeof expires === 'number' && expires < 0 ? null : value);
+    return true;
+  }
+
+  /** What the script wrote since the last request was answered (pushes in between included). */
+  endRequest(): ReplyCollector {
+    const c = this.mainWriter.collector;
+    this.mainWriter.collector = new ReplyCollector();
+    return c;
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Live publications over HTTP (SPEC S7): `GET …/name.flv` / `name.ts` that is not a file subscribes
+ * to publication `name` and streams it progressively until the publication ends or the client
+ * leaves. Each frame's bytes come from frame.serialized(): made once, written to every socket.
+ */
+import type { Socket } from 'node:net';
+import type { MediaSink } from '../../core/listener';
+import { type MediaFrame } from '../../core/media';
+import type { Publication } from '../../core/publication';
+import { flvBody, flvHeader, flvTagHeader, flvTagTrailer } from '../../media/flv';
+import { tsChunk } from '../../media/mpegts';
+
+/** Socket writing with one writev per burst of frames (cork now, uncork on the next tick). */
+abstract class SocketSink implements MediaSink {
+  private corked = false;
+  protected ended = false;
+  onEnd: (reason: string) => void = () => {};
+
+  constructor(protected readonly socket: Socket) {}
+
+  protected write(b: Buffer): void {
+    if (this.ended || this.socket.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => this.flush());
+    }
+    this.socket.write(b);
+  }
+
+  abstract writeMedia(frame: MediaFrame, time: number): void;
+
+  onPublicationStart(_publication: Publication): void {}
+
+  /** a progressive download ends with its publication */
+  onPublicationStop(_publication: Publication): void {
+    this.close('publication ended');
+  }
+
+  flush(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.socket.uncork();
+  }
+
+  queuedBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  close(reason: string): void {
+    if (this.ended) return;
+    this.flush();
+    this.ended = true;
+    this.onEnd(reason);
+  }
+}
+
+export class FLVSink extends SocketSink {
+  private headerSent = false;
+
+  writeMedia(frame: MediaFrame, time: number): void {
+    const body = flvBody(frame);
+    if (!body) return;
+    if (!this.headerSent) {
+      this.headerSent = true;
+      this.write(flvHeader());
+    }
+    this.write(flvTagHeader(frame.type, body.length, time));
+    this.write(body);
+    this.write(frame.serialized('flv-trailer', () => flvTagTrailer(body.length)));
+  }
+}
+
+export class TSSink extends SocketSink {
+  private started = false;
+  private publication: Publication | null = null;
+
+  /** the publication is known once subscribed; what comes before (codec configs) makes no packet */
+  bind(publication: Publication): void {
+    this.publication = publication;
+  }
+
+  writeMedia(frame: MediaFrame): void {
+    if (!this.publication) return;
+    const chunk = tsChunk(this.publication, frame);
+    if (chunk.data.length === 0) return;
+    if (!this.started) {
+      if (!chunk.tables) return; // a player needs PAT/PMT and a key frame first
+      this.started = true;
+    }
+    this.write(chunk.data);
+  }
+}

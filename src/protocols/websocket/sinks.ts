@@ -1,0 +1,109 @@
+/**
+ * What WebSocket players receive from a publication. Data players (`["__play", name]`) get data
+ * messages as JSON text frames and `__publishing`/`__unpublishing` notices (MonaServer's model; its
+ * players get no audio/video). WebSocket-FLV players (S13, `ws://host/app/name.flv`) get the whole
+ * stream as FLV in binary frames, for flv.js/mpegts.js. Frames are built once per MediaFrame.
+ */
+import type { Socket } from 'node:net';
+import type { MediaSink } from '../../core/listener';
+import { DataType, type MediaFrame, MediaType } from '../../core/media';
+import type { Publication } from '../../core/publication';
+import { flvBody, flvHeader, flvTagHeader, flvTagTrailer } from '../../media/flv';
+import { decodeAMF0 } from '../../serialization/amf0';
+import { decodeAMF3 } from '../../serialization/amf3';
+import { encodeJSON } from '../../serialization/json';
+import { decodeQuery } from '../../serialization/query';
+import { decodeXMLRPCValues } from '../../serialization/xmlrpc';
+import type { Value } from '../../serialization/value';
+import { Opcode, encodeFrame, frameHeader } from './frames';
+
+/** A data frame as one complete WebSocket frame (null: cannot be expressed, skipped). */
+export function dataFrameForWebSocket(frame: MediaFrame): Buffer | null {
+  return frame.serialized('ws-data', (f) => {
+    try {
+      let values: Value[];
+      switch (f.dataType) {
+        case DataType.JSON:
+          return encodeFrame(Opcode.Text, f.payload);
+        case DataType.RAW:
+          return encodeFrame(Opcode.Binary, f.payload);
+        case DataType.AMF0:
+          values = decodeAMF0(f.payload);
+          break;
+        case DataType.AMF3:
+          values = decodeAMF3(f.payload);
+          break;
+        case DataType.QUERY:
+          values = decodeQuery(f.payload);
+          break;
+        case DataType.XMLRPC:
+          values = decodeXMLRPCValues(f.payload);
+          break;
+        default:
+          return null;
+      }
+      return encodeFrame(Opcode.Text, encodeJSON(values));
+    } catch {
+      return null;
+    }
+  });
+}
+
+abstract class WSSink implements MediaSink {
+  onKicked: (reason: string) => void = () => {};
+  constructor(protected readonly socket: Socket) {}
+
+  protected write(b: Buffer): void {
+    if (!this.socket.destroyed) this.socket.write(b);
+  }
+  abstract writeMedia(frame: MediaFrame, time: number): void;
+  abstract onPublicationStart(publication: Publication): void;
+  abstract onPublicationStop(publication: Publication): void;
+  flush(): void {}
+  queuedBytes(): number {
+    return this.socket.writableLength;
+  }
+  close(reason: string): void {
+    this.onKicked(reason);
+  }
+}
+
+export class WSDataSink extends WSSink {
+  writeMedia(frame: MediaFrame): void {
+    if (frame.type !== MediaType.Data) return;
+    const f = dataFrameForWebSocket(frame);
+    if (f) this.write(f);
+  }
+  onPublicationStart(publication: Publication): void {
+    this.write(encodeFrame(Opcode.Text, encodeJSON(['__publishing', publication.name])));
+  }
+  onPublicationStop(publication: Publication): void {
+    this.write(encodeFrame(Opcode.Text, encodeJSON(['__unpublishing', publication.name])));
+  }
+}
+
+export class WSFLVSink extends WSSink {
+  private headerSent = false;
+
+  writeMedia(frame: MediaFrame, time: number): void {
+    const body = flvBody(frame);
+    if (!body) return;
+    if (!this.headerSent) {
+      this.headerSent = true;
+      this.write(encodeFrame(Opcode.Binary, flvHeader()));
+    }
+    // one binary message per tag: WS header + tag header are per listener, the body is shared
+    const s = this.socket;
+    if (s.destroyed) return;
+    s.cork();
+    s.write(frameHeader(Opcode.Binary, 11 + body.length + 4));
+    s.write(flvTagHeader(frame.type, body.length, time));
+    s.write(body);
+    s.write(frame.serialized('flv-trailer', () => flvTagTrailer(body.length)));
+    s.uncork();
+  }
+  onPublicationStart(): void {}
+  onPublicationStop(): void {
+    this.onKicked('publication ended');
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * Test helpers for HTTP/WebSocket: an in-process server (HTTP + WebSocket, optionally RTMP on the
+ * same ServerContext) on ephemeral 127.0.0.1 ports with a temp application dir, a raw TCP client
+ * for byte-exact requests, and external tools run by PID with a deadline.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { TestContext } from 'node:test';
+import { FolderHost, type AppHost } from '../../src/core/app-host';
+import { ServerContext } from '../../src/core/context';
+import { defaultConfig } from '../../src/config/schema';
+import type { Config } from '../../src/config/types';
+import { Level } from '../../src/logs/levels';
+import { ServerLogger } from '../../src/logs/logger';
+import { HTTPServer } from '../../src/protocols/http/server';
+import type { ProtocolServer } from '../../src/core/protocol';
+
+export interface HTTPTestServer {
+  context: ServerContext;
+  http: HTTPServer;
+  port: number;
+  /** RTMP port when started with rtmp: true */
+  rtmpPort: number;
+  dir: string;
+  www: string;
+  url(p: string): string;
+  stop(): Promise<void>;
+}
+
+/** A temp application dir; `files` maps paths under www/ to contents (null = folder). */
+export function tempWWW(files: Record<string, string | Buffer | null> = {}): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'http-test-'));
+  fs.mkdirSync(path.join(dir, 'www'), { recursive: true });
+  for (const [p, content] of Object.entries(files)) {
+    const full = path.join(dir, 'www', p);
+    if (content === null) fs.mkdirSync(full, { recursive: true });
+    else {
+      fs.mkdirSync(path.dirname(full), { recursive: true });
+      fs.writeFileSync(full, content);
+    }
+  }
+  return dir;
+}
+
+export async function startHTTP(
+  options: {
+    dir?: string;
+    host?: (ctx: ServerContext) => AppHost;
+    configure?: (c: Config) => void;
+    rtmp?: boolean;
+    level?: Level;
+  } = {},
+): Promise<HTTPTestServer> {
+  const dir = options.dir ?? tempWWW();
+  const config = defaultConfig(dir);
+  options.configure?.(config);
+  const logger = new ServerLogger({ level: options.level ?? (process.env.HTTP_TEST_LOG ? Level.DEBUG : Level.WARN), console: process.stderr, file: null });
+  const context = new ServerContext(config, logger, new FolderHost(path.join(dir, 'www')), 'test');
+  if (options.host) context.host = options.host(context);
+  context.host.start();
+  const http = new HTTPServer(context, { port: 0, host: '127.0.0.1' });
+  await http.start();
+  let rtmp: (ProtocolServer & { port: number }) | null = null;
+  if (options.rtmp) {
+    // loaded lazily: the HTTP tests that do not need RTMP do not depend on it
+    const { RTMPServer } = await import('../../src/protocols/rtmp/server');
+    rtmp = new RTMPServer(context, { port: 0, host: '127.0.0.1' });
+    await rtmp.start();
+  }
+  return {
+    context,
+    http,
+    port: http.port,
+    rtmpPort: rtmp ? rtmp.port : 0,
+    dir,
+    www: path.join(dir, 'www'),
+    url: (p) => `http://127.0.0.1:${http.port}/${p.replace(/^\//, '')}`,
+    stop: async () => {
+      await http.stop();
+      if (rtmp) await rtmp.stop();
+      await context.host.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Sends raw bytes, collects everything until the server closes or `idleMs` passes without data. */
+export function rawExchange(port: number, data: Buffer | string | Array<Buffer | string>, idleMs = 300): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    let timer: NodeJS.Timeout | null = null;
+    const done = () => {
+      if (timer) clearTimeout(timer);
+      s.destroy();
+      resolve(Buffer.concat(chunks));
+    };
+    const arm = () => {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(done, idleMs);
+    };
+    s.on('data', (d) => {
+      chunks.push(d);
+      arm();
+    });
+    s.on('end', done);
+    s.on('close', done);
+    s.on('error', (e) => (chunks.length ? done() : reject(e)));
+    s.on('connect', () => {
+      for (const d of Array.isArray(data) ? data : [data]) s.write(d);
+      arm();
+    });
+  });
+}
+
+/** Is an external tool installed? Missing: skip locally, fail in CI (team rule). */
+export function requireTool(t: TestContext, tool: string): boolean {
+  const found = spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+  if (found) return true;
+  if (process.env.CI) throw new Error(`${tool} is required in CI but not installed`);
+  t.skip(`${tool} not installed`);
+  return false;
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Runs a tool, kills it by PID at the deadline; resolves with its output either way. */
+export function run(cmd: string, args: string[], timeoutMs = 20_000, input?: Buffer | string): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    p.stdout.on('data', (d) => out.push(d));
+    p.stderr.on('data', (d) => (err += d.toString()));
+    const timer = setTimeout(() => {
+      if (p.pid) {
+        try {
+          process.kill(p.pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+    }, timeoutMs);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout: Buffer.concat(out), stderr: err });
+    });
+    p.on('error', () => {
+      clearTimeout(timer);
+      resolve({ code: -1, stdout: Buffer.concat(out), stderr: err });
+    });
+    if (input !== undefined) p.stdin.end(input);
+    else p.stdin.end();
+  });
+}
+
+/** A small seeded PRNG (mulberry32) so fuzz tests are repeatable. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
