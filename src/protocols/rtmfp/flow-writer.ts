@@ -1,0 +1,237 @@
+/**
+ * A sending flow (RFC 7016 3.6.2): messages are cut into fragments that fit a packet, numbered,
+ * kept until acknowledged and retransmitted on timeout (exponential back-off) or after three later
+ * acknowledgements (fast retransmit). Unreliable flows abandon a late fragment instead: the next
+ * chunk carries the abandon flag and the forward sequence number so the receiver skips it.
+ * The session owns congestion control and asks each writer for fragments while the window allows.
+ */
+import { vluSize } from './binary';
+import { FRAG_BEGIN, FRAG_END, FRAG_MIDDLE, FRAG_WHOLE, UD_ABANDON, UD_FINAL, userDataOptions, userDataHeaderSize, writeUserData } from './user-data';
+
+export interface Fragment {
+  seq: number;
+  flags: number;
+  head: Buffer | null;
+  body: Buffer;
+  start: number;
+  end: number;
+  sentAt: number;
+  sends: number;
+  /** acknowledgements that passed over this fragment while it stayed missing */
+  nacks: number;
+  /** whole message bytes this fragment carries (for accounting) */
+  size: number;
+}
+
+interface Queued {
+  head: Buffer | null;
+  body: Buffer;
+  /** reliable = false: this message may be abandoned */
+  reliable: boolean;
+}
+
+/** User data chunk type code, for the chunk builder */
+export const CHUNK_USER_DATA = 0x10;
+
+export class FlowSender {
+  private nextSeq = 1;
+  /** every sequence number up to this is acknowledged or abandoned */
+  private forward = 0;
+  private readonly queue: Queued[] = [];
+  private queueOffset = 0;
+  private queuedBytes = 0;
+  readonly inFlight = new Map<number, Fragment>();
+  private inFlightBytes = 0;
+  private readonly options: Buffer;
+  /** options ride on every fragment until the peer acknowledges something: it may lose the first */
+  private peerKnowsFlow = false;
+  /** sequence numbers that belong to abandonable messages */
+  private readonly unreliableSeqs = new Set<number>();
+  private closing = false;
+  private finalSent = false;
+  /** set when the peer acknowledged our final fragment, or rejected the flow */
+  done = false;
+  /** highest sequence number the peer acknowledged in any form */
+  private highestAcked = 0;
+
+  constructor(
+    readonly id: number,
+    readonly metadata: Buffer | null,
+    readonly associated: number,
+    public reliable: boolean,
+  ) {
+    this.options = userDataOptions(metadata, associated);
+  }
+
+  /** bytes queued or in flight (listener back-pressure) */
+  get pendingBytes(): number {
+    return this.queuedBytes + this.inFlightBytes;
+  }
+
+  get hasQueued(): boolean {
+    return this.queue.length > 0 || (this.closing && !this.finalSent);
+  }
+
+  get idle(): boolean {
+    return this.queue.length === 0 && this.inFlight.size === 0;
+  }
+
+  /** Queues one message: `head` (e.g. the 5-byte Flash header) then `body`, sent as one message. */
+  write(head: Buffer | null, body: Buffer, reliable = this.reliable): void {
+    if (this.closing) return;
+    this.queue.push({ head, body, reliable });
+    this.queuedBytes += (head ? head.length : 0) + body.length;
+  }
+
+  /** No more messages: the last fragment carries the final flag. */
+  close(): void {
+    this.closing = true;
+  }
+
+  /**
+   * Writes the next fragment into `buf` at `pos` as a 0x10 chunk body, at most `room` bytes.
+   * Returns the chunk body end, or -1 when nothing fits / nothing to send.
+   */
+  nextFragment(buf: Buffer, pos: number, room: number, now: number): number {
+    if (this.queue.length === 0) {
+      if (this.closing && !this.finalSent && this.inFlight.size === 0) return this.writeFinal(buf, pos, room, now);
+      return -1;
+    }
+    const m = this.queue[0];
+    const seq = this.nextSeq;
+    const options = this.peerKnowsFlow ? null : this.options;
+    const header = userDataHeaderSize(this.id, seq, seq - this.forward, options);
+    const headLen = m.head ? m.head.length : 0;
+    const total = headLen + m.body.length;
+    const left = total - this.queueOffset;
+    if (room - header < Math.min(left, 64)) return -1; // keep fragments worth a chunk
+    const take = Math.min(left, room - header);
+    const first = this.queueOffset === 0;
+    const last = take === left;
+    const frag = first ? (last ? FRAG_WHOLE : FRAG_BEGIN) : last ? FRAG_END : FRAG_MIDDLE;
+    const isFinal = last && this.queue.length === 1 && this.closing;
+    const flags = frag | (isFinal ? UD_FINAL : 0);
+    // the fragment's bytes: a window over head+body without concatenating them
+    let piece: Buffer;
+    if (m.head && this.queueOffset < headLen) {
+      piece = Buffer.allocUnsafe(take);
+      const h = m.head.copy(piece, 0, this.queueOffset, Math.min(headLen, this.queueOffset + take));
+      if (h < take) m.body.copy(piece, h, 0, take - h);
+    } else {
+      const s = this.queueOffset - headLen;
+      piece = m.body.subarray(s, s + take);
+    }
+    const end = writeUserData(buf, pos, flags, this.id, seq, seq - this.forward, options, piece, 0, piece.length);
+    this.nextSeq++;
+    this.inFlight.set(seq, { seq, flags, head: null, body: piece, start: 0, end: piece.length, sentAt: now, sends: 1, nacks: 0, size: take });
+    this.inFlightBytes += take;
+    this.queueOffset += take;
+    this.queuedBytes -= take;
+    if (last) {
+      this.queue.shift();
+      this.queueOffset = 0;
+      if (!m.reliable) this.unreliableSeqs.add(seq);
+    } else if (!m.reliable) this.unreliableSeqs.add(seq);
+    if (isFinal) this.finalSent = true;
+    return end;
+  }
+
+  private writeFinal(buf: Buffer, pos: number, room: number, now: number): number {
+    const seq = this.nextSeq;
+    const options = this.peerKnowsFlow ? null : this.options;
+    if (room < userDataHeaderSize(this.id, seq, seq - this.forward, options)) return -1;
+    // an empty abandoned fragment with the final flag: nothing is lost, the flow just ends
+    const end = writeUserData(buf, pos, UD_ABANDON | UD_FINAL, this.id, seq, seq - this.forward, options, EMPTY, 0, 0);
+    this.nextSeq++;
+    this.finalSent = true;
+    this.inFlight.set(seq, { seq, flags: UD_ABANDON | UD_FINAL, head: null, body: EMPTY, start: 0, end: 0, sentAt: now, sends: 1, nacks: 0, size: 0 });
+    return end;
+  }
+
+  /** Size of a retransmission of `f` as a 0x10 chunk body. */
+  retransmitSize(f: Fragment): number {
+    const options = this.peerKnowsFlow ? null : this.options;
+    return userDataHeaderSize(this.id, f.seq, f.seq - this.forward, options) + (f.end - f.start);
+  }
+
+  /** Writes fragment `f` again (same sequence number, current forward sequence number). */
+  writeRetransmit(f: Fragment, buf: Buffer, pos: number, now: number): number {
+    const options = this.peerKnowsFlow ? null : this.options;
+    f.sentAt = now;
+    f.sends++;
+    f.nacks = 0;
+    return writeUserData(buf, pos, f.flags, this.id, f.seq, f.seq - this.forward, options, f.body, f.start, f.end);
+  }
+
+  /** Abandons an unreliable fragment: forget it, the next chunk tells the peer to skip it. */
+  canAbandon(f: Fragment): boolean {
+    return this.unreliableSeqs.has(f.seq);
+  }
+
+  /**
+   * Abandon up to `seq`: every unacknowledged fragment at or below it is dropped and an empty
+   * abandon chunk at `seq` is written (librtmfp and Flash skip to it; RFC peers read the forward
+   * sequence number).
+   */
+  writeAbandon(seq: number, buf: Buffer, pos: number): number {
+    for (const [s, f] of this.inFlight) {
+      if (s > seq) continue;
+      this.inFlight.delete(s);
+      this.inFlightBytes -= f.size;
+      this.unreliableSeqs.delete(s);
+    }
+    if (seq > this.forward) this.forward = seq;
+    return writeUserData(buf, pos, UD_ABANDON, this.id, seq, 0, this.peerKnowsFlow ? null : this.options, EMPTY, 0, 0);
+  }
+
+  abandonSize(seq: number): number {
+    return userDataHeaderSize(this.id, seq, 0, this.peerKnowsFlow ? null : this.options);
+  }
+
+  /**
+   * Applies a range acknowledgement (cumulative + (holes-1, received-1) pairs). Returns the bytes
+   * newly acknowledged (for the congestion window) and whether some fragment looks lost.
+   */
+  acknowledge(cumulative: number, ranges: number[]): number {
+    let acked = 0;
+    this.peerKnowsFlow = true;
+    const drop = (s: number) => {
+      const f = this.inFlight.get(s);
+      if (!f) return;
+      this.inFlight.delete(s);
+      this.inFlightBytes -= f.size;
+      this.unreliableSeqs.delete(s);
+      acked += f.size + 1;
+      if (f.flags & UD_FINAL) this.done = true;
+    };
+    for (const s of this.inFlight.keys()) if (s <= cumulative) drop(s);
+    if (cumulative > this.forward) this.forward = Math.min(cumulative, this.nextSeq - 1);
+    let top = cumulative;
+    let prev = cumulative;
+    for (let i = 0; i + 1 < ranges.length; i += 2) {
+      const start = prev + ranges[i] + 2;
+      const end = start + ranges[i + 1];
+      if (end >= this.nextSeq || end - start > 65536) break; // nonsense: ignore the rest
+      for (let s = start; s <= end; s++) drop(s);
+      prev = top = end;
+    }
+    if (top > this.highestAcked) this.highestAcked = top;
+    // fragments below the highest acknowledged one and still missing: count a nack
+    for (const f of this.inFlight.values()) if (f.seq < this.highestAcked) f.nacks++;
+    return acked;
+  }
+
+  /** The peer rejected or closed the flow (flow exception): nothing more is sent. */
+  reject(): void {
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+    this.inFlight.clear();
+    this.inFlightBytes = 0;
+    this.done = true;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Size of a VLU (re-exported for the session's ack parsing helpers). */
+export { vluSize };

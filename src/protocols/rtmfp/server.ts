@@ -1,0 +1,186 @@
+/**
+ * The RTMFP server (SPEC S6): one UDP socket, datagrams routed by their scrambled session id to
+ * the handshake (id 0) or a session. Nothing a datagram contains can throw out of the handler: a
+ * malformed, truncated or wrongly keyed datagram is dropped with a debug log.
+ */
+import * as dgram from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import type { ServerContext } from '../../core/context';
+import type { ProtocolServer } from '../../core/protocol';
+import { Table } from '../../serialization/value';
+import { DEFAULT_KEY, decryptPacket, unscrambleSessionId } from './crypto';
+import { Handshaker, type NewSession } from './handshake';
+import { parsePacket, MODE_STARTUP } from './packet';
+import { NetConnection } from './net-connection';
+import { Session, type SessionHost } from './session';
+import { splitUrl, parseQuery } from './url';
+
+/** sessions one server holds at most (each costs a few KB idle) */
+const MAX_SESSIONS = 200_000;
+
+export class RTMFPServer implements ProtocolServer {
+  readonly name = 'RTMFP';
+  private socket: dgram.Socket | null = null;
+  readonly sessions = new Map<number, Session>();
+  private readonly byPeer = new Map<string, Session>();
+  readonly handshaker: Handshaker;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly sessionHost: SessionHost;
+  /** datagrams dropped as malformed/unauthenticated (benches and tests read it) */
+  dropped = 0;
+
+  constructor(
+    private readonly ctx: ServerContext,
+    private readonly port = ctx.config.rtmfp.port,
+    private readonly host = '0.0.0.0',
+  ) {
+    const self = this;
+    this.sessionHost = {
+      send: (d, a) => this.send(d, a),
+      removed: (s) => this.removeSession(s),
+      debug: (m) => this.debug(m),
+      get keepaliveMs() {
+        return Math.max(1, self.ctx.config.rtmfp.keepaliveServer) * 1000;
+      },
+    };
+    this.handshaker = new Handshaker({
+      send: (d, a) => this.send(d, a),
+      debug: (m) => this.debug(m),
+      onHandshake: (address, url, attempts) => {
+        const { path, query } = splitUrl(url);
+        const props: Table = parseQuery(query);
+        return this.ctx.host.onHandshake(address, path, props, attempts);
+      },
+      rendezVous: (peerId) => {
+        const s = this.byPeer.get(peerId.toString('hex'));
+        if (s && !s.closed) return [s.address];
+        return this.ctx.host.onRendezVousUnknown('RTMFP', peerId.toString('hex'));
+      },
+      createSession: (n) => this.createSession(n),
+      hasSession: (id) => this.sessions.has(id),
+    });
+  }
+
+  private debug(message: string): void {
+    if (this.ctx.logger.enabled(7)) this.ctx.logger.debug('RTMFP', message);
+  }
+
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const socket = dgram.createSocket({ type: this.host.includes(':') ? 'udp6' : 'udp4' });
+      const bufferSize = this.ctx.config.socketBufferSize;
+      socket.once('error', reject);
+      socket.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo.family === 'IPv6' ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`));
+      socket.bind(this.port, this.host, () => {
+        socket.off('error', reject);
+        socket.on('error', (e) => this.ctx.logger.error('RTMFP', `socket: ${e.message}`));
+        try {
+          socket.setRecvBufferSize(bufferSize > 0 ? bufferSize : 4 * 1024 * 1024);
+          socket.setSendBufferSize(bufferSize > 0 ? bufferSize : 4 * 1024 * 1024);
+        } catch {
+          // the OS keeps its default
+        }
+        this.socket = socket;
+        this.timer = setInterval(() => this.manage(), 1000);
+        resolve();
+      });
+    });
+  }
+
+  /** the bound port (tests bind port 0) */
+  get boundPort(): number {
+    return this.socket ? this.socket.address().port : this.port;
+  }
+
+  addresses(): string[] {
+    return [`${this.host}:${this.boundPort} (UDP)`];
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    for (const s of [...this.sessions.values()]) s.close('server stopping');
+    const socket = this.socket;
+    this.socket = null;
+    this.sessions.clear();
+    this.byPeer.clear();
+    if (socket) await new Promise<void>((r) => socket.close(() => r()));
+  }
+
+  private send(datagram: Buffer, address: string): void {
+    const socket = this.socket;
+    if (!socket) return;
+    const i = address.lastIndexOf(':');
+    const host = address.slice(0, i).replace(/^\[|\]$/g, '');
+    socket.send(datagram, Number(address.slice(i + 1)), host);
+    if (this.ctx.logger.dumping) this.ctx.logger.dump('RTMFP', 'out', address, datagram);
+  }
+
+  /** Entry point of every datagram. */
+  onDatagram(msg: Buffer, address: string): void {
+    try {
+      if (msg.length < 20 || (msg.length - 4) % 16 !== 0) {
+        this.drop(address, 'bad size');
+        return;
+      }
+      if (this.ctx.logger.dumping) this.ctx.logger.dump('RTMFP', 'in', address, msg);
+      const id = unscrambleSessionId(msg);
+      if (id === 0) {
+        const plain = decryptPacket(msg, DEFAULT_KEY);
+        if (!plain) return this.drop(address, 'bad checksum with the default key');
+        const packet = parsePacket(plain);
+        if (packet.mode !== MODE_STARTUP) return this.drop(address, 'startup packet with a session mode');
+        this.handshaker.receive(packet, address);
+        return;
+      }
+      const session = this.sessions.get(id);
+      if (!session) return this.drop(address, `unknown session ${id}`);
+      if (!session.receive(msg, address)) return this.drop(address, `session ${id}: bad checksum or mode`);
+      const handler = session.handler;
+      if (handler instanceof NetConnection) {
+        handler.client.ping = session.ping;
+        handler.client.lastReceptionTime = session.lastReception;
+      }
+    } catch (e) {
+      this.drop(address, (e as Error).message);
+    }
+  }
+
+  private drop(address: string, why: string): void {
+    this.dropped++;
+    this.debug(`datagram from ${address} dropped: ${why}`);
+  }
+
+  private createSession(n: NewSession): number {
+    if (this.sessions.size >= MAX_SESSIONS) throw new Error('too many sessions');
+    let id: number;
+    do id = randomBytes(4).readUInt32BE(0);
+    while (id === 0 || this.sessions.has(id));
+    const session = new Session(id, n.farId, n.decryptKey, n.encryptKey, n.address, n.peerId, this.sessionHost);
+    const keepalive = { server: this.ctx.config.rtmfp.keepaliveServer * 1000, peer: this.ctx.config.rtmfp.keepalivePeer * 1000 };
+    session.handler = new NetConnection(this.ctx, session, keepalive);
+    this.sessions.set(id, session);
+    const peer = n.peerId.toString('hex');
+    this.byPeer.get(peer)?.close('same peer connected again');
+    this.byPeer.set(peer, session);
+    return id;
+  }
+
+  private removeSession(s: Session): void {
+    if (this.sessions.get(s.id) === s) this.sessions.delete(s.id);
+    const peer = s.peerId.toString('hex');
+    if (this.byPeer.get(peer) === s) this.byPeer.delete(peer);
+  }
+
+  private manage(): void {
+    const now = Date.now();
+    this.handshaker.manage(now);
+    for (const s of this.sessions.values()) {
+      try {
+        s.manage(now);
+      } catch (e) {
+        this.ctx.logger.error('RTMFP', `session ${s.id}: ${(e as Error).message}`);
+      }
+    }
+  }
+}

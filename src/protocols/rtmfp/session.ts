@@ -1,0 +1,466 @@
+/**
+ * One RTMFP session on the server side (RFC 7016 section 3.5): decrypts its datagrams, follows the
+ * peer's address (mobility), measures the round trip from timestamp echoes, answers pings, sends
+ * keepalives, dispatches user data to receiving flows and acknowledgements to sending flows, and
+ * packs outgoing chunks into packets under one congestion window (retransmission with back-off).
+ */
+import { Reader, RtmfpFormatError, vlu } from './binary';
+import { decryptPacket, encryptPacket } from './crypto';
+import { IncomingFlow, type ReceiveBudget } from './flow';
+import { FlowSender, type Fragment } from './flow-writer';
+import { CHUNK, FLAG_TS, MODE_INITIATOR, PacketBuilder, nowTimestamp, parsePacket, type Chunk } from './packet';
+import { parseUserData, type UserData } from './user-data';
+
+/** What a session needs from its server (socket, registry, logs) and its application layer. */
+export interface SessionHost {
+  send(datagram: Buffer, address: string): void;
+  /** the session ended: forget it */
+  removed(session: Session): void;
+  debug(message: string): void;
+  /** keepalive period (ms) towards the client (config.rtmfp.keepaliveServer) */
+  readonly keepaliveMs: number;
+}
+
+/** Called for every complete message of a receiving flow, and when a new flow appears. */
+export interface SessionHandler {
+  onFlow(flow: IncomingFlow): boolean;
+  onMessage(flow: IncomingFlow, message: Buffer): void;
+  onAddressChanged(oldAddress: string): void;
+  onClosed(): void;
+}
+
+const PLAIN_CAPACITY = 1180;
+/** bytes of out-of-order/partial input a session may hold */
+const RECEIVE_BUDGET = 4 * 1024 * 1024;
+const MIN_RTO = 250;
+const MAX_RTO = 10_000;
+/** a reliable fragment sent this many times without acknowledgement ends the session */
+const MAX_SENDS = 12;
+const INITIAL_CWND = 64 * 1024;
+const MAX_CWND = 4 * 1024 * 1024;
+const MSS = 1150;
+/** at most this many flows a peer may open (bounded memory per session) */
+const MAX_FLOWS = 256;
+const CLOSE_RETRIES = 5;
+
+export class Session {
+  private readonly flows = new Map<number, IncomingFlow>();
+  private readonly senders = new Map<number, FlowSender>();
+  private nextSenderId = 2;
+  private readonly budget: ReceiveBudget = { used: 0, limit: RECEIVE_BUDGET };
+  private readonly control: Chunk[] = [];
+  private flushScheduled = false;
+  private timer: NodeJS.Timeout | null = null;
+  /** peer timestamp and when we got it, for the echo */
+  private peerTimestamp = -1;
+  private peerTimestampAt = 0;
+  /** smoothed round trip (ms) and its variation */
+  srtt = 0;
+  private rttvar = 0;
+  private cwnd = INITIAL_CWND;
+  private ssthresh = MAX_CWND;
+  lastReception = Date.now();
+  private lastKeepalive = 0;
+  private keepalivesUnanswered = 0;
+  closed = false;
+  private closeSends = 0;
+  handler: SessionHandler | null = null;
+  /** bytes sent, for benches and QoS */
+  bytesSent = 0;
+
+  constructor(
+    readonly id: number,
+    readonly farId: number,
+    private readonly decryptKey: Buffer,
+    private readonly encryptKey: Buffer,
+    public address: string,
+    readonly peerId: Buffer,
+    private readonly host: SessionHost,
+  ) {}
+
+  get ping(): number {
+    return Math.round(this.srtt);
+  }
+
+  /** A datagram addressed to our session id. Returns false when it did not authenticate. */
+  receive(datagram: Buffer, address: string): boolean {
+    if (this.closed && this.closeSends === 0) return false;
+    const plain = decryptPacket(datagram, this.decryptKey);
+    if (!plain) return false;
+    const packet = parsePacket(plain);
+    if (packet.mode !== MODE_INITIATOR) return false;
+    const now = Date.now();
+    this.lastReception = now;
+    this.keepalivesUnanswered = 0;
+    if (address !== this.address) {
+      // only an authenticated packet moves the session (RFC 7016 3.5.4 mobility)
+      const old = this.address;
+      this.address = address;
+      this.handler?.onAddressChanged(old);
+    }
+    if (packet.timestamp >= 0) {
+      this.peerTimestamp = packet.timestamp;
+      this.peerTimestampAt = now;
+    }
+    if (packet.echo >= 0) this.measureRtt(((nowTimestamp(now) - packet.echo) & 0xffff) * 4);
+    const touched = new Set<IncomingFlow>();
+    let previous: UserData | undefined;
+    for (const chunk of packet.chunks) {
+      if (chunk.type !== CHUNK.NextUserData && chunk.type !== CHUNK.UserData) previous = undefined;
+      // a closing session only listens for the close handshake
+      if (this.closed && chunk.type !== CHUNK.CloseAck && chunk.type !== CHUNK.CloseRequest) continue;
+      switch (chunk.type) {
+        case CHUNK.UserData:
+        case CHUNK.NextUserData:
+          previous = parseUserData(chunk.data, chunk.type === CHUNK.NextUserData, previous);
+          this.onUserData(previous, touched);
+          break;
+        case CHUNK.RangeAck:
+          this.onRangeAck(chunk.data);
+          break;
+        case CHUNK.BitmapAck:
+          this.onBitmapAck(chunk.data);
+          break;
+        case CHUNK.BufferProbe: {
+          const flow = this.flows.get(new Reader(chunk.data).vlu());
+          if (flow) touched.add(flow);
+          break;
+        }
+        case CHUNK.Ping:
+          this.control.push({ type: CHUNK.PingReply, data: chunk.data });
+          break;
+        case CHUNK.PingReply:
+          break; // any authenticated packet already counts as alive
+        case CHUNK.FlowException: {
+          const sender = this.senders.get(new Reader(chunk.data).vlu());
+          if (sender) sender.reject();
+          break;
+        }
+        case CHUNK.CloseRequest:
+          this.control.push({ type: CHUNK.CloseAck, data: Buffer.alloc(0) });
+          this.flushNow();
+          this.terminate();
+          return true;
+        case CHUNK.CloseAck:
+          this.terminate();
+          return true;
+        default:
+          this.host.debug(`RTMFP session ${this.id}: chunk 0x${chunk.type.toString(16)} ignored`);
+      }
+      if (this.closed) return true;
+    }
+    for (const flow of touched) {
+      this.control.push({ type: CHUNK.RangeAck, data: flow.ack() });
+      if (flow.complete) {
+        flow.release();
+        this.flows.delete(flow.id);
+      }
+    }
+    this.flushNow();
+    return true;
+  }
+
+  private onUserData(ud: UserData, touched: Set<IncomingFlow>): void {
+    let flow = this.flows.get(ud.flowId);
+    if (!flow) {
+      if (!ud.metadata || this.flows.size >= MAX_FLOWS) {
+        // unknown flow without its opening options: tell the sender it is rejected
+        this.rejectFlow(ud.flowId);
+        return;
+      }
+      flow = new IncomingFlow(ud.flowId, ud.metadata, ud.associatedFlow, this.budget, (m, f) => this.handler?.onMessage(f, m));
+      if (!this.handler || !this.handler.onFlow(flow)) {
+        this.rejectFlow(ud.flowId);
+        return;
+      }
+      this.flows.set(ud.flowId, flow);
+    }
+    flow.receive(ud);
+    touched.add(flow);
+  }
+
+  /** Flow exception report (0x5e): flow id and exception code 0; the flow is forgotten. */
+  rejectFlow(flowId: number): void {
+    this.control.push({ type: CHUNK.FlowException, data: Buffer.concat([vlu(flowId), vlu(0)]) });
+    const flow = this.flows.get(flowId);
+    if (flow) {
+      flow.release();
+      this.flows.delete(flowId);
+    }
+  }
+
+  private onRangeAck(data: Buffer): void {
+    const r = new Reader(data);
+    const sender = this.senders.get(r.vlu());
+    r.vlu(); // buffer available: our window is the congestion window
+    const cumulative = r.vlu();
+    if (!sender) return;
+    const ranges: number[] = [];
+    while (r.available && ranges.length < 256) ranges.push(r.vlu());
+    this.acked(sender, sender.acknowledge(cumulative, ranges));
+  }
+
+  private onBitmapAck(data: Buffer): void {
+    const r = new Reader(data);
+    const sender = this.senders.get(r.vlu());
+    r.vlu();
+    const cumulative = r.vlu();
+    if (!sender) return;
+    // bitmap: bit i of byte j = sequence cumulative + 2 + 8j + i received; turn it into ranges
+    const ranges: number[] = [];
+    let prev = cumulative;
+    let runStart = -1;
+    let seq = cumulative + 2;
+    const close = (end: number) => {
+      ranges.push(runStart - prev - 2, end - runStart);
+      prev = end;
+      runStart = -1;
+    };
+    while (r.available) {
+      const byte = r.u8();
+      for (let i = 0; i < 8; i++, seq++) {
+        if (byte & (1 << i)) {
+          if (runStart < 0) runStart = seq;
+        } else if (runStart >= 0) close(seq - 1);
+      }
+    }
+    if (runStart >= 0) close(seq - 1);
+    this.acked(sender, sender.acknowledge(cumulative, ranges));
+  }
+
+  private acked(sender: FlowSender, bytes: number): void {
+    if (bytes > 0) {
+      this.cwnd = Math.min(MAX_CWND, this.cwnd < this.ssthresh ? this.cwnd + bytes : this.cwnd + (MSS * bytes) / this.cwnd);
+    }
+    if (sender.done) this.senders.delete(sender.id);
+    this.scheduleFlush();
+  }
+
+  private measureRtt(rtt: number): void {
+    if (rtt > 60_000) return;
+    if (this.srtt === 0) {
+      this.srtt = rtt;
+      this.rttvar = rtt / 2;
+    } else {
+      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - rtt);
+      this.srtt = 0.875 * this.srtt + 0.125 * rtt;
+    }
+  }
+
+  private get rto(): number {
+    return Math.min(MAX_RTO, Math.max(MIN_RTO, this.srtt + 4 * this.rttvar + 50));
+  }
+
+  /** A new sending flow; `metadata` is its per-flow metadata, `associated` the flow it answers. */
+  newSender(metadata: Buffer | null, associated: number, reliable = true): FlowSender {
+    const s = new FlowSender(this.nextSenderId++, metadata, associated, reliable);
+    this.senders.set(s.id, s);
+    return s;
+  }
+
+  /** Writers call this after queueing: packets go out at the end of the current tick. */
+  scheduleFlush(): void {
+    if (this.flushScheduled || this.closed) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flushNow();
+    });
+  }
+
+  private inFlightBytes(): number {
+    let n = 0;
+    for (const s of this.senders.values()) for (const f of s.inFlight.values()) n += f.size;
+    return n;
+  }
+
+  /** Sends control chunks, due retransmissions and new fragments as the window allows. */
+  flushNow(): void {
+    const now = Date.now();
+    let b: PacketBuilder | null = null;
+    const builder = (need: number): PacketBuilder => {
+      if (b && b.room() >= need) return b;
+      if (b) this.emit(b, now);
+      b = this.newBuilder(now);
+      return b;
+    };
+    for (const c of this.control) {
+      const p = builder(c.data.length + 3);
+      p.addChunk(c.type, c.data);
+    }
+    this.control.length = 0;
+    if (!this.closed) {
+      this.retransmit(now, builder);
+      let budget = this.cwnd - this.inFlightBytes();
+      // round robin over writers with something queued, one fragment each per turn
+      let progress = true;
+      while (budget > 0 && progress) {
+        progress = false;
+        for (const s of this.senders.values()) {
+          if (!s.hasQueued || budget <= 0) continue;
+          let p = builder(80);
+          let end = s.nextFragment(p.buf, p.pos + 3, p.room() - 3, now);
+          if (end < 0) {
+            if (p.empty) continue;
+            p = builder(PLAIN_CAPACITY);
+            end = s.nextFragment(p.buf, p.pos + 3, p.room() - 3, now);
+            if (end < 0) continue;
+          }
+          const len = end - (p.pos + 3);
+          p.chunk(CHUNK.UserData, len);
+          budget -= len;
+          progress = true;
+        }
+      }
+    }
+    if (b) this.emit(b, now);
+    this.armTimer();
+  }
+
+  private retransmit(now: number, builder: (need: number) => PacketBuilder): void {
+    const rto = this.rto;
+    let lost = false;
+    for (const s of this.senders.values()) {
+      let abandonUpTo = 0;
+      const due: Fragment[] = [];
+      for (const f of s.inFlight.values()) {
+        const wait = Math.min(MAX_RTO, rto * 2 ** (f.sends - 1));
+        if (f.nacks < 3 && now - f.sentAt < wait) continue;
+        lost = true;
+        if (s.canAbandon(f)) abandonUpTo = Math.max(abandonUpTo, f.seq);
+        else due.push(f);
+      }
+      if (abandonUpTo > 0) {
+        const p = builder(s.abandonSize(abandonUpTo) + 3);
+        const end = s.writeAbandon(abandonUpTo, p.buf, p.pos + 3);
+        p.chunk(CHUNK.UserData, end - (p.pos + 3));
+      }
+      for (const f of due) {
+        if (f.sends >= MAX_SENDS) {
+          this.fail(`flow ${s.id}: fragment ${f.seq} never acknowledged`);
+          return;
+        }
+        const size = s.retransmitSize(f);
+        const p = builder(size + 3);
+        const end = s.writeRetransmit(f, p.buf, p.pos + 3, now);
+        p.chunk(CHUNK.UserData, end - (p.pos + 3));
+      }
+      if (s.done) this.senders.delete(s.id);
+    }
+    if (lost) {
+      this.ssthresh = Math.max(16 * 1024, this.cwnd / 2);
+      this.cwnd = this.ssthresh;
+    }
+  }
+
+  private newBuilder(now: number): PacketBuilder {
+    const echo = this.peerTimestamp >= 0 && now - this.peerTimestampAt < 30_000;
+    return new PacketBuilder(0x40 | FLAG_TS | 0x02, echo, PLAIN_CAPACITY);
+  }
+
+  private emit(b: PacketBuilder, now: number): void {
+    if (b.empty) return;
+    const echo = (this.peerTimestamp + Math.floor((now - this.peerTimestampAt) / 4)) & 0xffff;
+    const len = b.finish(nowTimestamp(now), echo);
+    const datagram = encryptPacket(b.buf, len, this.encryptKey, this.farId);
+    this.bytesSent += datagram.length;
+    this.host.send(datagram, this.address);
+  }
+
+  /** Retransmission timer: armed only while something waits for an acknowledgement. */
+  private armTimer(): void {
+    if (this.closed) return;
+    let earliest = Infinity;
+    const rto = this.rto;
+    for (const s of this.senders.values()) {
+      for (const f of s.inFlight.values()) {
+        const at = f.sentAt + Math.min(MAX_RTO, rto * 2 ** (f.sends - 1));
+        if (at < earliest) earliest = at;
+      }
+    }
+    if (earliest === Infinity) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.flushNow();
+    }, Math.max(10, earliest - Date.now()));
+    this.timer.unref?.();
+  }
+
+  /** Periodic duty (every second from the server): keepalive and dead peer detection. */
+  manage(now: number): void {
+    if (this.closed) {
+      if (this.closeSends > 0 && this.closeSends < CLOSE_RETRIES) this.sendClose();
+      else if (this.closeSends >= CLOSE_RETRIES) this.finish();
+      return;
+    }
+    const keepalive = this.host.keepaliveMs;
+    if (now - this.lastReception > keepalive && now - this.lastKeepalive > keepalive) {
+      if (this.keepalivesUnanswered >= 4) {
+        this.fail('peer silent (keepalive unanswered)');
+        return;
+      }
+      this.keepalivesUnanswered++;
+      this.lastKeepalive = now;
+      this.control.push({ type: CHUNK.Ping, data: Buffer.alloc(0) });
+      this.flushNow();
+    }
+  }
+
+  /** Ends the session from our side: close request sent until acknowledged (or a few times). */
+  close(reason: string): void {
+    if (this.closed) return;
+    this.host.debug(`RTMFP session ${this.id} closing: ${reason}`);
+    this.flushNow();
+    this.closed = true;
+    this.release();
+    this.sendClose();
+  }
+
+  private fail(reason: string): void {
+    this.close(reason);
+  }
+
+  private sendClose(): void {
+    this.closeSends++;
+    const b = this.newBuilder(Date.now());
+    b.addChunk(CHUNK.CloseRequest, Buffer.alloc(0));
+    this.emit(b, Date.now());
+  }
+
+  /** The peer closed (0x0c answered or 0x4c received): everything goes now. */
+  private terminate(): void {
+    if (!this.closed) {
+      this.closed = true;
+      this.release();
+    }
+    this.finish();
+  }
+
+  private release(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    for (const f of this.flows.values()) f.release();
+    this.flows.clear();
+    const h = this.handler;
+    this.handler = null;
+    h?.onClosed();
+  }
+
+  private finish(): void {
+    this.closeSends = 0;
+    this.senders.clear();
+    this.host.removed(this);
+  }
+
+  /** for tests/benches: memory held in receive buffers */
+  get bufferedBytes(): number {
+    return this.budget.used;
+  }
+}
+
+export { RtmfpFormatError };
