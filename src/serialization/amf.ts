@@ -101,6 +101,45 @@ export class ByteWriter {
     this.pos += this.buf.write(s, this.pos, byteLength, 'utf8');
   }
 
+  /**
+   * Writes `s` as UTF-8 at pos, with room for 3 bytes per UTF-16 unit already ensured; returns the
+   * byte count without moving pos. Short ASCII (command names, keys) skips the native call.
+   */
+  private rawText(s: string): number {
+    const b = this.buf;
+    const n = s.length;
+    if (n <= 32) {
+      let p = this.pos;
+      for (let i = 0; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) return b.write(s, this.pos, 'utf8');
+        b[p++] = c;
+      }
+      return n;
+    }
+    return b.write(s, this.pos, 'utf8');
+  }
+
+  /** u16 byte length + UTF-8 for strings short enough to fit whatever their content. */
+  text16(s: string): void {
+    this.ensure(2 + s.length * 3);
+    const start = this.pos;
+    this.pos += 2;
+    const n = this.rawText(s);
+    this.buf[start] = n >>> 8;
+    this.buf[start + 1] = n & 0xff;
+    this.pos += n;
+  }
+
+  /** AMF3 inline string header + UTF-8 for strings of at most 21 units (1-byte U29 whatever the content). */
+  text29Short(s: string): void {
+    this.ensure(1 + s.length * 3);
+    const start = this.pos++;
+    const n = this.rawText(s);
+    this.buf[start] = (n << 1) | 1;
+    this.pos += n;
+  }
+
   /** AMF3 U29: 1 to 4 bytes, 7 bits per byte with a continuation bit, the 4th byte carries 8. */
   u29(v: number): void {
     this.ensure(4);

@@ -216,6 +216,7 @@ export interface AMF0WriterOptions {
   initialSize?: number;
 }
 
+/** Appends AMF0 values to one growing buffer. After an AMFEncodeError, reset() before reusing it. */
 export class AMF0Writer {
   private readonly w: ByteWriter;
   private readonly amf3Default: boolean;
@@ -242,6 +243,12 @@ export class AMF0Writer {
   }
 
   writeString(s: string): this {
+    if (s.length <= 21845) {
+      // at most 3 UTF-8 bytes per UTF-16 unit: always fits a u16 length
+      this.w.u8(AMF0Marker.String);
+      this.w.text16(s);
+      return this;
+    }
     const len = Buffer.byteLength(s, 'utf8');
     if (len <= 0xffff) {
       this.w.u8(AMF0Marker.String);
@@ -435,6 +442,7 @@ export class AMF0Writer {
   }
 
   private writeKey(key: string): void {
+    if (key.length <= 21845) return this.w.text16(key);
     const len = Buffer.byteLength(key, 'utf8');
     if (len > 0xffff) throw new AMFEncodeError(`property name of ${len} bytes exceeds 65535`);
     this.w.u16(len);

@@ -385,6 +385,7 @@ function describe(v: Value): string {
   return typeof v;
 }
 
+/** Appends AMF3 values to one growing buffer. After an AMFEncodeError, reset() before reusing it. */
 export class AMF3Writer {
   private readonly w: ByteWriter;
   private strings = new Map<string, number>();
@@ -495,6 +496,11 @@ export class AMF3Writer {
     const ref = this.strings.get(s);
     if (ref !== undefined) {
       w.u29(ref << 1);
+      return;
+    }
+    if (s.length <= 21) {
+      if (this.stringCount <= MAX_U28) this.strings.set(s, this.stringCount++);
+      w.text29Short(s);
       return;
     }
     const len = Buffer.byteLength(s, 'utf8');
