@@ -13,6 +13,7 @@ import type { ProtocolServer } from './core/protocol';
 import { Level } from './logs/levels';
 import { ServerLogger } from './logs/logger';
 import { RTMPServer } from './protocols/rtmp/server';
+import { RTMFPServer } from './protocols/rtmfp/server';
 
 /** How a protocol joins the server: its name, which config port enables it, how to build it. */
 export interface ProtocolEntry {
@@ -25,6 +26,7 @@ export interface ProtocolEntry {
 /**
  * Every protocol the server runs, in start order. Protocol helpers: add ONE line here for yours,
  *   { name: 'RTMP', port: (c) => c.rtmp.port, create: (ctx) => new RTMPServer(ctx) },
+  { name: 'RTMFP', port: (c) => c.rtmfp.port, create: (ctx) => new RTMFPServer(ctx) },
  * (and its import above). A protocol that fails to bind is reported and the others keep running.
  */
 export const PROTOCOLS: ProtocolEntry[] = [

@@ -5,6 +5,7 @@
  */
 import * as dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
+import { listenHost } from '../../config/listen';
 import type { ServerContext } from '../../core/context';
 import type { ProtocolServer } from '../../core/protocol';
 import { Table } from '../../serialization/value';
@@ -32,7 +33,7 @@ export class RTMFPServer implements ProtocolServer {
   constructor(
     private readonly ctx: ServerContext,
     private readonly port = ctx.config.rtmfp.port,
-    private readonly host = '0.0.0.0',
+    private readonly host = listenHost(ctx.config, 'RTMFP'),
   ) {
     const self = this;
     this.sessionHost = {
