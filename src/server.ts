@@ -26,11 +26,11 @@ export interface ProtocolEntry {
 /**
  * Every protocol the server runs, in start order. Protocol helpers: add ONE line here for yours,
  *   { name: 'RTMP', port: (c) => c.rtmp.port, create: (ctx) => new RTMPServer(ctx) },
-  { name: 'RTMFP', port: (c) => c.rtmfp.port, create: (ctx) => new RTMFPServer(ctx) },
  * (and its import above). A protocol that fails to bind is reported and the others keep running.
  */
 export const PROTOCOLS: ProtocolEntry[] = [
   { name: 'RTMP', port: (c) => c.rtmp.port, create: (ctx) => new RTMPServer(ctx) },
+  { name: 'RTMFP', port: (c) => c.rtmfp.port, create: (ctx) => new RTMFPServer(ctx) },
 ];
 
 /**
