@@ -172,6 +172,21 @@ test('3.1 avmplus-object-marker 0x11 switches one value to AMF3', () => {
   assert.equal(r.available, 0);
 });
 
+test('3.1 a switched value inside an AMF0 object, and AMF0 references around it', () => {
+  // {a = [5], b = <reference to the object itself>}: the AMF3 array takes no AMF0 reference slot
+  const bytes = hex('03' + u16str('a') + '11 09 03 01 04 05' + u16str('b') + '07 0000 0000 09');
+  const [t] = decodeAMF0(bytes) as Table[];
+  assert.deepStrictEqual(t.get('a'), Table.list([5]));
+  assert.equal(t.get('b'), t);
+  // an AMF0Writer in amf3 mode writes a cyclic table with AMF3 references
+  const c = Table.of({ n: 1 });
+  c.set('me', c);
+  const out = new AMF0Writer({ amf3: true }).write(c).toBuffer();
+  assert.deepStrictEqual(out, hex('11 0a 0b 01' + '03 6e 04 01' + '05 6d65 0a 00' + '01'));
+  const [back] = decodeAMF0(out) as Table[];
+  assert.equal(back.get('me'), back);
+});
+
 test('types AMF0 lacks are written through the AMF3 switch (ByteArray, Dictionary, vectors)', () => {
   const bytes = encodeAMF0(Table.of({ __raw: Buffer.from([1, 2]) }));
   assert.deepStrictEqual(bytes, hex('11 0c 05 0102'));
