@@ -44,8 +44,8 @@ export const CSID = {
 export const RTMP_LIMITS = {
   /** one handshake packet (C1/S1/C2/S2) */
   handshakeSize: 1536,
-  /** biggest message accepted from a peer (a 4K key frame fits) */
-  maxMessageSize: 16 * 1024 * 1024,
+  /** biggest message accepted from a peer (a 4K key frame fits; the wire format stops at 16 MB) */
+  maxMessageSize: 8 * 1024 * 1024,
   /** bytes of partially received messages held across every chunk stream of one session */
   maxPendingBytes: 32 * 1024 * 1024,
   /** distinct chunk streams a peer may open */
