@@ -9,6 +9,7 @@ import { loadConfig } from './config/load';
 import type { Config } from './config/types';
 import { FolderHost, type AppHost } from './core/app-host';
 import { ServerContext } from './core/context';
+import { LuaHost } from './scripting/lua-host';
 import type { ProtocolServer } from './core/protocol';
 import { Level } from './logs/levels';
 import { ServerLogger } from './logs/logger';
@@ -37,7 +38,7 @@ export const PROTOCOLS: ProtocolEntry[] = [
  * The application layer: script-less folders until the script engine registers itself here by
  * replacing this one line, e.g. `(ctx) => new LuaHost(ctx)`.
  */
-export const createAppHost: (context: ServerContext) => AppHost = (context) => new FolderHost(context.wwwDir);
+export const createAppHost: (context: ServerContext) => AppHost = (context) => new LuaHost(context);
 
 export interface ServerOptions {
   /** --config (default MonaServer.ini in cwd; an explicit path must exist) */
