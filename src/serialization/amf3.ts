@@ -22,7 +22,9 @@
  *    (flex.messaging.io.ArrayCollection, ArrayList, ObjectProxy): they decode to the payload's
  *    table plus `__type`. MonaServer returns the bare payload; we keep `__type` so a round trip
  *    writes the same class back. Any other externalizable class is a DecodeError (its payload
- *    format is private to that class, so the rest of the message cannot be parsed).
+ *    format is private to that class, so the rest of the message cannot be parsed). When the
+ *    payload is a reference to a table read earlier, the collection decodes to that very table
+ *    (without `__type`) instead of a copy, so references cannot multiply allocations.
  *  - Vector.<int|uint|Number|Object> (MonaServer does not support them) → Table of items with
  *    `__vector` = 'int' | 'uint' | 'double' | 'object', `__vectorType` = object vector class name
  *    (absent when empty) and `__fixed = true` for fixed vectors, so they can be written back.
@@ -306,14 +308,22 @@ export class AMF3Reader {
       this.r.fail(`IExternalizable class "${className}" is not supported`, at);
     }
     const t = new Table([], new Map<Key, Value>([['__type', className]]));
+    const slot = this.objects.length;
     this.objects.push(t);
     const payload = this.readValue(depth + 1);
-    if (payload instanceof Table) {
-      for (let i = 0; i < payload.items.length; i++) t.items.push(payload.items[i]);
-      for (const [k, v] of payload.fields) if (k !== '__type') t.fields.set(k, v);
-    } else if (payload !== null) {
-      this.r.fail(`${className} payload must be an array or object, got ${describe(payload)}`, at);
+    if (payload === null) return t;
+    if (!(payload instanceof Table)) {
+      return this.r.fail(`${className} payload must be an array or object, got ${describe(payload)}`, at);
     }
+    if (this.objects[slot + 1] !== payload) {
+      // The payload is a reference to a table read earlier: copying it here would let a few bytes
+      // per reference allocate a whole copy each time, so the collection *is* that table.
+      this.objects[slot] = payload;
+      return payload;
+    }
+    // A payload read inline right here: moving its entries costs what its bytes cost.
+    for (let i = 0; i < payload.items.length; i++) t.items.push(payload.items[i]);
+    for (const [k, v] of payload.fields) if (k !== '__type') t.fields.set(k, v);
     return t;
   }
 

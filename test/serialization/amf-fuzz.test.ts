@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { decodeAMF0, encodeAMF0 } from '../../src/serialization/amf0';
-import { decodeAMF3, encodeAMF3 } from '../../src/serialization/amf3';
+import { AMF3Writer, decodeAMF3, encodeAMF3 } from '../../src/serialization/amf3';
 import { AMFEncodeError } from '../../src/serialization/amf';
 import { DecodeError, Key, Table, Value } from '../../src/serialization/value';
 
@@ -264,4 +264,27 @@ test('hostile length fields allocate nothing close to what they claim', { timeou
   }
   gc();
   assert.ok(process.memoryUsage().heapUsed - before < 8 * 1024 * 1024);
+});
+
+test('references cannot multiply allocations (externalizable payload by reference)', { timeout: 60_000 }, () => {
+  // [big, AC(ref big), AC(ref big), …]: 100k-item array then 50k 4-byte collections pointing at it.
+  const AC = 'flex.messaging.io.ArrayCollection';
+  const w = new AMF3Writer();
+  w.write(Table.list(Array.from({ length: 100_000 }, () => true)));
+  const big = w.toBuffer(); // 09 <u29> 01 03 03 …
+  const count = 50_000;
+  const head = Buffer.from([0x09, 0x80 | ((((count + 1) << 1) | 1) >>> 14), 0x80 | (((((count + 1) << 1) | 1) >>> 7) & 0x7f), (((count + 1) << 1) | 1) & 0x7f, 0x01]);
+  const first = Buffer.concat([Buffer.from([0x0a, 0x07, (AC.length << 1) | 1]), Buffer.from(AC), Buffer.from([0x09, 0x02])]);
+  const rest = Buffer.alloc(4 * (count - 1));
+  for (let i = 0; i < count - 1; i++) rest.set([0x0a, 0x01, 0x09, 0x02], i * 4);
+  const input = Buffer.concat([head, big, first, rest]);
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const [outer] = decodeAMF3(input) as Table[];
+  assert.equal(outer.items.length, count + 1);
+  const bigTable = outer.items[0] as Table;
+  assert.equal(outer.items[1], bigTable, 'the collection is the referenced table, not a copy');
+  assert.equal(outer.items[count], bigTable);
+  gc();
+  assert.ok(process.memoryUsage().heapUsed - before < 32 * 1024 * 1024);
 });
