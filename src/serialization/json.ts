@@ -44,9 +44,17 @@ function toText(input: Buffer | string): string {
 
 /** A JSON message → its list of values (the array's elements, or the single non-array value). */
 export function decodeJSON(input: Buffer | string, options?: JSONDecodeOptions): Value[] {
+  return decodeJSONMessage(input, options).values;
+}
+
+/**
+ * For protocols that treat arrays specially (a WebSocket text frame is a call only when it is a
+ * JSON array): the values as decodeJSON gives them, and whether the text was an array.
+ */
+export function decodeJSONMessage(input: Buffer | string, options?: JSONDecodeOptions): { values: Value[]; array: boolean } {
   const parser = new Parser(toText(input), options?.dates !== false);
   const value = parser.document();
-  return parser.topIsArray ? (value as Table).items : [value];
+  return parser.topIsArray ? { values: (value as Table).items, array: true } : { values: [value], array: false };
 }
 
 /** One JSON text → one value. */
@@ -130,25 +138,20 @@ class Parser {
     const start = this.pos;
     let p = start;
     if (t.charCodeAt(p) === 0x2d) p++;
-    const digit = (i: number) => {
-      const c = t.charCodeAt(i);
-      return c >= 0x30 && c <= 0x39;
-    };
-    if (t.charCodeAt(p) === 0x30) p++;
-    else if (digit(p)) while (digit(p)) p++;
+    let c = t.charCodeAt(p);
+    if (c === 0x30) c = t.charCodeAt(++p);
+    else if (c >= 0x31 && c <= 0x39) do c = t.charCodeAt(++p); while (c >= 0x30 && c <= 0x39);
     else this.fail('invalid number', start);
-    if (t.charCodeAt(p) === 0x2e) {
-      p++;
-      if (!digit(p)) this.fail('invalid number: digits expected after "."', start);
-      while (digit(p)) p++;
+    if (c === 0x2e) {
+      c = t.charCodeAt(++p);
+      if (!(c >= 0x30 && c <= 0x39)) this.fail('invalid number: digits expected after "."', start);
+      do c = t.charCodeAt(++p); while (c >= 0x30 && c <= 0x39);
     }
-    const e = t.charCodeAt(p);
-    if (e === 0x65 || e === 0x45) {
-      p++;
-      const s = t.charCodeAt(p);
-      if (s === 0x2b || s === 0x2d) p++;
-      if (!digit(p)) this.fail('invalid number: exponent digits expected', start);
-      while (digit(p)) p++;
+    if (c === 0x65 || c === 0x45) {
+      c = t.charCodeAt(++p);
+      if (c === 0x2b || c === 0x2d) c = t.charCodeAt(++p);
+      if (!(c >= 0x30 && c <= 0x39)) this.fail('invalid number: exponent digits expected', start);
+      do c = t.charCodeAt(++p); while (c >= 0x30 && c <= 0x39);
     }
     this.pos = p;
     return Number(t.slice(start, p));
@@ -233,7 +236,7 @@ class Parser {
         if (this.text.charCodeAt(this.pos++) !== 0x3a) this.fail('":" expected after object key', this.pos - 1);
         this.skipSpace();
         const v = this.value();
-        fields.delete(key); // a repeated key: the last one wins, in its last position
+        if (fields.has(key)) fields.delete(key); // a repeated key: the last one wins, in its last position
         fields.set(key, v);
         this.skipSpace();
         const c = this.text.charCodeAt(this.pos++);

@@ -71,6 +71,11 @@ const ISO_COMPACT = /^(\d{4})(\d{2})(\d{2})T(\d{2}):?(\d{2}):?(\d{2})(?:[.,](\d+
  */
 export function parseDateText(text: string): number | null {
   if (text.length < 10 || text.length > 40) return null;
+  // cheap rejection first: every accepted form starts with 4 digits (a year)
+  for (let i = 0; i < 4; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return null;
+  }
   const m = ISO_EXTENDED.exec(text) ?? ISO_COMPACT.exec(text);
   if (!m) return null;
   const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];

@@ -50,7 +50,8 @@ export function parseXMLTree(input: Buffer | string, format = 'XML'): XMLDocumen
   return new TreeBuilder(text, format).build();
 }
 
-const NAME_END = /[\s/>=<"'?!&]/;
+const NAME = /[^\s/>=<"'?!&]+/y;
+const SPACE = /\s*/y;
 
 class TreeBuilder {
   private pos = 0;
@@ -97,20 +98,19 @@ class TreeBuilder {
   }
 
   private name(): string {
-    const t = this.text;
-    const start = this.pos;
-    let p = start;
-    while (p < t.length && !NAME_END.test(t[p])) p++;
-    if (p === start) this.fail('name expected');
-    const name = t.slice(start, p);
-    if (!isXMLName(name)) this.fail(`invalid name ${JSON.stringify(name)}`, start);
-    this.pos = p;
+    NAME.lastIndex = this.pos;
+    const m = NAME.exec(this.text);
+    if (!m) this.fail('name expected');
+    const name = m[0];
+    if (!isXMLName(name)) this.fail(`invalid name ${JSON.stringify(name)}`, this.pos);
+    this.pos += name.length;
     return name;
   }
 
   private skipSpace(): void {
-    const t = this.text;
-    while (this.pos < t.length && /\s/.test(t[this.pos])) this.pos++;
+    SPACE.lastIndex = this.pos;
+    SPACE.exec(this.text);
+    this.pos = SPACE.lastIndex;
   }
 
   private startTag(): void {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeJSON, encodeJSON, parseJSON, stringifyJSON } from '../../src/serialization/json';
+import { decodeJSON, decodeJSONMessage, encodeJSON, parseJSON, stringifyJSON } from '../../src/serialization/json';
 import { DecodeError, Table, Value, fromJS, toJS } from '../../src/serialization/value';
 
 // RFC 8259 section 13, first example (whitespace as printed in the RFC)
@@ -65,6 +65,9 @@ test('arguments: array elements are the values, nested arrays stay tables', () =
   assert.deepEqual(decodeJSON('["hello", 1, null, [1,2]]').map(toJS), ['hello', 1, null, [1, 2]]);
   assert.deepEqual(toJS(decodeJSON('{}')[0]), []);
   assert.ok(decodeJSON('{}')[0] instanceof Table);
+  // protocols can tell a call array from a single value
+  assert.deepEqual(decodeJSONMessage('["echo", 1]'), { values: ['echo', 1], array: true });
+  assert.deepEqual(decodeJSONMessage('"echo"'), { values: ['echo'], array: false });
 });
 
 test('tables: items → array, fields → object, mixed → [{fields}, items…] as MonaServer documents', () => {
@@ -134,6 +137,9 @@ test('nesting is bounded on decode and encode (no stack overflow)', () => {
   assert.deepEqual(toJS(decodeJSON('['.repeat(63) + ']'.repeat(63))[0]) !== undefined, true);
   assert.throws(() => decodeJSON('['.repeat(65) + ']'.repeat(65)), /nesting/);
   assert.throws(() => decodeJSON('['.repeat(1_000_000)), DecodeError);
+  // large but flat input is fine: a 10 MB string and 100 000 numbers
+  assert.equal((decodeJSON(`["${'x'.repeat(10_000_000)}"]`)[0] as string).length, 10_000_000);
+  assert.equal(decodeJSON(`[${'1,'.repeat(99_999)}1]`).length, 100_000);
   const cyclic = new Table();
   cyclic.items.push(cyclic);
   assert.throws(() => encodeJSON([cyclic]), RangeError);
@@ -168,13 +174,28 @@ test('fuzz: random and mutated inputs only ever throw DecodeError', () => {
     }
     try {
       const values = decodeJSON(input);
-      assert.ok(Array.isArray(values));
+      assert.ok(countNodes(values) <= input.length, 'no more values than input bytes');
       encodeJSON(values);
     } catch (err) {
       if (!(err instanceof DecodeError)) throw err;
     }
   }
 });
+
+/** Values and table slots reachable from a list: what a decoder allocated, roughly. */
+export function countNodes(values: Value[]): number {
+  let n = 0;
+  const stack = [...values];
+  while (stack.length) {
+    const v = stack.pop()!;
+    n++;
+    if (v instanceof Table) {
+      stack.push(...v.items);
+      for (const x of v.fields.values()) stack.push(x);
+    }
+  }
+  return n;
+}
 
 export function prng(seed: number): () => number {
   let x = seed >>> 0 || 1;
