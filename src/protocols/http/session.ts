@@ -402,6 +402,15 @@ export class HTTPSession {
   private folder(req: HTTPRequest, client: HTTPClient, target: ParsedTarget): void {
     const index = client.index ?? (this.context.config.http.index || true);
     if (index === false) return this.sendError(req, 403, 'folder listing forbidden');
+    if (typeof index === 'string' && index !== '' && extensionOf(index) === '' && client.index === index) {
+      // an index without extension may be a method of the app (MonaServer's rule)
+      try {
+        const results = this.context.host.call(client, index, decodeQuery(target.query));
+        return this.reply(req, client, formatOf(req.headers.get('content-type')), results);
+      } catch (e) {
+        if (!(e instanceof MethodNotFound)) return this.callFailed(req, client, formatOf(req.headers.get('content-type')), e);
+      }
+    }
     if (typeof index === 'string' && index !== '') {
       const safe = index.split('/').every((s) => s !== '..' && s !== '.') && !index.includes('\\') && !path.isAbsolute(index);
       if (safe && this.fileExists(client, index)) return this.read(req, client, target, index);
