@@ -11,6 +11,7 @@
  *   store.count(path)              // `#`: number of direct entries holding a VALUE (MonaServer)
  *   store.set(path, value)         // string | Buffer | number | boolean; null/undefined = delete
  *   store.setTable(path)           // makes path an empty table (the bridge then sets its fields)
+ *   store.ensureTable(path)        // creates the missing tables along path (an app's own root)
  *   store.delete(path)             // removes a value or a whole sub-tree
  *   await store.flush()            // resolves when everything queued is on disk (shutdown)
  *   store.flushSync()              // same, synchronously (process 'exit' handlers)
@@ -296,6 +297,19 @@ export class DataStore {
     }
     parent.children.set(key, { kind: 'table', children: new Map() });
     this.queue(p);
+  }
+
+  /**
+   * Makes every missing table along p (e.g. an app's ["live"] before its script first writes);
+   * existing tables are kept, a value in the way throws.
+   */
+  ensureTable(p: readonly string[]): void {
+    for (let i = 1; i <= p.length; i++) {
+      const sub = p.slice(0, i);
+      const kind = this.node(sub)?.kind;
+      if (kind === 'value') throw new DataStoreError(`data.${sub.join('.')} holds a value, not a table`);
+      if (!kind) this.setTable(sub);
+    }
   }
 
   delete(p: readonly string[]): void {

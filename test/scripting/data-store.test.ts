@@ -216,6 +216,11 @@ test('MonaServer rules: no value over a table, no table over a table, parents mu
   assert.throws(() => store.set([], 1), DataStoreError);
   store.set(['s'], null); // nil deletes
   assert.equal(store.get(['s']), null);
+  store.ensureTable(['apps', 'live']);
+  store.ensureTable(['apps', 'live']); // idempotent
+  assert.equal(store.kind(['apps', 'live']), 'table');
+  store.set(['apps', 'x'], 1);
+  assert.throws(() => store.ensureTable(['apps', 'x', 'y']), /holds a value/);
 });
 
 test('writes are queued, coalesced and asynchronous; flushSync writes everything', async (t) => {

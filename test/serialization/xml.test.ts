@@ -2,7 +2,21 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeXML, encodeXML, parseXML, xmlIndex } from '../../src/serialization/xml';
 import { parseXMLTree, MAX_XML_DEPTH } from '../../src/serialization/xml-parser';
-import { DecodeError, Table, toJS } from '../../src/serialization/value';
+import { DecodeError, Table, Value, toJS } from '../../src/serialization/value';
+
+function countNodes(values: Value[]): number {
+  let n = 0;
+  const stack = [...values];
+  while (stack.length) {
+    const v = stack.pop()!;
+    n++;
+    if (v instanceof Table) {
+      stack.push(...v.items);
+      for (const x of v.fields.values()) stack.push(x);
+    }
+  }
+  return n;
+}
 
 function prng(seed: number): () => number {
   let x = seed >>> 0 || 1;
@@ -114,6 +128,7 @@ test('fuzz: random and mutated inputs only ever throw DecodeError', () => {
     }
     try {
       const [doc] = decodeXML(input);
+      assert.ok(countNodes([doc]) <= input.length, 'no more values than input bytes');
       assert.deepEqual(toJS(parseXML(encodeXML([doc]))), toJS(doc), 'what parses re-encodes to the same tables');
     } catch (err) {
       if (!(err instanceof DecodeError)) throw err;

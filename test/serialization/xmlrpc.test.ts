@@ -6,6 +6,20 @@ import {
 } from '../../src/serialization/xmlrpc';
 import { DecodeError, Table, Value, toJS } from '../../src/serialization/value';
 
+function countNodes(values: Value[]): number {
+  let n = 0;
+  const stack = [...values];
+  while (stack.length) {
+    const v = stack.pop()!;
+    n++;
+    if (v instanceof Table) {
+      stack.push(...v.items);
+      for (const x of v.fields.values()) stack.push(x);
+    }
+  }
+  return n;
+}
+
 function prng(seed: number): () => number {
   let x = seed >>> 0 || 1;
   return () => {
@@ -200,6 +214,7 @@ test('fuzz: random and mutated inputs only ever throw DecodeError', () => {
     }
     try {
       const m = decodeXMLRPC(input);
+      assert.ok(countNodes(m.params) <= input.length, 'no more values than input bytes');
       assert.deepEqual(decodeXMLRPC(encodeXMLRPCCall('m', m.params)).params.map(toJS), m.params.map(toJS));
     } catch (err) {
       if (!(err instanceof DecodeError)) throw err;
