@@ -24,9 +24,9 @@
  *    written as strings. Strings over 65535 bytes are written as long strings (0x0C).
  *  - References: objects, typed objects, ECMA arrays and strict arrays enter the AMF0 reference
  *    table in the order they start (the spec's rule), on read and on write; a Table written twice
- *    is written as a reference (0x07), so cyclic tables terminate. Past 65535 references the
- *    writer writes inline and the nesting limit stops a cycle. AMF3-switched values share one AMF3
- *    context per reader/writer until reset().
+ *    is written as a reference (0x07), so cyclic tables terminate. A table met again whose index
+ *    is past 65535 (u16) is written through the AMF3 switch, where it is referenced from then on.
+ *    AMF3-switched values share one AMF3 context per reader/writer until reset().
  */
 import { DECODE_LIMITS, Key, Table, Value } from './value';
 import {
@@ -369,9 +369,17 @@ export class AMF0Writer {
         return;
     }
     const ref = this.refs.get(t);
-    if (ref !== undefined && ref <= 0xffff) {
-      w.u8(AMF0Marker.Reference);
-      w.u16(ref);
+    if (ref !== undefined) {
+      if (ref <= 0xffff) {
+        w.u8(AMF0Marker.Reference);
+        w.u16(ref);
+      } else {
+        // past what a u16 reference can index: AMF3 references have no such limit, so a table
+        // met again goes through the switch (inline once, then by AMF3 reference) rather than
+        // being copied inline each time, which a shared-subtree graph would blow up
+        w.u8(AMF0Marker.AVMPlus);
+        this.amf3Writer().writeValue(t, depth);
+      }
       return;
     }
     if (depth >= MAX_WRITE_DEPTH) throw new AMFEncodeError(`tables nested deeper than ${MAX_WRITE_DEPTH}`);

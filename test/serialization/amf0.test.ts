@@ -445,3 +445,20 @@ test('nesting is bounded by DECODE_LIMITS.maxDepth on read and write', () => {
 test('writer refuses what AMF0 cannot spell instead of writing garbage', () => {
   assert.throws(() => encodeAMF0(Table.of({ ['k'.repeat(70000)]: 1 })), AMFEncodeError);
 });
+
+test('past 65535 references, tables met again go through AMF3 references (no blow-up)', { timeout: 60_000 }, () => {
+  const filler = Table.list(Array.from({ length: 70_000 }, (_, i) => Table.list([i])));
+  // a graph of 40 levels where each level holds the next one twice: 2^40 paths, 40 tables
+  let x: Table = Table.list(['leaf']);
+  for (let i = 0; i < 40; i++) x = Table.list([x, x]);
+  const bytes = encodeAMF0(Table.list([filler, x]));
+  assert.ok(bytes.length < 2_000_000, `${bytes.length} bytes`);
+  const [back] = decodeAMF0(bytes) as Table[];
+  let y = back.items[1] as Table;
+  for (let i = 0; i < 40; i++) {
+    assert.equal(y.items.length, 2);
+    assert.deepStrictEqual(y.items[0], y.items[1]);
+    y = y.items[0] as Table;
+  }
+  assert.deepStrictEqual(y, Table.list(['leaf']));
+});
