@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { decodeXML, encodeXML, parseXML, xmlIndex } from '../../src/serialization/xml';
 import { parseXMLTree, MAX_XML_DEPTH } from '../../src/serialization/xml-parser';
@@ -100,6 +101,39 @@ test('malformed XML → DecodeError with byte offset', () => {
   assert.throws(() => decodeXML(Buffer.from([0x3c, 0x61, 0x3e, 0xff, 0x3c, 0x2f, 0x61, 0x3e])), /UTF-8/);
   // a DOCTYPE is skipped (not interpreted), several roots are accepted like MonaServer's fromXML
   assert.equal(parseXML('<!DOCTYPE a [<!ELEMENT a ANY>]><a/><b/>').items.length, 2);
+});
+
+const python = spawnSync('python3', ['-c', 'import xml.dom.minidom'], { encoding: 'utf8' }).status === 0;
+
+test('interoperates with a real XML implementation (CPython xml.dom.minidom / ElementTree)', { skip: !python && 'python3 not installed' }, () => {
+  // their document → our tables
+  const theirs = spawnSync('python3', ['-c', `
+import sys, xml.etree.ElementTree as ET
+root = ET.Element('{urn:x}root', {'a': '1 < 2 & "q"', 'b': 'é'})
+child = ET.SubElement(root, 'child'); child.text = 'text <&> ]]> end'
+ET.SubElement(root, 'empty')
+sys.stdout.buffer.write(ET.tostring(root, encoding='utf-8', xml_declaration=True))
+`]);
+  assert.equal(theirs.status, 0, String(theirs.stderr));
+  const [doc] = decodeXML(theirs.stdout) as Table[];
+  assert.deepEqual(toJS(doc), {
+    1: { __name: 'ns0:root', 'xmlns:ns0': 'urn:x', a: '1 < 2 & "q"', b: 'é', 1: { __name: 'child', 1: 'text <&> ]]> end' }, 2: { __name: 'empty' } },
+    xml: { version: '1.0', encoding: 'utf-8' },
+  });
+  // our document → their parser, which must find the same structure
+  const ours = encodeXML([new Table([new Table(['x & y <z>', Table.of({ __name: 'b', q: 'a"b\'c\n' })], { __name: 'r', id: 7 })], { xml: Table.of({ version: '1.0' }) })]);
+  const parsed = spawnSync('python3', ['-c', `
+import sys, json, xml.dom.minidom as M
+d = M.parseString(sys.stdin.buffer.read())
+def j(n):
+    if n.nodeType == n.TEXT_NODE: return n.data
+    return {'name': n.tagName, 'attrs': dict(n.attributes.items()), 'children': [j(c) for c in n.childNodes]}
+sys.stdout.write(json.dumps(j(d.documentElement)))
+`], { input: ours, encoding: 'utf8' });
+  assert.equal(parsed.status, 0, parsed.stderr);
+  assert.deepEqual(JSON.parse(parsed.stdout), {
+    name: 'r', attrs: { id: '7' }, children: ['x & y <z>', { name: 'b', attrs: { q: 'a"b\'c\n' }, children: [] }],
+  });
 });
 
 test('depth is bounded without recursion', () => {
