@@ -127,6 +127,9 @@ test('3.12 Object: typed sealed objects, trait references, sealed + dynamic memb
   // sealed "name" then dynamic "a" (what a dynamic class with a declared member sends)
   const [t] = decodeAMF3(hex('0a 1b' + vr('Cat') + vr('name') + '06' + vr('Tom') + vr('a') + '04 01 01')) as Table[];
   assert.deepStrictEqual([...t.fields], [['__type', 'Cat'], ['name', 'Tom'], ['a', 1]]);
+  // anonymous class ("" name) with two sealed members and the dynamic flag, no dynamic member
+  const [anon] = decodeAMF3(hex('0a 2b 01' + vr('ui') + vr('param') + '06' + vr('button_press') + '04 05 01')) as Table[];
+  assert.deepStrictEqual([...anon.fields], [['ui', 'button_press'], ['param', 5]]);
   decodeError(hex('0a 05'), /trait reference 1 not found/);
 });
 
