@@ -8,7 +8,7 @@ import { Reader, RtmfpFormatError, vlu } from './binary';
 import { decryptPacket, encryptPacket } from './crypto';
 import { IncomingFlow, type ReceiveBudget } from './flow';
 import { FlowSender, type Fragment } from './flow-writer';
-import { CHUNK, FLAG_TS, MODE_INITIATOR, PacketBuilder, nowTimestamp, parsePacket, type Chunk } from './packet';
+import { CHUNK, FLAG_TCR, FLAG_TS, MODE_INITIATOR, MODE_RESPONDER, PacketBuilder, nowTimestamp, parsePacket, type Chunk } from './packet';
 import { parseUserData, type UserData } from './user-data';
 
 /** What a session needs from its server (socket, registry, logs) and its application layer. */
@@ -76,6 +76,10 @@ export class Session {
     public address: string,
     readonly peerId: Buffer,
     private readonly host: SessionHost,
+    /** the server is the responder; our test client runs the same session code as initiator */
+    readonly role: 'responder' | 'initiator' = 'responder',
+    /** false: packets carry no timestamp (RFC 7016 allows it; MonaServer 1 chokes on it) */
+    private readonly timestamps = true,
   ) {}
 
   get ping(): number {
@@ -88,7 +92,7 @@ export class Session {
     const plain = decryptPacket(datagram, this.decryptKey);
     if (!plain) return false;
     const packet = parsePacket(plain);
-    if (packet.mode !== MODE_INITIATOR) return false;
+    if (packet.mode !== (this.role === 'responder' ? MODE_INITIATOR : MODE_RESPONDER)) return false;
     const now = Date.now();
     this.lastReception = now;
     this.keepalivesUnanswered = 0;
@@ -355,7 +359,8 @@ export class Session {
 
   private newBuilder(now: number): PacketBuilder {
     const echo = this.peerTimestamp >= 0 && now - this.peerTimestampAt < 30_000;
-    return new PacketBuilder(0x40 | FLAG_TS | 0x02, echo, PLAIN_CAPACITY);
+    const flags = this.role === 'responder' ? FLAG_TCR | MODE_RESPONDER : MODE_INITIATOR;
+    return new PacketBuilder(this.timestamps ? flags | FLAG_TS : flags, echo, PLAIN_CAPACITY);
   }
 
   private emit(b: PacketBuilder, now: number): void {
