@@ -257,7 +257,8 @@ function monaClass(host: LuaHost): LuaClass<LuaHost> {
       },
       md5(vm) {
         let n = 0;
-        for (let i = 2; i <= vm.top(); i++, n++) {
+        const top = vm.top();
+        for (let i = 2; i <= top; i++, n++) {
           const b = vm.toBytes(i);
           if (b) vm.pushBytes(createHash('md5').update(b).digest());
           else lua.lua_pushnil(vm.L);
@@ -266,7 +267,8 @@ function monaClass(host: LuaHost): LuaClass<LuaHost> {
       },
       sha256(vm) {
         let n = 0;
-        for (let i = 2; i <= vm.top(); i++, n++) {
+        const top = vm.top();
+        for (let i = 2; i <= top; i++, n++) {
           const b = vm.toBytes(i);
           if (b) vm.pushBytes(createHash('sha256').update(b).digest());
           else lua.lua_pushnil(vm.L);
