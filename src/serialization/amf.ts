@@ -366,4 +366,3 @@ export function isAMF3Int(n: number): boolean {
   return Number.isInteger(n) && n >= -0x10000000 && n <= 0x0fffffff && !Object.is(n, -0);
 }
 
-export type { Value, Key };
