@@ -10,6 +10,7 @@
 import type { Socket } from 'node:net';
 import { Client } from '../../core/client';
 import type { ServerContext } from '../../core/context';
+import { LISTENER_LIMITS } from '../../core/listener';
 import type { Publication } from '../../core/publication';
 import type { Writer } from '../../core/writer';
 import type { MediaFrame } from '../../core/media';
@@ -69,6 +70,8 @@ export class RTMPSession extends Client {
   idleTimeoutMs = RTMP_DEFAULTS.connectTimeoutMs;
   private readonly born = Date.now();
   private closing = false;
+  /** since when the output queue is above the drop threshold (0 = it is not) */
+  private stalledSince = 0;
 
   constructor(
     private readonly host: SessionHost,
@@ -376,11 +379,15 @@ export class RTMPSession extends Client {
     if (this.idleTimer) clearInterval(this.idleTimer);
     this.idleTimer = null;
     if (this.idleTimeoutMs <= 0) return;
-    const period = Math.min(this.idleTimeoutMs, 5000);
+    const period = Math.max(50, Math.min(this.idleTimeoutMs, 5000, RTMP_DEFAULTS.stallTimeoutMs / 4));
     this.idleTimer = setInterval(() => {
-      const idle = Date.now() - this.lastReceptionTime;
+      const now = Date.now();
+      const idle = now - this.lastReceptionTime;
       if (idle >= this.idleTimeoutMs) this.close(`timeout (${Math.round(idle / 1000)} s without data)`);
-      else if (!this.connected && Date.now() - this.born > RTMP_DEFAULTS.connectTimeoutMs) this.close('no connect in time');
+      else if (!this.connected && now - this.born > RTMP_DEFAULTS.connectTimeoutMs) this.close('no connect in time');
+      else if (this.queuedBytes() <= LISTENER_LIMITS.dropBytes) this.stalledSince = 0;
+      else if (!this.stalledSince) this.stalledSince = now;
+      else if (now - this.stalledSince >= RTMP_DEFAULTS.stallTimeoutMs) this.close(`stalled: ${this.queuedBytes()} bytes not read`, true);
     }, period);
     this.idleTimer.unref();
   }
