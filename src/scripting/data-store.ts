@@ -48,8 +48,10 @@
  *
  * ## Durability
  * Changes apply to memory at once; the paths they touch are queued (a path queued twice is
- * written once, with its latest state) and written in order on the libuv thread pool, never
- * blocking the event loop: temp file ".~tmp-…" + fsync + rename onto "<md5>" + fsync of the
+ * written once, with its latest state) and written on the libuv thread pool, never blocking the
+ * event loop — up to 8 unrelated paths at a time, a path never alongside its ancestors or
+ * descendants (each write brings a path to its current in-memory state, so this is all the
+ * ordering the final state needs): temp file ".~tmp-…" + fsync + rename onto "<md5>" + fsync of the
  * folder; a removed tree is first renamed to a ".~del-…" tombstone (atomic) then erased. A crash
  * leaves either the old or the new value, never a torn one. Each queued path is brought to its
  * in-memory state (so a table's folder also loses sub-folders that are no longer in memory).
@@ -86,6 +88,8 @@ interface TableNode {
 type Node = ValueNode | TableNode;
 
 const SOURCE = 'DataStore';
+/** fsyncs of unrelated folders overlap on the thread pool; related paths are written one at a time */
+const MAX_PARALLEL_WRITES = 8;
 const MD5_NAME = /^[0-9a-f]{32}$/;
 const RESERVED = '.~';
 
@@ -145,7 +149,8 @@ export class DataStore {
   private root: TableNode = { kind: 'table', children: new Map() };
   /** queued paths, by their joined key, in first-queued order */
   private readonly dirty = new Map<string, string[]>();
-  private inFlight: string[] | null = null;
+  /** paths being written now, by joined key */
+  private readonly inFlight = new Map<string, string[]>();
   private draining: Promise<void> | null = null;
   /** bumped by flushSync so that an interrupted async job stops before undoing its work */
   private generation = 0;
@@ -322,7 +327,7 @@ export class DataStore {
 
   /** Paths waiting to be written (plus the one being written). */
   get pending(): number {
-    return this.dirty.size + (this.inFlight ? 1 : 0);
+    return this.dirty.size + this.inFlight.size;
   }
 
   private queue(p: readonly string[]): void {
@@ -346,10 +351,7 @@ export class DataStore {
   /** Writes everything still queued, synchronously (for exit handlers). */
   flushSync(): void {
     this.generation++; // an async job in progress stops at its next step
-    if (this.inFlight) {
-      const id = this.inFlight.join('/');
-      if (!this.dirty.has(id)) this.dirty.set(id, this.inFlight);
-    }
+    for (const [id, p] of this.inFlight) if (!this.dirty.has(id)) this.dirty.set(id, p);
     while (this.dirty.size) {
       const [id, p] = this.dirty.entries().next().value as [string, string[]];
       this.dirty.delete(id);
@@ -362,19 +364,35 @@ export class DataStore {
   }
 
   private async drain(): Promise<void> {
-    while (this.dirty.size) {
-      const [id, p] = this.dirty.entries().next().value as [string, string[]];
-      this.dirty.delete(id);
-      this.inFlight = p;
-      const generation = this.generation;
-      try {
-        // stop when the path changed again (it is queued anew) or flushSync took over
-        await this.runAsync(this.reconcile(p), () => generation === this.generation && !this.dirty.has(id));
-      } catch (e) {
-        this.logger.error(SOURCE, `writing data.${p.join('.')}: ${(e as Error).message}`);
-      } finally {
-        this.inFlight = null;
+    const running = new Set<Promise<void>>();
+    for (;;) {
+      // start every queued path not related to one being written, in queue order, up to the limit;
+      // each job writes the path's CURRENT state, so only related paths need to wait for each other
+      for (const [id, p] of this.dirty) {
+        if (this.inFlight.size >= MAX_PARALLEL_WRITES) break;
+        let blocked = false;
+        for (const q of this.inFlight.values()) if (related(p, q)) blocked = true;
+        if (blocked) continue;
+        this.dirty.delete(id);
+        this.inFlight.set(id, p);
+        const job: Promise<void> = this.write(id, p).finally(() => {
+          this.inFlight.delete(id);
+          running.delete(job);
+        });
+        running.add(job);
       }
+      if (!running.size) return;
+      await Promise.race(running);
+    }
+  }
+
+  private async write(id: string, p: string[]): Promise<void> {
+    const generation = this.generation;
+    try {
+      // stop when the path changed again (it is queued anew) or flushSync took over
+      await this.runAsync(this.reconcile(p), () => generation === this.generation && !this.dirty.has(id));
+    } catch (e) {
+      this.logger.error(SOURCE, `writing data.${p.join('.')}: ${(e as Error).message}`);
     }
   }
 
@@ -511,6 +529,13 @@ export class DataStore {
       }
     }
   }
+}
+
+/** One path is the other or an ancestor of it. */
+function related(a: readonly string[], b: readonly string[]): boolean {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Folders mkdir -p created: from the first created one down to `dir`. */
