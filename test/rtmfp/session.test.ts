@@ -9,7 +9,7 @@ import { FolderHost } from '../../src/core/app-host';
 import type { Client } from '../../src/core/client';
 import { Table, type Value } from '../../src/serialization/value';
 import { startRtmfpTestServer } from '../helpers/rtmfp-server';
-import { RtmfpTestClient, type Media } from '../helpers/rtmfp-client';
+import { RtmfpTestClient, makeFrames, type Media } from '../helpers/rtmfp-client';
 
 class RecordingHost extends FolderHost {
   connections: Array<{ path: string; args: Value[] }> = [];
@@ -107,21 +107,6 @@ test('unknown application: NetConnection.Connect.InvalidApp', async () => {
     await srv.stop();
   }
 });
-
-/** n frames of growing size (up to several packets each), first video frame a key frame */
-export function makeFrames(n: number): Media[] {
-  const out: Media[] = [];
-  for (let i = 0; i < n; i++) {
-    const video = i % 3 !== 2;
-    const size = video ? 200 + ((i * 977) % 6000) : 120;
-    const body = Buffer.alloc(size, i & 0xff);
-    body[0] = video ? (i % 30 === 0 ? 0x17 : 0x27) : 0xaf;
-    body[1] = 1; // not a codec config
-    body.writeUInt32BE(i, 2);
-    out.push({ streamId: 0, type: video ? 9 : 8, time: i * 20, body });
-  }
-  return out;
-}
 
 test('publish → play between two RTMFP clients: fragmented frames arrive whole and in order', async () => {
   const srv = await startRtmfpTestServer();

@@ -51,8 +51,6 @@ export class FlowSender {
   private finalSent = false;
   /** set when the peer acknowledged our final fragment, or rejected the flow */
   done = false;
-  /** highest sequence number the peer acknowledged in any form */
-  private highestAcked = 0;
 
   constructor(
     readonly id: number,
@@ -194,6 +192,8 @@ export class FlowSender {
    */
   acknowledge(cumulative: number, ranges: number[]): number {
     let acked = 0;
+    /** latest send time among fragments this ack covers: older missing ones were passed over */
+    let newestAckedSend = 0;
     this.peerKnowsFlow = true;
     const drop = (s: number) => {
       const f = this.inFlight.get(s);
@@ -202,6 +202,7 @@ export class FlowSender {
       this.inFlightBytes -= f.size;
       this.unreliableSeqs.delete(s);
       acked += f.size + 1;
+      if (f.sentAt > newestAckedSend) newestAckedSend = f.sentAt;
       if (f.flags & UD_FINAL) this.done = true;
     };
     for (const s of this.inFlight.keys()) if (s <= cumulative) drop(s);
@@ -215,9 +216,9 @@ export class FlowSender {
       for (let s = start; s <= end; s++) drop(s);
       prev = top = end;
     }
-    if (top > this.highestAcked) this.highestAcked = top;
-    // fragments below the highest acknowledged one and still missing: count a nack
-    for (const f of this.inFlight.values()) if (f.seq < this.highestAcked) f.nacks++;
+    // a missing fragment counts a nack only when something sent after its last transmission
+    // arrived: reordering within one round trip, or a retransmission in flight, is not a loss
+    for (const f of this.inFlight.values()) if (f.seq < top && f.sentAt < newestAckedSend) f.nacks++;
     return acked;
   }
 

@@ -420,8 +420,8 @@ export class Session {
   close(reason: string): void {
     if (this.closed) return;
     this.host.debug(`RTMFP session ${this.id} closing: ${reason}`);
-    this.flushNow();
     this.closed = true;
+    this.flushNow(); // control chunks still queued (acks, answers) go out first
     this.release();
     this.sendClose();
   }
