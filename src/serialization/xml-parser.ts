@@ -2,7 +2,7 @@
  * A small, strict, non-validating XML 1.0 reader that builds a plain tree (no package, no DTD).
  * Shared by the generic XML mapping (xml.ts) and XML-RPC (xmlrpc.ts).
  *
- * Handles: the XML declaration and processing instructions, comments, CDATA, a DOCTYPE (skipped,
+ * Handles: line-end normalisation (CR LF → LF), the XML declaration and processing instructions, comments, CDATA, a DOCTYPE (skipped,
  * its internal subset is not interpreted), the five predefined entities and character references,
  * attributes in ' or ", namespaces kept as part of names ("soap:Envelope"). Several root elements
  * are accepted (MonaServer's fromXML returns them all); text outside elements must be blank.
@@ -191,7 +191,7 @@ class TreeBuilder {
       if (!this.stack.length) this.fail('CDATA outside of any element', at);
       const close = t.indexOf(']]>', at + 9);
       if (close < 0) this.fail('unterminated CDATA section', at);
-      this.addText(t.slice(at + 9, close), at);
+      this.addText(newlines(t.slice(at + 9, close)), at);
       this.pos = close + 3;
     } else if (t.startsWith('<!DOCTYPE', at)) {
       if (this.stack.length || this.doc.roots.length) this.fail('misplaced DOCTYPE', at);
@@ -221,12 +221,12 @@ class TreeBuilder {
     if (amp < 0 || amp >= end) {
       const s = t.slice(start, end);
       if (s.includes(']]>')) this.fail('"]]>" in text', start + s.indexOf(']]>'));
-      return s;
+      return newlines(s);
     }
     let out = '';
     let from = start;
     while (amp >= 0 && amp < end) {
-      out += t.slice(from, amp);
+      out += newlines(t.slice(from, amp));
       const semi = t.indexOf(';', amp);
       if (semi < 0 || semi >= end || semi - amp > 12) this.fail('unterminated entity reference', amp);
       const ref = t.slice(amp + 1, semi);
@@ -234,7 +234,7 @@ class TreeBuilder {
       from = semi + 1;
       amp = t.indexOf('&', from);
     }
-    return out + t.slice(from, end);
+    return out + newlines(t.slice(from, end));
   }
 
   private entity(ref: string, at: number): string {
@@ -255,6 +255,11 @@ class TreeBuilder {
     }
     return String.fromCodePoint(code);
   }
+}
+
+/** XML 1.0 §2.11: CR LF and lone CR read as LF (character references such as &#13; are kept). */
+function newlines(s: string): string {
+  return s.includes('\r') ? s.replace(/\r\n?/g, '\n') : s;
 }
 
 /** Escapes text content (&, <, > ). */

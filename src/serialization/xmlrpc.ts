@@ -9,7 +9,7 @@
  *   encodeXMLRPCResponse(values)  → <methodResponse> (what MonaServer's toXMLRPC and replies write)
  *   encodeXMLRPCCall(method, values), encodeXMLRPCFault(code, message)
  *
- * Types: i4/int/i8/double → number; boolean → boolean ("1"/"0", also "true"/"false"); string and
+ * Types: i4/int/i8 (also Apache's ex:i8)/double → number; boolean → boolean ("1"/"0", also "true"/"false"); string and
  * an untyped <value> → string (blanks kept, `<value/>` is "" as the spec says — MonaServer read it
  * as nil); dateTime.iso8601 → Date table `{__time}` (spec form "19980717T14:08:55" and ISO 8601,
  * UTC when no zone); base64 → ByteArray table `{__raw = Buffer}` like MonaServer; nil (also
@@ -130,7 +130,8 @@ function readValue(value: XMLElement, depth: number): Value {
   switch (t.name) {
     case 'i4':
     case 'int':
-    case 'i8': {
+    case 'i8':
+    case 'ex:i8': {
       const s = text(t).trim();
       if (!INT.test(s)) fail(`bad <${t.name}> ${JSON.stringify(s.slice(0, 40))}`);
       return Number(s);

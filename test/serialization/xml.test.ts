@@ -61,6 +61,11 @@ test('mixed content, entities, CDATA, comments, PIs inside elements', () => {
   });
 });
 
+test('line ends are normalised (XML 1.0 §2.11), character references are not', () => {
+  const doc = parseXML('<a t="x\r\ny">one\r\ntwo\rthree&#13;<![CDATA[c\r\nd]]></a>');
+  assert.deepEqual(toJS(doc.items[0]), { 1: 'one\ntwo\nthree\rc\nd', __name: 'a', t: 'x\ny' });
+});
+
 test('writing: byte-exact, escaped, __value shortcut, self-closing, instructions first', () => {
   const value = new Table(['2'], { __name: 'Value' });
   const result = new Table([value], { __name: 'AddResult' });
