@@ -71,8 +71,8 @@ export class Session {
   constructor(
     readonly id: number,
     readonly farId: number,
-    private readonly decryptKey: Buffer,
-    private readonly encryptKey: Buffer,
+    readonly decryptKey: Buffer,
+    readonly encryptKey: Buffer,
     public address: string,
     readonly peerId: Buffer,
     private readonly host: SessionHost,
