@@ -327,3 +327,53 @@ test('random operations with concurrent background writes: the disk always ends 
     assert.deepEqual(dump(again), dump(store), `round ${round}`);
   }
 });
+
+test('a process killed (SIGKILL) while writing leaves only complete values', async (t) => {
+  const root = tempData(t);
+  const module = path.join(__dirname, '../../src/scripting/data-store.js');
+  // the child rewrites 20 keys with growing values as fast as it can and reports each durable round
+  const script = `
+    const { DataStore } = require(${JSON.stringify(module)});
+    const quiet = { warn() {}, error() {}, debug() {}, info() {} };
+    const store = new DataStore(${JSON.stringify(root)}, quiet);
+    store.load();
+    let round = 0;
+    (async function loop() {
+      for (;;) {
+        round++;
+        for (let k = 0; k < 20; k++) store.set(['k' + k], 'round ' + round + ' ' + 'x'.repeat(round * 50));
+        await store.flush();
+        process.stdout.write(round + '\\n');
+      }
+    })();
+  `;
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => child.kill('SIGKILL'));
+  let durable = 0;
+  await new Promise<void>((resolve) => {
+    child.stdout.on('data', (d: Buffer) => {
+      const rounds = d.toString().trim().split('\n').map(Number);
+      durable = rounds[rounds.length - 1];
+      if (durable >= 3) {
+        child.kill('SIGKILL'); // in the middle of the next round's writes
+        resolve();
+      }
+    });
+  });
+  await new Promise((r) => child.once('exit', r));
+  const logger = new RecordingLogger();
+  const store = new DataStore(root, logger);
+  store.load();
+  assert.deepEqual(logger.warnings(), [], 'no torn or corrupted file');
+  assert.deepEqual(Object.keys(snapshot(root)).filter((f) => f.includes('.~')), [], 'leftover temporaries cleaned at load');
+  for (let k = 0; k < 20; k++) {
+    const v = store.get([`k${k}`]);
+    assert.equal(typeof v, 'string');
+    const m = /^round (\d+) (x*)$/.exec(v as string);
+    assert.ok(m, `k${k} holds a complete value`);
+    const round = Number(m[1]);
+    assert.ok(round >= durable, `k${k} is at least as new as the last durable round (${round} >= ${durable})`);
+    assert.equal(m[2].length, round * 50);
+  }
+});
