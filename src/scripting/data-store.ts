@@ -55,14 +55,15 @@
  * folder; a removed tree is first renamed to a ".~del-…" tombstone (atomic) then erased. A crash
  * leaves either the old or the new value, never a torn one. Each queued path is brought to its
  * in-memory state (so a table's folder also loses sub-folders that are no longer in memory).
+ * The file operations themselves are in data-store-disk.ts.
  */
 import * as fs from 'node:fs';
-import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import type { Logger } from '../logs/levels';
 import { formatLuaNumber, parseMonaNumber } from '../serialization/text-values';
+import { DiskWriter, Entry, Job, RESERVED_PREFIX } from './data-store-disk';
 
 export type DataValue = string | number | boolean | Buffer;
 
@@ -91,7 +92,7 @@ const SOURCE = 'DataStore';
 /** fsyncs of unrelated folders overlap on the thread pool; related paths are written one at a time */
 const MAX_PARALLEL_WRITES = 8;
 const MD5_NAME = /^[0-9a-f]{32}$/;
-const RESERVED = '.~';
+const RESERVED = RESERVED_PREFIX;
 
 /** Text → what a script reads (MonaServer's typing of persisted values). null = nil. */
 export function typeStoredValue(bytes: Buffer): DataValue | null {
@@ -132,19 +133,6 @@ export function checkKey(key: string): void {
   }
 }
 
-/** One step of bringing a folder to its in-memory state; run by a sync or an async driver. */
-type Step =
-  | { op: 'mkdirp'; dir: string }
-  | { op: 'list'; dir: string }
-  | { op: 'write'; dir: string; name: string; data: Buffer }
-  | { op: 'removeFile'; dir: string; name: string }
-  | { op: 'removeTree'; dir: string; name: string };
-interface Entry {
-  name: string;
-  dir: boolean;
-}
-type Job = Generator<Step, void, Entry[] | null | void>;
-
 export class DataStore {
   private root: TableNode = { kind: 'table', children: new Map() };
   /** queued paths, by their joined key, in first-queued order */
@@ -154,7 +142,7 @@ export class DataStore {
   private draining: Promise<void> | null = null;
   /** bumped by flushSync so that an interrupted async job stops before undoing its work */
   private generation = 0;
-  private counter = 0;
+  private readonly disk = new DiskWriter();
 
   constructor(
     readonly dir: string,
@@ -356,7 +344,7 @@ export class DataStore {
       const [id, p] = this.dirty.entries().next().value as [string, string[]];
       this.dirty.delete(id);
       try {
-        this.runSync(this.reconcile(p));
+        this.disk.runSync(this.reconcile(p));
       } catch (e) {
         this.logger.error(SOURCE, `writing data.${p.join('.')}: ${(e as Error).message}`);
       }
@@ -390,7 +378,7 @@ export class DataStore {
     const generation = this.generation;
     try {
       // stop when the path changed again (it is queued anew) or flushSync took over
-      await this.runAsync(this.reconcile(p), () => generation === this.generation && !this.dirty.has(id));
+      await this.disk.runAsync(this.reconcile(p), () => generation === this.generation && !this.dirty.has(id));
     } catch (e) {
       this.logger.error(SOURCE, `writing data.${p.join('.')}: ${(e as Error).message}`);
     }
@@ -418,117 +406,6 @@ export class DataStore {
       }
     }
   }
-
-  private runSync(job: Job): void {
-    let result: Entry[] | null | void = undefined;
-    for (;;) {
-      const next = job.next(result);
-      if (next.done) return;
-      result = this.stepSync(next.value);
-    }
-  }
-
-  private async runAsync(job: Job, mayContinue: () => boolean): Promise<void> {
-    let result: Entry[] | null | void = undefined;
-    for (;;) {
-      const next = job.next(result);
-      if (next.done) return;
-      if (!mayContinue()) return;
-      result = await this.stepAsync(next.value);
-    }
-  }
-
-  private tempName(prefix: string, name: string): string {
-    return `${RESERVED}${prefix}-${process.pid}-${++this.counter}-${name}`;
-  }
-
-  private stepSync(s: Step): Entry[] | null | void {
-    switch (s.op) {
-      case 'mkdirp': {
-        const created = fs.mkdirSync(s.dir, { recursive: true });
-        if (created) for (const d of createdChain(created, s.dir)) fsyncDirSync(path.dirname(d));
-        return;
-      }
-      case 'list':
-        try {
-          return fs.readdirSync(s.dir, { withFileTypes: true }).map((e) => ({ name: e.name, dir: e.isDirectory() }));
-        } catch {
-          return null;
-        }
-      case 'write': {
-        const tmp = path.join(s.dir, this.tempName('tmp', s.name));
-        const fd = fs.openSync(tmp, 'w');
-        try {
-          fs.writeSync(fd, s.data);
-          fs.fsyncSync(fd);
-        } finally {
-          fs.closeSync(fd);
-        }
-        fs.renameSync(tmp, path.join(s.dir, s.name));
-        fsyncDirSync(s.dir);
-        return;
-      }
-      case 'removeFile':
-        fs.rmSync(path.join(s.dir, s.name), { force: true });
-        return;
-      case 'removeTree': {
-        const tomb = path.join(s.dir, this.tempName('del', ''));
-        try {
-          fs.renameSync(path.join(s.dir, s.name), tomb);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-          throw e;
-        }
-        fsyncDirSync(s.dir);
-        fs.rmSync(tomb, { recursive: true, force: true });
-        return;
-      }
-    }
-  }
-
-  private async stepAsync(s: Step): Promise<Entry[] | null | void> {
-    switch (s.op) {
-      case 'mkdirp': {
-        const created = await fsp.mkdir(s.dir, { recursive: true });
-        if (created) for (const d of createdChain(created, s.dir)) await fsyncDir(path.dirname(d));
-        return;
-      }
-      case 'list':
-        try {
-          return (await fsp.readdir(s.dir, { withFileTypes: true })).map((e) => ({ name: e.name, dir: e.isDirectory() }));
-        } catch {
-          return null;
-        }
-      case 'write': {
-        const tmp = path.join(s.dir, this.tempName('tmp', s.name));
-        const fh = await fsp.open(tmp, 'w');
-        try {
-          await fh.writeFile(s.data);
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        await fsp.rename(tmp, path.join(s.dir, s.name));
-        await fsyncDir(s.dir);
-        return;
-      }
-      case 'removeFile':
-        await fsp.rm(path.join(s.dir, s.name), { force: true });
-        return;
-      case 'removeTree': {
-        const tomb = path.join(s.dir, this.tempName('del', ''));
-        try {
-          await fsp.rename(path.join(s.dir, s.name), tomb);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-          throw e;
-        }
-        await fsyncDir(s.dir);
-        await fsp.rm(tomb, { recursive: true, force: true });
-        return;
-      }
-    }
-  }
 }
 
 /** One path is the other or an ancestor of it. */
@@ -536,32 +413,4 @@ function related(a: readonly string[], b: readonly string[]): boolean {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/** Folders mkdir -p created: from the first created one down to `dir`. */
-function createdChain(first: string, dir: string): string[] {
-  const out: string[] = [];
-  for (let d = dir; ; d = path.dirname(d)) {
-    out.push(d);
-    if (d === first || path.dirname(d) === d) break;
-  }
-  return out.reverse();
-}
-
-function fsyncDirSync(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
