@@ -73,8 +73,9 @@ class Parser {
   ) {}
 
   private fail(message: string, at = this.pos): never {
-    // offsets are character offsets in the decoded text; for ASCII input they are byte offsets
-    throw new DecodeError('JSON', message, at);
+    // the offset reported is in UTF-8 bytes of the input, like every other decoder's
+    const bytes = Buffer.byteLength(this.text.slice(0, Math.min(at, this.text.length)), 'utf8');
+    throw new DecodeError('JSON', message, bytes);
   }
 
   private skipSpace(): void {

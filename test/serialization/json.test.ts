@@ -131,6 +131,8 @@ test('malformed JSON → DecodeError with an offset', () => {
   assert.throws(() => decodeJSON(Buffer.from([0x5b, 0x22, 0xc3, 0x28, 0x22, 0x5d])), /UTF-8/);
   const e = (() => { try { decodeJSON('[1,2,x]'); } catch (err) { return err as DecodeError; } })();
   assert.equal(e?.offset, 5);
+  const u = (() => { try { decodeJSON('["é",x]'); } catch (err) { return err as DecodeError; } })();
+  assert.equal(u?.offset, 6, 'offsets count UTF-8 bytes');
 });
 
 test('nesting is bounded on decode and encode (no stack overflow)', () => {
