@@ -1,0 +1,179 @@
+/**
+ * RTMP fan-out benchmark (issue 6), run by hand: `npx tsc -p . && node dist/bench/rtmp-fanout.js`
+ * Options: --n=100,500,1000,2000  --servers=ours,nms,nginx  --warmup=6 --window=10 --stall=200
+ *
+ * One ffmpeg publisher sends a ~2 Mbit/s H.264+AAC stream (made once with libx264) in real time;
+ * N lightweight players (bench/rtmp-fanout-player.ts, all in this process) play it. For each
+ * server and N, after a warm-up, a measurement window reports: delivered Mbit/s (all players),
+ * share of players receiving at least 90% of the stream rate, server CPU (% of one core, from
+ * /proc) and RSS, and this load client's own CPU (it shares the 2 cores with the server).
+ * Players are added on top of the previous step (100 → 500 → …). Then, with --stall=S, S players
+ * that stop reading after 1 s are added next to 100 healthy ones and the server's RSS is sampled
+ * for 30 s: stalled players must not make memory grow.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { LightPlayer } from './rtmp-fanout-player';
+import { cpuSeconds, rssMB, startNginx, startNMS, startOurs, NGINX_MODULE, type RunningServer } from './rtmp-fanout-servers';
+
+const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+const STEPS = (args.n ?? '100,500,1000,2000').split(',').map(Number);
+const SERVERS = (args.servers ?? 'ours,nms,nginx').split(',');
+const WARMUP = Number(args.warmup ?? 6) * 1000;
+const WINDOW = Number(args.window ?? 10) * 1000;
+const STALL = Number(args.stall ?? 200);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Row {
+  server: string;
+  n: number;
+  connected: number;
+  mbps: number;
+  healthy: number;
+  serverCpu: number;
+  rss: number;
+  clientCpu: number;
+}
+
+function makeStream(): { file: string; mbps: number } {
+  const file = path.join(os.tmpdir(), 'rtmp-fanout-2mbps.flv');
+  if (!fs.existsSync(file)) {
+    console.log('encoding the 2 Mbit/s test stream (once)…');
+    const r = spawnSync('ffmpeg', [
+      '-hide_banner', '-loglevel', 'error', '-y',
+      '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=25:duration=30',
+      '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100:duration=30',
+      '-c:v', 'libx264', '-preset', 'veryfast', '-b:v', '1870k', '-maxrate', '1870k', '-bufsize', '935k',
+      '-x264-params', 'nal-hrd=cbr', '-g', '50', '-pix_fmt', 'yuv420p',
+      '-c:a', 'aac', '-b:a', '128k', '-f', 'flv', file,
+    ]);
+    if (r.status !== 0) throw new Error(`ffmpeg: ${r.stderr}`);
+  }
+  const p = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'packet=size', '-of', 'csv=p=0', file], { maxBuffer: 64 << 20 });
+  const bytes = p.stdout.toString().split('\n').filter(Boolean).reduce((a, s) => a + Number(s), 0);
+  const d = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', file]);
+  const seconds = Number(d.stdout.toString().trim());
+  return { file, mbps: (bytes * 8) / seconds / 1e6 };
+}
+
+function publish(file: string, server: RunningServer): ChildProcess {
+  return spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', file, '-c', 'copy', '-f', 'flv', `rtmp://127.0.0.1:${server.port}/${server.app}/bench`], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
+async function addPlayers(server: RunningServer, players: LightPlayer[], target: number, stall = false): Promise<void> {
+  while (players.length < target) {
+    const batch = Math.min(50, target - players.length);
+    for (let i = 0; i < batch; i++) players.push(new LightPlayer(server.port, server.app, 'bench', stall));
+    await sleep(60);
+  }
+}
+
+async function measure(server: RunningServer, players: LightPlayer[], streamMbps: number): Promise<Omit<Row, 'server' | 'n'>> {
+  const pids = server.pids();
+  const before = players.map((p) => p.mediaBytes);
+  const cpu0 = cpuSeconds(pids);
+  const own0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  let rss = 0;
+  const end = Date.now() + WINDOW;
+  while (Date.now() < end) {
+    rss = Math.max(rss, rssMB(pids));
+    await sleep(500);
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = cpuSeconds(pids) - cpu0;
+  const own = process.cpuUsage(own0);
+  let total = 0;
+  let healthy = 0;
+  players.forEach((p, i) => {
+    const bytes = p.mediaBytes - before[i];
+    total += bytes;
+    if ((bytes * 8) / seconds / 1e6 >= 0.9 * streamMbps && !p.closed) healthy++;
+  });
+  return {
+    connected: players.filter((p) => p.playing && !p.closed).length,
+    mbps: (total * 8) / seconds / 1e6,
+    healthy: healthy / players.length,
+    serverCpu: (cpu / seconds) * 100,
+    rss,
+    clientCpu: ((own.user + own.system) / 1e6 / seconds) * 100,
+  };
+}
+
+async function stallRun(server: RunningServer): Promise<string> {
+  const healthyPlayers: LightPlayer[] = [];
+  const stalled: LightPlayer[] = [];
+  await addPlayers(server, healthyPlayers, 100);
+  await sleep(3000);
+  const pids = server.pids();
+  const rss0 = rssMB(pids);
+  await addPlayers(server, stalled, STALL, true);
+  const samples: number[] = [];
+  for (let i = 0; i < 30; i++) {
+    await sleep(1000);
+    samples.push(rssMB(pids));
+  }
+  const dropped = stalled.filter((p) => p.closed).length;
+  const alive = healthyPlayers.filter((p) => !p.closed).length;
+  for (const p of [...healthyPlayers, ...stalled]) p.close();
+  const peak = Math.max(...samples);
+  return `RSS ${rss0.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB, ${samples[samples.length - 1].toFixed(0)} MB after 30 s; ${dropped}/${STALL} stalled players closed by the server; ${alive}/100 healthy players still connected`;
+}
+
+async function benchServer(name: string, stream: { file: string; mbps: number }, rows: Row[], stalls: string[]): Promise<void> {
+  const start = name === 'ours' ? startOurs : name === 'nms' ? startNMS : startNginx;
+  const server = await start();
+  const pub = publish(stream.file, server);
+  const players: LightPlayer[] = [];
+  try {
+    await sleep(2500);
+    for (const n of STEPS) {
+      await addPlayers(server, players, n);
+      await sleep(WARMUP);
+      const m = await measure(server, players, stream.mbps);
+      const row = { server: server.name, n, ...m };
+      rows.push(row);
+      console.log(format(row));
+    }
+    for (const p of players) p.close();
+    players.length = 0;
+    if (STALL > 0) {
+      await sleep(2000);
+      const s = await stallRun(server);
+      stalls.push(`${server.name}: ${s}`);
+      console.log(`  stall test: ${s}`);
+    }
+  } finally {
+    for (const p of players) p.close();
+    pub.kill('SIGKILL');
+    await server.stop();
+  }
+}
+
+function format(r: Row): string {
+  return `| ${r.server.padEnd(20)} | ${String(r.n).padStart(5)} | ${String(r.connected).padStart(5)} | ${r.mbps.toFixed(0).padStart(7)} | ${(r.healthy * 100).toFixed(1).padStart(6)}% | ${r.serverCpu.toFixed(0).padStart(5)}% | ${r.rss.toFixed(0).padStart(6)} | ${r.clientCpu.toFixed(0).padStart(5)}% |`;
+}
+
+async function main(): Promise<void> {
+  if (SERVERS.includes('nginx') && !fs.existsSync(NGINX_MODULE)) throw new Error('libnginx-mod-rtmp is not installed');
+  const stream = makeStream();
+  console.log(`stream: ${stream.mbps.toFixed(2)} Mbit/s of media; ${os.cpus().length} cores; node ${process.version}`);
+  console.log(`window ${WINDOW / 1000} s after ${WARMUP / 1000} s warm-up; healthy = at least 90% of the stream rate\n`);
+  console.log('| server               |     N | playing | Mbit/s | healthy | server CPU | RSS MB | client CPU |');
+  console.log('|----------------------|-------|-------|---------|---------|--------|--------|--------|');
+  const rows: Row[] = [];
+  const stalls: string[] = [];
+  for (const s of SERVERS) await benchServer(s, stream, rows, stalls);
+  console.log('\n' + ['| server | N | playing | Mbit/s | healthy | server CPU (% of a core) | RSS MB | client CPU |', '|---|---|---|---|---|---|---|---|', ...rows.map(format)].join('\n'));
+  if (stalls.length) console.log('\nStalled players:\n' + stalls.map((s) => `- ${s}`).join('\n'));
+  process.exit(0);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
