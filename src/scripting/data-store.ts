@@ -198,11 +198,14 @@ export class DataStore {
           this.logger.warn(SOURCE, `corrupted data file ${full} (MD5 does not match its name), skipped`);
           continue;
         }
-        values.push({ node: valueNode(bytes), mtime: fs.statSync(full).mtimeMs, file: full });
+        values.push({ node: valueNode(bytes), mtime: 0, file: full });
       }
     }
     if (values.length) {
-      values.sort((a, b) => b.mtime - a.mtime);
+      if (values.length > 1) {
+        for (const v of values) v.mtime = fs.statSync(v.file).mtimeMs;
+        values.sort((a, b) => b.mtime - a.mtime);
+      }
       if (values.length > 1) this.logger.warn(SOURCE, `${dir} holds ${values.length} values, the newest (${values[0].file}) wins`);
       if (children.size) this.logger.warn(SOURCE, `${dir} holds a value, its sub-keys are ignored`);
       return values[0].node;
