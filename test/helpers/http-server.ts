@@ -172,3 +172,21 @@ export function prng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** curl with headers captured; `status` is the last response's status. */
+export async function curl(args: string[], input?: Buffer | string): Promise<{ status: number; headers: string; body: Buffer }> {
+  // headers to a file: curl crashes writing them to /dev/stderr when that is a pipe
+  const file = path.join(os.tmpdir(), `curl-headers-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const r = await run('curl', ['-s', '-S', '-D', file, '--max-time', '10', ...args], 20_000, input);
+  let headers = '';
+  try {
+    headers = fs.readFileSync(file, 'latin1');
+    fs.unlinkSync(file);
+  } catch {
+    /* no response at all */
+  }
+  const m = /HTTP\/1\.[01] (\d{3})/g;
+  let status = 0;
+  for (let x = m.exec(headers); x; x = m.exec(headers)) status = Number(x[1]);
+  return { status, headers, body: r.stdout };
+}

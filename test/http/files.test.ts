@@ -2,28 +2,11 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Table } from '../../src/serialization/value';
-import { rawExchange, requireTool, run, startHTTP, tempWWW, type HTTPTestServer } from '../helpers/http-server';
+import { curl, rawExchange, requireTool, startHTTP, tempWWW, type HTTPTestServer } from '../helpers/http-server';
 import { TestHost } from '../helpers/test-host';
 
-export async function curl(args: string[]): Promise<{ status: number; headers: string; body: Buffer }> {
-  // headers to a file: curl crashes writing them to /dev/stderr when that is a pipe
-  const file = path.join(os.tmpdir(), `curl-headers-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const r = await run('curl', ['-s', '-S', '-D', file, '--max-time', '10', ...args]);
-  let headers = '';
-  try {
-    headers = fs.readFileSync(file, 'latin1');
-    fs.unlinkSync(file);
-  } catch {
-    /* no response at all */
-  }
-  const m = /HTTP\/1\.[01] (\d{3})/g;
-  let status = 0;
-  for (let x = m.exec(headers); x; x = m.exec(headers)) status = Number(x[1]);
-  return { status, headers, body: r.stdout };
-}
 
 function header(headers: string, name: string): string | undefined {
   const m = new RegExp(`^${name}: (.*)\\r?$`, 'im').exec(headers);
