@@ -2,7 +2,8 @@
 -- Replace it with your own MonaServer www/ tree: every folder under www/ is an application.
 
 function onStart(path)
-	NOTE("Application '", path, "' started")
+	-- apps without their own onStart (www/live/) come here too, with their own path
+	if path == "" then NOTE("Sample root application started") else NOTE("Application ", path, " started") end
 end
 
 function onConnection(client, ...)
