@@ -1,7 +1,7 @@
 /**
  * The real executable with the protocols registered in src/server.ts: the RTMP TCP port is taken
  * before start, RTMP reports ONE error line naming itself and the port, and every other protocol
- * still listens (HTTP is also connected to). Skipped while RTMP is not registered yet.
+ * still listens (HTTP and RTMFP clients also connect). Skipped while RTMP is not registered yet.
  */
 import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import { test } from 'node:test';
 import { loadConfig } from '../../src/config/load';
 import { PROTOCOLS } from '../../src/server';
+import { RtmfpTestClient } from '../helpers/rtmfp-client';
 import { freePorts, startCli, tcpAccepts, tempDir, writeIni } from './helpers';
 
 /** true if someone (the server) holds `port` on 127.0.0.1 for TCP or UDP */
@@ -56,6 +57,12 @@ test('RTMP port taken: one error line naming RTMP and the port, the other protoc
     assert.equal(await held(port), true, `${p.name} holds its port ${port}`);
   }
   if (others.some((p) => p.name === 'HTTP')) assert.equal(await tcpAccepts(ports.http), true, 'HTTP accepts connections');
+  if (others.some((p) => p.name === 'RTMFP')) {
+    const client = new RtmfpTestClient({ port: ports.rtmfp });
+    t.after(() => client.close());
+    const info = await client.connect(`rtmfp://127.0.0.1:${ports.rtmfp}/`);
+    assert.equal(info.get('code'), 'NetConnection.Connect.Success', 'an RTMFP client connects while RTMP is down');
+  }
 
   server.child.kill('SIGTERM');
   assert.equal(await server.exited, 0);
