@@ -157,3 +157,12 @@ test('--daemon --pidfile: parent exits 0, the pid in the file runs the server, S
   assert.ok(!fs.existsSync(pidFile), 'pid file removed at exit');
   assert.match(fs.readFileSync(logFile, 'utf8'), /Server stopped\n$/);
 });
+
+test('--daemon whose server cannot start: the parent exits 1 with the reason, no pid file', async () => {
+  const dir = tempDir();
+  const pidFile = path.join(dir, 'mona.pid');
+  const r = await runCli(['--daemon', `--pidfile=${pidFile}`, '--config=missing.ini'], dir);
+  assert.equal(r.code, 1);
+  assert.match(r.output, /daemon did not start: cannot read configuration .*missing\.ini \(no such file\)/);
+  assert.ok(!fs.existsSync(pidFile));
+});
