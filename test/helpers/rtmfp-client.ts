@@ -363,13 +363,13 @@ function invocationBodyRaw(name: string, tx: number, args: Value[]): Buffer {
 }
 
 /** n frames of growing size (up to several packets each), first video frame a key frame */
-export function makeFrames(n: number): Media[] {
+export function makeFrames(n: number, keyEvery = 30): Media[] {
   const out: Media[] = [];
   for (let i = 0; i < n; i++) {
     const video = i % 3 !== 2;
     const size = video ? 200 + ((i * 977) % 6000) : 120;
     const body = Buffer.alloc(size, i & 0xff);
-    body[0] = video ? (i % 30 === 0 ? 0x17 : 0x27) : 0xaf;
+    body[0] = video ? (i % keyEvery === 0 ? 0x17 : 0x27) : 0xaf;
     body[1] = 1; // not a codec config
     body.writeUInt32BE(i, 2);
     out.push({ streamId: 0, type: video ? 9 : 8, time: i * 20, body });

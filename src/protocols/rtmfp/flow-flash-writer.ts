@@ -62,9 +62,9 @@ export class FlowFlashWriter extends Writer {
     return new FlowFlashWriter(this.session, this.session.newSender(this.sender.metadata, this.sender.associated));
   }
 
-  /** bytes queued and in flight (listener back-pressure) */
-  get pendingBytes(): number {
-    return this.sender.pendingBytes;
+  /** bytes waiting for the congestion window (listener back-pressure) */
+  get queuedBytes(): number {
+    return this.sender.queuedBytes;
   }
 
   override close(): void {

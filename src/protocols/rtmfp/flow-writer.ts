@@ -39,7 +39,7 @@ export class FlowSender {
   private forward = 0;
   private readonly queue: Queued[] = [];
   private queueOffset = 0;
-  private queuedBytes = 0;
+  private queued = 0;
   readonly inFlight = new Map<number, Fragment>();
   private inFlightBytes = 0;
   private readonly options: Buffer;
@@ -61,9 +61,14 @@ export class FlowSender {
     this.options = userDataOptions(metadata, associated);
   }
 
-  /** bytes queued or in flight (listener back-pressure) */
+  /** bytes queued and not yet sent (listener back-pressure: what waits for the window) */
+  get queuedBytes(): number {
+    return this.queued;
+  }
+
+  /** bytes queued or sent and not yet acknowledged */
   get pendingBytes(): number {
-    return this.queuedBytes + this.inFlightBytes;
+    return this.queued + this.inFlightBytes;
   }
 
   get hasQueued(): boolean {
@@ -78,7 +83,7 @@ export class FlowSender {
   write(head: Buffer | null, body: Buffer, reliable = this.reliable): void {
     if (this.closing) return;
     this.queue.push({ head, body, reliable });
-    this.queuedBytes += (head ? head.length : 0) + body.length;
+    this.queued += (head ? head.length : 0) + body.length;
   }
 
   /** No more messages: the last fragment carries the final flag. */
@@ -124,7 +129,7 @@ export class FlowSender {
     this.inFlight.set(seq, { seq, flags, head: null, body: piece, start: 0, end: piece.length, sentAt: now, sends: 1, nacks: 0, size: take });
     this.inFlightBytes += take;
     this.queueOffset += take;
-    this.queuedBytes -= take;
+    this.queued -= take;
     if (last) {
       this.queue.shift();
       this.queueOffset = 0;
@@ -225,7 +230,7 @@ export class FlowSender {
   /** The peer rejected or closed the flow (flow exception): nothing more is sent. */
   reject(): void {
     this.queue.length = 0;
-    this.queuedBytes = 0;
+    this.queued = 0;
     this.inFlight.clear();
     this.inFlightBytes = 0;
     this.done = true;

@@ -177,7 +177,7 @@ export class NetStream implements MediaSink {
   }
 
   queuedBytes(): number {
-    return this.writer.pendingBytes + (this.media && this.media !== this.writer ? this.media.pendingBytes : 0);
+    return this.writer.queuedBytes + (this.media && this.media !== this.writer ? this.media.queuedBytes : 0);
   }
 
   close(reason: string): void {
