@@ -32,6 +32,7 @@ export class RotatingFile {
   private dropped = 0;
   private writing = false;
   private failed = false;
+  private closed = false;
   private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly options: RotatingFileOptions) {
@@ -50,7 +51,7 @@ export class RotatingFile {
   }
 
   write(text: string): void {
-    if (this.failed) return;
+    if (this.failed || this.closed) return;
     const limit = this.options.maxQueued ?? 16 * 1024 * 1024;
     if (this.queued > limit) {
       this.dropped++;
@@ -88,10 +89,11 @@ export class RotatingFile {
   }
 
   async close(): Promise<void> {
-    await this.flush();
+    // lines logged while the last flush was resolving may have started another write
+    while (this.writing || (this.queue.length && !this.failed)) await this.flush();
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
-    this.failed = true; // later writes are ignored
+    this.closed = true; // later writes are ignored
   }
 
   private push(buf: Buffer): void {
@@ -105,7 +107,7 @@ export class RotatingFile {
   }
 
   private pump(): void {
-    if (this.failed || this.fd < 0 || this.queue.length === 0) {
+    if (this.failed || this.closed || this.fd < 0 || this.queue.length === 0) {
       this.writing = false;
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
