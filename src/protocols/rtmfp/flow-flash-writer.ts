@@ -9,6 +9,9 @@ import { MSG, header, invocationBody, statusInfo } from './flash-message';
 import type { Session } from './session';
 
 const ZERO_INVOKE_HEADER = header(MSG.Invocation, 0);
+const EMPTY = Buffer.alloc(0);
+/** a writer whose peer does not drain this much is dead weight: the session is closed */
+export const MAX_WRITER_QUEUE = 16 * 1024 * 1024;
 
 export class FlowFlashWriter extends Writer {
   constructor(
@@ -26,7 +29,10 @@ export class FlowFlashWriter extends Writer {
   /** Any Flash message: `head` is the 5-byte type+time header, `body` is shared, never copied. */
   writeFlash(head: Buffer, body: Buffer): void {
     if (!this.live) return;
-    this.sender.reliable = this.reliable;
+    if (this.sender.queuedBytes > MAX_WRITER_QUEUE) {
+      this.session.close(`writer ${this.sender.id}: more than ${MAX_WRITER_QUEUE} bytes queued`);
+      return;
+    }
     this.sender.write(head, body, this.reliable);
     this.session.scheduleFlush();
   }
@@ -44,9 +50,7 @@ export class FlowFlashWriter extends Writer {
   }
 
   writeRaw(data: Buffer): void {
-    if (!this.live) return;
-    this.sender.write(null, data, this.reliable);
-    this.session.scheduleFlush();
+    this.writeFlash(EMPTY, data);
   }
 
   writeStatusResponse(code: string, description = ''): void {
