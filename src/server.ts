@@ -34,10 +34,7 @@ export const PROTOCOLS: ProtocolEntry[] = [
   { name: 'RTMFP', port: (c) => c.rtmfp.port, create: (ctx) => new RTMFPServer(ctx) },
 ];
 
-/**
- * The application layer: script-less folders until the script engine registers itself here by
- * replacing this one line, e.g. `(ctx) => new LuaHost(ctx)`.
- */
+/** The application layer: Lua apps of www/ (tests may pass `appHost`, e.g. a script-less FolderHost). */
 export const createAppHost: (context: ServerContext) => AppHost = (context) => new LuaHost(context);
 
 export interface ServerOptions {
