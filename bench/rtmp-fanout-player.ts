@@ -10,6 +10,7 @@ import { encodeMessage, u32 } from '../src/protocols/rtmp/chunk-writer';
 import { decodeCommand, encodeCommand } from '../src/protocols/rtmp/commands';
 
 const SIG = 1536;
+const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 
 interface Cs {
   len: number;
@@ -27,7 +28,8 @@ export class LightPlayer {
   closed = false;
   private hs: Buffer[] = [];
   private hsLen = 0;
-  private handshaken = false;
+  handshaken = false;
+  connected = false;
   private chunkSize = 128;
   private streams = new Map<number, Cs>();
   private leftover: Buffer | null = null;
@@ -39,10 +41,17 @@ export class LightPlayer {
   private window = 2_500_000;
 
   constructor(port: number, private readonly app: string, private readonly stream: string, readonly stall = false) {
-    this.socket = net.connect({ host: '127.0.0.1', port });
+    // every player reads into one shared buffer: parsing is synchronous and keeps no view of it
+    this.socket = net.connect({
+      host: '127.0.0.1',
+      port,
+      onread: { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => this.onRead(n, buf) },
+    });
     this.socket.setNoDelay(true);
-    this.socket.on('connect', () => this.socket.write(clientHello(true)));
-    this.socket.on('data', (d: Buffer) => this.onData(d));
+    this.socket.on('connect', () => {
+      this.connected = true;
+      this.socket.write(clientHello(true));
+    });
     this.socket.on('error', () => {});
     this.socket.on('close', () => (this.closed = true));
   }
@@ -56,10 +65,15 @@ export class LightPlayer {
     this.send(streamId ? 8 : 3, type, streamId, payload);
   }
 
+  private onRead(n: number, buf: Uint8Array): boolean {
+    this.onData((buf as Buffer).subarray(0, n));
+    return true;
+  }
+
   private onData(d: Buffer): void {
     this.received += d.length;
     if (!this.handshaken) {
-      this.hs.push(d);
+      this.hs.push(Buffer.from(d));
       this.hsLen += d.length;
       if (this.hsLen < 1 + 2 * SIG) return;
       const all = Buffer.concat(this.hs);

@@ -138,6 +138,12 @@ async function benchServer(name: string, stream: { file: string; mbps: number },
       const row = { server: server.name, n, ...m };
       rows.push(row);
       console.log(format(row));
+      if (row.connected < n) {
+        const closed = players.filter((p) => p.closed).length;
+        const tcp = players.filter((p) => p.connected).length;
+        const hs = players.filter((p) => p.handshaken).length;
+        console.log(`  (${closed} closed, ${n - tcp} never connected, ${tcp - hs} without handshake, ${hs - players.filter((p) => p.playing).length} not playing after handshake)`);
+      }
     }
     for (const p of players) p.close();
     players.length = 0;

@@ -63,6 +63,11 @@ export const RTMP_DEFAULTS = {
   /** window acknowledgement size and peer bandwidth sent after connect (MonaServer's value) */
   windowAckSize: 2_500_000,
   peerBandwidth: 2_500_000,
+  /**
+   * media written to players is sent at most this late: frames of that span leave in one writev
+   * per player (at 2000 players, per-frame writes cost more CPU than the bytes themselves)
+   */
+  flushIntervalMs: 30,
   /** ping request period (SPEC S5) */
   pingIntervalMs: 30_000,
   /** a session that sent nothing for this long is closed (onConnection may return `timeout`) */

@@ -208,7 +208,8 @@ export class RTMPStream implements MediaSink {
   }
 
   flush(): void {
-    this.session.flushOutput();
+    // media goes out on the server's coalescing tick (RTMP_DEFAULTS.flushIntervalMs): one writev
+    // per player carries several frames instead of one syscall per frame per player
   }
 
   queuedBytes(): number {

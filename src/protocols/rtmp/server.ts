@@ -1,12 +1,13 @@
 /**
  * The RTMP/RTMPE TCP server (SPEC S5, `[RTMP] port`, 1935 by default). Each connection is an
- * RTMPSession; this object owns the listening socket, the set of sessions and the one
- * setImmediate that uncorks every session written to during a turn of the event loop.
+ * RTMPSession; this object owns the listening socket, the set of sessions and the one timer
+ * that uncorks every session written to since its last tick (write coalescing).
  */
 import * as net from 'node:net';
 import type { ServerContext } from '../../core/context';
 import type { ProtocolServer } from '../../core/protocol';
 import { listenHost } from '../../config/listen';
+import { RTMP_DEFAULTS } from './constants';
 import { RTMPSession, type SessionHost } from './session';
 
 export interface RTMPServerOptions {
@@ -63,16 +64,17 @@ export class RTMPServer implements ProtocolServer, SessionHost {
     }
   }
 
+  /** Uncorks `session` on the next coalescing tick (one timer for every session). */
   scheduleFlush(session: RTMPSession): void {
     this.pendingFlush.add(session);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => {
+    setTimeout(() => {
       this.flushScheduled = false;
       const sessions = this.pendingFlush;
       this.pendingFlush = new Set();
       for (const s of sessions) s.flushOutput();
-    });
+    }, RTMP_DEFAULTS.flushIntervalMs);
   }
 
   sessionClosed(session: RTMPSession): void {
