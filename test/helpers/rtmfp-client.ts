@@ -5,10 +5,11 @@
  * NetStreams on top (connect, calls, createStream, publish, play, media in and out).
  */
 import * as dgram from 'node:dgram';
-import { createHash, randomBytes, type DiffieHellmanGroup } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { option, vlu, Reader } from '../../src/protocols/rtmfp/binary';
-import { DEFAULT_KEY, decryptPacket, dhGroup, dhSecret, encryptPacket, sessionKeys, unscrambleSessionId } from '../../src/protocols/rtmfp/crypto';
+import { DEFAULT_KEY, decryptPacket, encryptPacket, sessionKeys, unscrambleSessionId } from '../../src/protocols/rtmfp/crypto';
+import { dhKeyPair, type DhKeyPair } from '../../src/protocols/rtmfp/dh';
 import {
   EPD_URL,
   FLASH_SIGNATURE,
@@ -79,7 +80,7 @@ export class RtmfpTestClient extends EventEmitter {
   private retry: NodeJS.Timeout | null = null;
   private handshakeDone: ((s: Session) => void) | null = null;
   private handshakeFailed: ((e: Error) => void) | null = null;
-  private readonly dhs = new Map<number, DiffieHellmanGroup>();
+  private readonly dhs = new Map<number, DhKeyPair>();
   private certificate = Buffer.alloc(0);
   private skic = Buffer.alloc(0);
   private main: FlowSender | null = null;
@@ -169,11 +170,10 @@ export class RtmfpTestClient extends EventEmitter {
     this.group = pickGroup(ours, h.certificate);
     const certParts: Buffer[] = [];
     for (const g of ours) {
-      const dh = dhGroup(g);
+      const dh = dhKeyPair(g);
       if (!dh) continue;
-      dh.generateKeys();
       this.dhs.set(g, dh);
-      certParts.push(option(OPT_DH_PUBLIC_KEY, Buffer.concat([vlu(g), dh.getPublicKey()])));
+      certParts.push(option(OPT_DH_PUBLIC_KEY, Buffer.concat([vlu(g), dh.publicKey])));
     }
     this.certificate = Buffer.concat(certParts);
     this.skic = Buffer.concat([
@@ -200,7 +200,7 @@ export class RtmfpTestClient extends EventEmitter {
     const dh = this.dhs.get(rk.group);
     if (!dh) return;
     this.stopRetry();
-    const keys = sessionKeys(dhSecret(dh, rk.key), this.skic, Buffer.from(k.skrc));
+    const keys = sessionKeys(dh.secret(rk.key), this.skic, Buffer.from(k.skrc));
     const host = {
       send: (d: Buffer) => this.sendRaw(d),
       removed: () => this.emit('sessionClosed'),

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { option } from '../../src/protocols/rtmfp/binary';
-import { DEFAULT_KEY, decryptPacket, dhGroup, encryptPacket, unscrambleSessionId } from '../../src/protocols/rtmfp/crypto';
+import { DEFAULT_KEY, decryptPacket, encryptPacket, unscrambleSessionId } from '../../src/protocols/rtmfp/crypto';
+import { dhKeyPair } from '../../src/protocols/rtmfp/dh';
 import { CHUNK, PacketBuilder, nowTimestamp, parsePacket, type Chunk } from '../../src/protocols/rtmfp/packet';
 import { EPD_URL, OPT_DH_PUBLIC_KEY, OPT_EXTRA_RANDOMNESS, buildIHello, buildIIKeying, parseRHello, parseRIKeying } from '../../src/protocols/rtmfp/handshake-chunks';
 import { vlu } from '../../src/protocols/rtmfp/binary';
@@ -46,12 +47,11 @@ class RawPeer {
 }
 
 function iikeying(cookie: Buffer, initiatorSessionId: number): Buffer {
-  const dh = dhGroup(2)!;
-  dh.generateKeys();
+  const dh = dhKeyPair(2)!;
   return buildIIKeying({
     initiatorSessionId,
     cookie,
-    certificate: option(OPT_DH_PUBLIC_KEY, Buffer.concat([vlu(2), dh.getPublicKey()])),
+    certificate: option(OPT_DH_PUBLIC_KEY, Buffer.concat([vlu(2), dh.publicKey])),
     skic: Buffer.concat([option(OPT_DH_PUBLIC_KEY, vlu(2)), option(OPT_EXTRA_RANDOMNESS, randomBytes(64))]),
     signature: Buffer.from([0x58]),
   });

@@ -3,7 +3,7 @@
  * no padding (the plaintext is padded with 0xFF by the sender), a 16-bit ones' complement checksum
  * in front of the plaintext, and a session id scrambled with the first two encrypted words.
  */
-import { createCipheriv, createDecipheriv, createHmac, getDiffieHellman, type DiffieHellmanGroup } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
 
 export const DEFAULT_KEY = Buffer.from('Adobe Systems 02', 'ascii');
 const ZERO_IV = Buffer.alloc(16);
@@ -71,21 +71,4 @@ export function sessionKeys(sharedSecret: Buffer, initiatorNonce: Buffer, respon
     initiatorKey: createHmac('sha256', sharedSecret).update(m1).digest().subarray(0, 16),
     responderKey: createHmac('sha256', sharedSecret).update(m2).digest().subarray(0, 16),
   };
-}
-
-/** Diffie-Hellman groups of RFC 7425 (MODP groups 2, 5, 14) by their RTMFP group id. */
-const GROUP_NAMES: Record<number, string> = { 2: 'modp2', 5: 'modp5', 14: 'modp14' };
-export const SUPPORTED_GROUPS = [2, 5, 14];
-
-export function dhGroup(id: number): DiffieHellmanGroup | null {
-  const name = GROUP_NAMES[id];
-  return name ? getDiffieHellman(name) : null;
-}
-
-/** The shared secret as OpenSSL's DH_compute_key gives it (leading zero bytes removed, as peers use it). */
-export function dhSecret(dh: DiffieHellmanGroup, farPublicKey: Buffer): Buffer {
-  const s = dh.computeSecret(farPublicKey);
-  let i = 0;
-  while (i < s.length - 1 && s[i] === 0) i++;
-  return s.subarray(i);
 }

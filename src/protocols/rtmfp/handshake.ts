@@ -8,7 +8,8 @@
  * attempt counters for `onHandshake` live in a capped map.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { DEFAULT_KEY, SUPPORTED_GROUPS, dhGroup, dhSecret, encryptPacket, sessionKeys } from './crypto';
+import { DEFAULT_KEY, encryptPacket, sessionKeys } from './crypto';
+import { SUPPORTED_GROUPS, dhKeyPair } from './dh';
 import {
   EPD_PEER_ID,
   EPD_URL,
@@ -153,19 +154,15 @@ export class Handshaker {
     let group = selectedGroup(k.skic);
     if (group === null) group = [...offered.keys()].find((g) => SUPPORTED_GROUPS.includes(g)) ?? null;
     const farKey = group === null ? undefined : offered.get(group);
-    const dh = group === null ? null : dhGroup(group);
+    const dh = group === null || !farKey ? null : dhKeyPair(group);
     if (!dh || !farKey) {
       this.host.debug(`RTMFP IIKeying from ${address}: no usable Diffie-Hellman group`);
       return;
     }
-    dh.generateKeys();
-    const primeSize = dh.getPrime().length;
-    const pub = Buffer.alloc(primeSize);
-    const raw = dh.getPublicKey();
-    raw.copy(pub, primeSize - raw.length);
+    const pub = dh.publicKey;
     let secret: Buffer;
     try {
-      secret = dhSecret(dh, farKey);
+      secret = dh.secret(farKey);
     } catch {
       this.host.debug(`RTMFP IIKeying from ${address}: invalid Diffie-Hellman public key`);
       return;
