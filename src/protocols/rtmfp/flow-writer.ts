@@ -41,7 +41,9 @@ export class FlowSender {
   private queueOffset = 0;
   private queued = 0;
   readonly inFlight = new Map<number, Fragment>();
-  private inFlightBytes = 0;
+  inFlightBytes = 0;
+  /** an acknowledgement passed over a fragment three times: the session should look for losses */
+  lossSuspected = false;
   private readonly options: Buffer;
   /** options ride on every fragment until the peer acknowledges something: it may lose the first */
   private peerKnowsFlow = false;
@@ -210,7 +212,11 @@ export class FlowSender {
       if (f.sentAt > newestAckedSend) newestAckedSend = f.sentAt;
       if (f.flags & UD_FINAL) this.done = true;
     };
-    for (const s of this.inFlight.keys()) if (s <= cumulative) drop(s);
+    // the map is in sequence order (fragments are added with growing numbers): stop early
+    for (const s of this.inFlight.keys()) {
+      if (s > cumulative) break;
+      drop(s);
+    }
     if (cumulative > this.forward) this.forward = Math.min(cumulative, this.nextSeq - 1);
     let top = cumulative;
     let prev = cumulative;
@@ -223,7 +229,10 @@ export class FlowSender {
     }
     // a missing fragment counts a nack only when something sent after its last transmission
     // arrived: reordering within one round trip, or a retransmission in flight, is not a loss
-    for (const f of this.inFlight.values()) if (f.seq < top && f.sentAt < newestAckedSend) f.nacks++;
+    for (const f of this.inFlight.values()) {
+      if (f.seq >= top) break;
+      if (f.sentAt < newestAckedSend && ++f.nacks >= 3) this.lossSuspected = true;
+    }
     return acked;
   }
 

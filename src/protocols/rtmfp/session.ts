@@ -57,7 +57,9 @@ export class Session {
   /** smoothed round trip (ms) and its variation */
   srtt = 0;
   private rttvar = 0;
-  private cwnd = INITIAL_CWND;
+  /** congestion window (bytes in flight), for benches and tests to read */
+  cwnd = INITIAL_CWND;
+  private lastLossEvent = 0;
   private ssthresh = MAX_CWND;
   lastReception = Date.now();
   private lastKeepalive = 0;
@@ -274,12 +276,12 @@ export class Session {
 
   private inFlightBytes(): number {
     let n = 0;
-    for (const s of this.senders.values()) for (const f of s.inFlight.values()) n += f.size;
+    for (const s of this.senders.values()) n += s.inFlightBytes;
     return n;
   }
 
   /** Sends control chunks, due retransmissions and new fragments as the window allows. */
-  flushNow(): void {
+  flushNow(scanRetransmissions = false): void {
     const now = Date.now();
     let b: PacketBuilder | null = null;
     const builder = (need: number): PacketBuilder => {
@@ -294,7 +296,10 @@ export class Session {
     }
     this.control.length = 0;
     if (!this.closed) {
-      this.retransmit(now, builder);
+      // scanning every fragment in flight is O(window): only on the timer or a suspected loss
+      let suspected = scanRetransmissions;
+      for (const s of this.senders.values()) if (s.lossSuspected) suspected = true;
+      if (suspected) this.retransmit(now, builder);
       let budget = this.cwnd - this.inFlightBytes();
       // round robin over writers with something queued, one fragment each per turn
       let progress = true;
@@ -325,6 +330,7 @@ export class Session {
     const rto = this.rto;
     let lost = false;
     for (const s of this.senders.values()) {
+      s.lossSuspected = false;
       let abandonUpTo = 0;
       const due: Fragment[] = [];
       for (const f of s.inFlight.values()) {
@@ -351,7 +357,9 @@ export class Session {
       }
       if (s.done) this.senders.delete(s.id);
     }
-    if (lost) {
+    // one loss event per round trip halves the window once, not once per lost fragment or tick
+    if (lost && now - this.lastLossEvent > Math.max(this.srtt, MIN_RTO)) {
+      this.lastLossEvent = now;
       this.ssthresh = Math.max(16 * 1024, this.cwnd / 2);
       this.cwnd = this.ssthresh;
     }
@@ -372,27 +380,19 @@ export class Session {
     this.host.send(datagram, this.address);
   }
 
-  /** Retransmission timer: armed only while something waits for an acknowledgement. */
+  /**
+   * Retransmission timer: while something waits for an acknowledgement, a tick every half RTO
+   * (10..100 ms) scans for fragments whose back-off expired. Cheaper than tracking each deadline.
+   */
   private armTimer(): void {
-    if (this.closed) return;
-    let earliest = Infinity;
-    const rto = this.rto;
-    for (const s of this.senders.values()) {
-      for (const f of s.inFlight.values()) {
-        const at = f.sentAt + Math.min(MAX_RTO, rto * 2 ** (f.sends - 1));
-        if (at < earliest) earliest = at;
-      }
-    }
-    if (earliest === Infinity) {
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = null;
-      return;
-    }
-    if (this.timer) clearTimeout(this.timer);
+    if (this.closed || this.timer) return;
+    let waiting = false;
+    for (const s of this.senders.values()) if (s.inFlight.size) waiting = true;
+    if (!waiting) return;
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.flushNow();
-    }, Math.max(10, earliest - Date.now()));
+      this.flushNow(true);
+    }, Math.min(100, Math.max(10, this.rto / 2)));
     this.timer.unref?.();
   }
 
