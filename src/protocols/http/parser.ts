@@ -55,6 +55,8 @@ export class RequestParser {
   private remaining = 0;
   private chunks: Buffer[] = [];
   private bodySize = 0;
+  /** set when push() met bad input after completing some requests (it returned those) */
+  failure: HTTPError | null = null;
 
   constructor(private readonly limits = HTTP_LIMITS) {}
 
@@ -67,7 +69,8 @@ export class RequestParser {
 
   /**
    * Feeds bytes; returns the requests completed so far (pipelining: several per call). Throws
-   * HTTPError on malformed input; after that the parser refuses everything.
+   * HTTPError on malformed input (or, when requests completed before it, returns them and sets
+   * `failure`); after that the parser refuses everything.
    * `stopAfter` lets the caller stop at a request that changes the protocol (Upgrade).
    */
   push(data: Buffer, stopAfter?: (r: HTTPRequest) => boolean): HTTPRequest[] {
@@ -84,7 +87,9 @@ export class RequestParser {
       }
     } catch (e) {
       this.state = State.Failed;
-      throw e;
+      this.failure = e instanceof HTTPError ? e : new HTTPError(400, String(e));
+      // the requests completed before the bad bytes are still answered (in order, then the error)
+      if (out.length === 0) throw this.failure;
     }
     return out;
   }

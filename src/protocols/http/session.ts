@@ -80,6 +80,7 @@ export class HTTPSession {
     try {
       const requests = this.parser.push(data, isWebSocketUpgrade);
       for (const r of requests) this.queue.push(r);
+      if (this.parser.failure) this.fatal = this.parser.failure;
     } catch (e) {
       this.fatal = e instanceof HTTPError ? e : new HTTPError(400, String(e));
     }
