@@ -218,6 +218,7 @@ export class RtmfpTestClient extends EventEmitter {
       onFlow: (flow: IncomingFlow) => signatureStream(flow.metadata) >= 0,
       onMessage: (flow: IncomingFlow, message: Buffer) => this.onFlash(signatureStream(flow.metadata), message),
       onAddressChanged: () => {},
+      onForwardedHello: (data: Buffer) => this.emit('forwardedHello', data),
       onClosed: () => {
         for (const p of this.pending.values()) p.reject(new Error('session closed'));
         this.pending.clear();
@@ -278,6 +279,11 @@ export class RtmfpTestClient extends EventEmitter {
     const command = Table.of({ app: url.replace(/^rtmfp:\/\/[^/]*\/?/, ''), tcUrl: url, objectEncoding: 0, flashVer: 'WIN 20,0,0,286' });
     const [info] = await this.invoke(this.main, 'connect', [command, ...args], true);
     return info as Table;
+  }
+
+  /** An invocation on the NetConnection that expects no answer (transaction id 0). */
+  send(name: string, ...args: Value[]): void {
+    void this.invoke(this.main!, name, [null, ...args], false);
   }
 
   call(name: string, ...args: Value[]): Promise<Value[]> {

@@ -46,13 +46,23 @@ export interface NewSession {
   peerId: Buffer;
 }
 
+export interface PeerAddress {
+  address: string;
+  /** ADDRESS_PUBLIC, ADDRESS_LOCAL or ADDRESS_REDIRECT */
+  origin: number;
+}
+
 export interface HandshakeHost {
   send(datagram: Buffer, address: string): void;
   debug(message: string): void;
   /** app's onHandshake: addresses to redirect to, empty = serve here */
   onHandshake(address: string, url: string, attempts: number): string[];
-  /** rendezvous: addresses of a connected peer (public first), or of other servers, or [] */
-  rendezVous(peerId: Buffer, from: string, tag: Buffer): string[];
+  /**
+   * rendezvous (RFC 7016 3.5.1.5): where the peer with this id can be reached — its public and
+   * local addresses when it is connected here (and it is told to expect `from`), other servers'
+   * addresses otherwise, or nothing.
+   */
+  rendezVous(peerId: Buffer, from: string, tag: Buffer): PeerAddress[];
   /** creates and registers the session; returns its id */
   createSession(s: NewSession): number;
   /** still alive? (a retransmitted IIKeying for a closed session starts over) */
@@ -88,7 +98,7 @@ export class Handshaker {
     const peer = hello.epd.find((o) => o.type === EPD_PEER_ID);
     if (peer) {
       const addresses = this.host.rendezVous(peer.value, address, hello.tag);
-      if (addresses.length) this.sendRedirect(hello.tag, addresses, ADDRESS_PUBLIC, address);
+      if (addresses.length) this.sendRedirect(hello.tag, addresses, address);
       return;
     }
     if (!url) {
@@ -97,7 +107,7 @@ export class Handshaker {
     }
     const redirect = this.host.onHandshake(address, url.value.toString('utf8'), this.attempt(hello.tag));
     if (redirect.length) {
-      this.sendRedirect(hello.tag, redirect, ADDRESS_REDIRECT, address);
+      this.sendRedirect(hello.tag, redirect.map((a) => ({ address: a, origin: ADDRESS_REDIRECT })), address);
       return;
     }
     const body = buildRHello({ tag: hello.tag, cookie: this.makeCookie(address), certificate: this.certificate });
@@ -183,11 +193,11 @@ export class Handshaker {
     this.pending.set(cookieKey, { sessionId, response, expires: Date.now() + COOKIE_LIFETIME_MS });
   }
 
-  private sendRedirect(tag: Buffer, addresses: string[], origin: number, to: string): void {
+  private sendRedirect(tag: Buffer, addresses: PeerAddress[], to: string): void {
     const parts = [vlu(tag.length), tag];
     for (const a of addresses.slice(0, 16)) {
       try {
-        parts.push(encodeAddress(a, origin));
+        parts.push(encodeAddress(a.address, a.origin));
       } catch {
         // an unparsable address from a script is skipped
       }

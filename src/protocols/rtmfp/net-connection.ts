@@ -39,6 +39,8 @@ export class NetConnection implements SessionHandler {
   private mainFlowId = -1;
   private readonly streams = new Map<number, NetStream>();
   private nextStreamId = 1;
+  /** the addresses the peer announced with setPeerInfo (its private ones), for rendezvous */
+  peerAddresses: string[] = [];
 
   constructor(
     private readonly ctx: ServerContext,
@@ -88,7 +90,8 @@ export class NetConnection implements SessionHandler {
     const args = inv.args.slice(1);
     switch (inv.name) {
       case 'setPeerInfo':
-        // addresses of the peer, for P2P; the answer carries our keepalive periods
+        // the peer's own addresses, handed to others in rendezvous; the answer carries our keepalives
+        this.peerAddresses = args.filter((a): a is string => typeof a === 'string' && /^(\[[0-9a-fA-F:.]+\]|[0-9.]+):\d+$/.test(a)).slice(0, 8);
         w.writeFlash(header(MSG.Raw, 0), userControl(0x29, this.keepalive.server, this.keepalive.peer));
         return;
       case 'createStream': {

@@ -10,7 +10,7 @@ import type { ServerContext } from '../../core/context';
 import type { ProtocolServer } from '../../core/protocol';
 import { Table } from '../../serialization/value';
 import { DEFAULT_KEY, decryptPacket, unscrambleSessionId } from './crypto';
-import { Handshaker, type NewSession } from './handshake';
+import { ADDRESS_LOCAL, ADDRESS_PUBLIC, ADDRESS_REDIRECT, Handshaker, type NewSession } from './handshake';
 import { parsePacket, MODE_STARTUP } from './packet';
 import { NetConnection } from './net-connection';
 import { Session, type SessionHost } from './session';
@@ -52,10 +52,17 @@ export class RTMFPServer implements ProtocolServer {
         const props: Table = parseQuery(query);
         return this.ctx.host.onHandshake(address, path, props, attempts);
       },
-      rendezVous: (peerId) => {
+      rendezVous: (peerId, from, tag) => {
         const s = this.byPeer.get(peerId.toString('hex'));
-        if (s && !s.closed) return [s.address];
-        return this.ctx.host.onRendezVousUnknown('RTMFP', peerId.toString('hex'));
+        if (s && !s.closed && s.handler instanceof NetConnection) {
+          // the wanted peer is told who will knock (forwarded IHello) so it can punch towards it
+          s.forwardHello(peerId, from, tag);
+          return [
+            { address: s.address, origin: ADDRESS_PUBLIC },
+            ...s.handler.peerAddresses.map((a) => ({ address: a, origin: ADDRESS_LOCAL })),
+          ];
+        }
+        return this.ctx.host.onRendezVousUnknown('RTMFP', peerId.toString('hex')).map((a) => ({ address: a, origin: ADDRESS_REDIRECT }));
       },
       createSession: (n) => this.createSession(n),
       hasSession: (id) => this.sessions.has(id),

@@ -4,7 +4,8 @@
  * keepalives, dispatches user data to receiving flows and acknowledgements to sending flows, and
  * packs outgoing chunks into packets under one congestion window (retransmission with back-off).
  */
-import { Reader, RtmfpFormatError, vlu } from './binary';
+import { Reader, RtmfpFormatError, option, vlu } from './binary';
+import { EPD_PEER_ID, encodeAddress } from './handshake-chunks';
 import { decryptPacket, encryptPacket } from './crypto';
 import { IncomingFlow, type ReceiveBudget } from './flow';
 import { FlowSender, type Fragment } from './flow-writer';
@@ -27,6 +28,8 @@ export interface SessionHandler {
   onMessage(flow: IncomingFlow, message: Buffer): void;
   onAddressChanged(oldAddress: string): void;
   onClosed(): void;
+  /** a forwarded IHello reached us (only clients act on it) */
+  onForwardedHello?(data: Buffer): void;
 }
 
 const PLAIN_CAPACITY = 1180;
@@ -42,6 +45,8 @@ const MSS = 1150;
 /** at most this many flows a peer may open (bounded memory per session) */
 const MAX_FLOWS = 256;
 const CLOSE_RETRIES = 5;
+/** address origin "public" in address lists (RFC 7016 2.3.5) */
+const ADDRESS_PUBLIC_ORIGIN = 2;
 
 export class Session {
   private readonly flows = new Map<number, IncomingFlow>();
@@ -137,6 +142,9 @@ export class Session {
           break;
         case CHUNK.PingReply:
           break; // any authenticated packet already counts as alive
+        case CHUNK.FwdIHello:
+          this.handler?.onForwardedHello?.(chunk.data);
+          break;
         case CHUNK.FlowException: {
           const sender = this.senders.get(new Reader(chunk.data).vlu());
           if (sender) sender.reject();
@@ -183,6 +191,17 @@ export class Session {
     }
     flow.receive(ud);
     touched.add(flow);
+  }
+
+  /**
+   * Forwarded IHello (RFC 7016 2.3.3): someone at `from` wants to reach us (peer id `peerId`,
+   * handshake tag `tag`); we may send it packets to open our NAT.
+   */
+  forwardHello(peerId: Buffer, from: string, tag: Buffer): void {
+    if (this.closed) return;
+    const epd = option(EPD_PEER_ID, peerId);
+    this.control.push({ type: CHUNK.FwdIHello, data: Buffer.concat([vlu(epd.length), epd, encodeAddress(from, ADDRESS_PUBLIC_ORIGIN), tag]) });
+    this.flushNow();
   }
 
   /** Flow exception report (0x5e): flow id and exception code 0; the flow is forgotten. */
