@@ -16,6 +16,7 @@ import { EPD_URL, OPT_DH_PUBLIC_KEY, OPT_EXTRA_RANDOMNESS, buildIHello, buildIIK
 import { vlu } from '../../src/protocols/rtmfp/binary';
 import { startRtmfpTestServer } from '../helpers/rtmfp-server';
 import { RtmfpTestClient } from '../helpers/rtmfp-client';
+import { LossyProxy } from '../helpers/rtmfp-proxy';
 
 /** A bare UDP peer speaking startup packets, to drive the handshake by hand. */
 class RawPeer {
@@ -134,6 +135,23 @@ test('client:close() on the server: close request reaches the client, both sides
     assert.equal(srv.server.sessions.size, 0, 'close acknowledged → session gone');
   } finally {
     await c.close();
+    await srv.stop();
+  }
+});
+
+test('ping: the round trip measured from timestamp echoes (60 ms of added delay shows up)', async () => {
+  const srv = await startRtmfpTestServer();
+  const proxy = new LossyProxy({ serverPort: srv.port, loss: 0, reorder: 1, holdMs: 30, seed: 1 });
+  const c = new RtmfpTestClient({ port: await proxy.start() });
+  try {
+    await c.connect(`rtmfp://127.0.0.1/live`);
+    for (let i = 0; i < 6; i++) await c.call('nothing').catch(() => {});
+    const ping = [...srv.ctx.clients][0].ping;
+    assert.ok(ping >= 40 && ping < 400, `ping ${ping} ms`);
+    assert.ok(c.session!.ping >= 40, `client side too: ${c.session!.ping} ms`);
+  } finally {
+    await c.close();
+    await proxy.stop();
     await srv.stop();
   }
 });
