@@ -15,6 +15,7 @@ import { Level } from './logs/levels';
 import { ServerLogger } from './logs/logger';
 import { RTMPServer } from './protocols/rtmp/server';
 import { RTMFPServer } from './protocols/rtmfp/server';
+import { HTTPServer } from './protocols/http/server';
 
 /** How a protocol joins the server: its name, which config port enables it, how to build it. */
 export interface ProtocolEntry {
@@ -32,6 +33,7 @@ export interface ProtocolEntry {
 export const PROTOCOLS: ProtocolEntry[] = [
   { name: 'RTMP', port: (c) => c.rtmp.port, create: (ctx) => new RTMPServer(ctx) },
   { name: 'RTMFP', port: (c) => c.rtmfp.port, create: (ctx) => new RTMFPServer(ctx) },
+  { name: 'HTTP', port: (c) => c.http.port, create: (ctx) => new HTTPServer(ctx) },
 ];
 
 /** The application layer: Lua apps of www/ (tests may pass `appHost`, e.g. a script-less FolderHost). */

@@ -1,5 +1,6 @@
 /** The HTTP (and WebSocket, same port) protocol server: a TCP listener, one HTTPSession per connection. */
 import * as net from 'node:net';
+import { listenHost } from '../../config/listen';
 import type { ServerContext } from '../../core/context';
 import type { ProtocolServer } from '../../core/protocol';
 import { HTTPSession } from './session';
@@ -29,7 +30,7 @@ export class HTTPServer implements ProtocolServer {
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       server.once('error', onError);
-      server.listen({ port, host: this.options.host }, () => {
+      server.listen({ port, host: this.options.host ?? listenHost(this.context.config, 'HTTP') }, () => {
         server.off('error', onError);
         server.on('error', (err) => this.context.logger.error('HTTP', `listener: ${err.message}`));
         resolve();
