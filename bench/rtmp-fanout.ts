@@ -4,8 +4,9 @@
  *
  * One ffmpeg publisher sends a ~2 Mbit/s H.264+AAC stream (made once with libx264) in real time;
  * N lightweight players (bench/rtmp-fanout-player.ts, all in this process) play it. For each
- * server and N, after a warm-up, a measurement window reports: delivered Mbit/s (all players),
- * share of players receiving at least 90% of the stream rate, server CPU (% of one core, from
+ * server and N, after a warm-up, a measurement window reports: what the publisher sent (counted
+ * by a relay between ffmpeg and the server), delivered Mbit/s (all players), share of players
+ * receiving at least 90% of what the publisher sent, server CPU (% of one core, from
  * /proc) and RSS, and this load client's own CPU (it shares the 2 cores with the server).
  * Players are added on top of the previous step (100 → 500 → …). Then, with --stall=S, S players
  * that stop reading after 1 s are added next to 100 healthy ones and the server's RSS is sampled
@@ -13,6 +14,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LightPlayer } from './rtmp-fanout-player';
@@ -30,6 +32,8 @@ interface Row {
   server: string;
   n: number;
   connected: number;
+  /** what the publisher sent during the window */
+  sourceMbps: number;
   mbps: number;
   healthy: number;
   serverCpu: number;
@@ -58,10 +62,40 @@ function makeStream(): { file: string; mbps: number } {
   return { file, mbps: (bytes * 8) / seconds / 1e6 };
 }
 
-function publish(file: string, server: RunningServer): ChildProcess {
-  return spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', file, '-c', 'copy', '-f', 'flv', `rtmp://127.0.0.1:${server.port}/${server.app}/bench`], {
+/**
+ * The publisher: ffmpeg in real time, looping the file, through a counting TCP relay so that each
+ * window knows how much the source really sent (a starved publisher must not count as a
+ * server failing its players).
+ */
+interface Publisher {
+  child: ChildProcess;
+  relay: net.Server;
+  /** bytes ffmpeg sent to the server so far */
+  bytes: () => number;
+}
+
+async function publish(file: string, server: RunningServer): Promise<Publisher> {
+  let bytes = 0;
+  const relay = net.createServer((inbound) => {
+    const outbound = net.connect({ host: '127.0.0.1', port: server.port });
+    inbound.on('data', (d: Buffer) => {
+      bytes += d.length;
+      outbound.write(d);
+    });
+    outbound.on('data', (d: Buffer) => inbound.write(d));
+    const end = () => {
+      inbound.destroy();
+      outbound.destroy();
+    };
+    inbound.on('close', end).on('error', end);
+    outbound.on('close', end).on('error', end);
+  });
+  await new Promise<void>((r) => relay.listen(0, '127.0.0.1', () => r()));
+  const port = (relay.address() as net.AddressInfo).port;
+  const child = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', file, '-c', 'copy', '-f', 'flv', `rtmp://127.0.0.1:${port}/${server.app}/bench`], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  return { child, relay, bytes: () => bytes };
 }
 
 async function addPlayers(server: RunningServer, players: LightPlayer[], target: number, stall = false): Promise<void> {
@@ -72,8 +106,12 @@ async function addPlayers(server: RunningServer, players: LightPlayer[], target:
   }
 }
 
-async function measure(server: RunningServer, players: LightPlayer[], streamMbps: number): Promise<Omit<Row, 'server' | 'n'>> {
+/** media share of what the publisher sends (RTMP headers are about 1%) */
+const MEDIA_SHARE = 0.99;
+
+async function measure(server: RunningServer, players: LightPlayer[], pub: Publisher): Promise<Omit<Row, 'server' | 'n'>> {
   const pids = server.pids();
+  const source0 = pub.bytes();
   const before = players.map((p) => p.mediaBytes);
   const cpu0 = cpuSeconds(pids);
   const own0 = process.cpuUsage();
@@ -87,14 +125,16 @@ async function measure(server: RunningServer, players: LightPlayer[], streamMbps
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = cpuSeconds(pids) - cpu0;
   const own = process.cpuUsage(own0);
+  const sourceMbps = ((pub.bytes() - source0) * 8 * MEDIA_SHARE) / seconds / 1e6;
   let total = 0;
   let healthy = 0;
   players.forEach((p, i) => {
     const bytes = p.mediaBytes - before[i];
     total += bytes;
-    if ((bytes * 8) / seconds / 1e6 >= 0.9 * streamMbps && !p.closed) healthy++;
+    if ((bytes * 8) / seconds / 1e6 >= 0.9 * sourceMbps && !p.closed) healthy++;
   });
   return {
+    sourceMbps,
     connected: players.filter((p) => p.playing && !p.closed).length,
     mbps: (total * 8) / seconds / 1e6,
     healthy: healthy / players.length,
@@ -127,14 +167,14 @@ async function stallRun(server: RunningServer): Promise<string> {
 async function benchServer(name: string, stream: { file: string; mbps: number }, rows: Row[], stalls: string[]): Promise<void> {
   const start = name === 'ours' ? startOurs : name === 'nms' ? startNMS : startNginx;
   const server = await start();
-  const pub = publish(stream.file, server);
+  const pub = await publish(stream.file, server);
   const players: LightPlayer[] = [];
   try {
     await sleep(2500);
     for (const n of STEPS) {
       await addPlayers(server, players, n);
       await sleep(WARMUP);
-      const m = await measure(server, players, stream.mbps);
+      const m = await measure(server, players, pub);
       const row = { server: server.name, n, ...m };
       rows.push(row);
       console.log(format(row));
@@ -155,26 +195,26 @@ async function benchServer(name: string, stream: { file: string; mbps: number },
     }
   } finally {
     for (const p of players) p.close();
-    pub.kill('SIGKILL');
+    pub.child.kill('SIGKILL');
+    pub.relay.close();
     await server.stop();
   }
 }
 
 function format(r: Row): string {
-  return `| ${r.server.padEnd(20)} | ${String(r.n).padStart(5)} | ${String(r.connected).padStart(5)} | ${r.mbps.toFixed(0).padStart(7)} | ${(r.healthy * 100).toFixed(1).padStart(6)}% | ${r.serverCpu.toFixed(0).padStart(5)}% | ${r.rss.toFixed(0).padStart(6)} | ${r.clientCpu.toFixed(0).padStart(5)}% |`;
+  return `| ${r.server.padEnd(20)} | ${String(r.n).padStart(5)} | ${String(r.connected).padStart(5)} | ${r.sourceMbps.toFixed(2).padStart(5)} | ${r.mbps.toFixed(0).padStart(7)} | ${(r.healthy * 100).toFixed(1).padStart(6)}% | ${r.serverCpu.toFixed(0).padStart(5)}% | ${r.rss.toFixed(0).padStart(6)} | ${r.clientCpu.toFixed(0).padStart(5)}% |`;
 }
 
 async function main(): Promise<void> {
   if (SERVERS.includes('nginx') && !fs.existsSync(NGINX_MODULE)) throw new Error('libnginx-mod-rtmp is not installed');
   const stream = makeStream();
   console.log(`stream: ${stream.mbps.toFixed(2)} Mbit/s of media; ${os.cpus().length} cores; node ${process.version}`);
-  console.log(`window ${WINDOW / 1000} s after ${WARMUP / 1000} s warm-up; healthy = at least 90% of the stream rate\n`);
-  console.log('| server               |     N | playing | Mbit/s | healthy | server CPU | RSS MB | client CPU |');
-  console.log('|----------------------|-------|-------|---------|---------|--------|--------|--------|');
+  console.log(`window ${WINDOW / 1000} s after ${WARMUP / 1000} s warm-up; healthy = at least 90% of what the publisher sent in the window\n`);
+  console.log('| server               |     N | playing | source | Mbit/s | healthy | server CPU | RSS MB | client CPU |');
   const rows: Row[] = [];
   const stalls: string[] = [];
   for (const s of SERVERS) await benchServer(s, stream, rows, stalls);
-  console.log('\n' + ['| server | N | playing | Mbit/s | healthy | server CPU (% of a core) | RSS MB | client CPU |', '|---|---|---|---|---|---|---|---|', ...rows.map(format)].join('\n'));
+  console.log('\n' + ['| server | N | playing | source Mbit/s | delivered Mbit/s | healthy | server CPU (% of a core) | server RSS MB | load client CPU |', '|---|---|---|---|---|---|---|---|---|', ...rows.map(format)].join('\n'));
   if (stalls.length) console.log('\nStalled players:\n' + stalls.map((s) => `- ${s}`).join('\n'));
   process.exit(0);
 }

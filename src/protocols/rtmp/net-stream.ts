@@ -125,7 +125,7 @@ export class RTMPStream implements MediaSink {
     this.session.sendUserControl(UserControl.StreamBegin, this.id);
     this.status('status', 'NetStream.Play.Reset', `Playing and resetting ${name}`, { details: name });
     this.status('status', 'NetStream.Play.Start', `Started playing ${name}`, { details: name });
-    this.session.sendMessage(CSID.data, MessageType.DataAMF0, this.id, 0, encodeData(['|RtmpSampleAccess', false, false]));
+    this.session.sendMessage(CSID.data, MessageType.DataAMF0, this.id, 0, encodeData(['|RtmpSampleAccess', true, true]));
   }
 
   pause(on: boolean, time: number): void {
@@ -171,6 +171,10 @@ export class RTMPStream implements MediaSink {
     if (listener) {
       this.listener = null;
       ctx.publications.unsubscribe(listener);
+      if (notify) {
+        this.status('status', 'NetStream.Play.Stop', `Stopped playing ${listener.publication.name}`, { details: listener.publication.name });
+        this.session.sendUserControl(UserControl.StreamEOF, this.id);
+      }
     }
   }
 

@@ -33,6 +33,9 @@ export interface SessionHost {
   sessionClosed(session: RTMPSession): void;
 }
 
+/** bytes written while corked beyond which the session uncorks without waiting for the tick */
+const CORK_LIMIT = 64 * 1024;
+
 const enum Stage {
   C0C1,
   C2,
@@ -58,6 +61,7 @@ export class RTMPSession extends Client {
   private mainWriter: RTMPWriter;
   private extraWriters = new Set<RTMPWriter>();
   private corked = false;
+  private corkedBytes = 0;
   private received = 0;
   private acknowledged = 0;
   private peerWindow = RTMP_DEFAULTS.windowAckSize;
@@ -265,12 +269,16 @@ export class RTMPSession extends Client {
     const logger = this.context.logger;
     if (logger.dumping) logger.dump(this.protocol, 'out', this.address, buf);
     this.socket.write(this.cipher ? this.cipher.transform(buf) : buf);
+    // coalescing is for small frames: a big burst goes out at once rather than waiting for the tick
+    this.corkedBytes += buf.length;
+    if (this.corkedBytes >= CORK_LIMIT) this.flushOutput();
   }
 
   /** Ends the current burst: one writev for everything written since the last flush. */
   flushOutput(): void {
     if (!this.corked) return;
     this.corked = false;
+    this.corkedBytes = 0;
     this.socket.uncork();
   }
 
