@@ -117,7 +117,7 @@ test('TS pieces: CRC-32/MPEG-2, AVC config to Annex B, ADTS header, metadata pre
   assert.equal(parseAVCConfig(rec.subarray(0, 9)), null); // truncated
   const aac = parseAACConfig(Buffer.from([0x12, 0x10]))!; // LC, 44100, stereo
   assert.deepEqual(aac, { profile: 1, freqIndex: 4, channels: 2 });
-  assert.deepEqual([...adts(aac, 100)], [0xff, 0xf1, 0x50, 0x80, 0x0d, 0x7f, 0xfc] // frame length 107);
+  assert.deepEqual([...adts(aac, 100)], [0xff, 0xf1, 0x50, 0x80, 0x0d, 0x7f, 0xfc]); // frame length 107
   const amf = Buffer.from([0x02, 0x00, 0x0d, ...Buffer.from('@setDataFrame'), 0x02, 0, 1, 0x61]);
   assert.deepEqual([...stripSetDataFrame(amf)], [0x02, 0, 1, 0x61]);
   const tag = flvTag(9, 0x01020304, Buffer.from([1, 2]));
