@@ -5,22 +5,22 @@
  * chunk carries the abandon flag and the forward sequence number so the receiver skips it.
  * The session owns congestion control and asks each writer for fragments while the window allows.
  */
-import { vluSize } from './binary';
 import { FRAG_BEGIN, FRAG_END, FRAG_MIDDLE, FRAG_WHOLE, UD_ABANDON, UD_FINAL, userDataOptions, userDataHeaderSize, writeUserData } from './user-data';
 
 export interface Fragment {
   seq: number;
   flags: number;
-  head: Buffer | null;
+  /** the fragment's bytes: a view of the message header (first fragment), then of its body */
+  prefix: Buffer | null;
   body: Buffer;
-  start: number;
-  end: number;
   sentAt: number;
   sends: number;
   /** acknowledgements that passed over this fragment while it stayed missing */
   nacks: number;
-  /** whole message bytes this fragment carries (for accounting) */
+  /** bytes of message this fragment carries (for accounting) */
   size: number;
+  /** part of an unreliable message: abandoned rather than sent again */
+  abandonable: boolean;
 }
 
 interface Queued {
@@ -29,9 +29,6 @@ interface Queued {
   /** reliable = false: this message may be abandoned */
   reliable: boolean;
 }
-
-/** User data chunk type code, for the chunk builder */
-export const CHUNK_USER_DATA = 0x10;
 
 export class FlowSender {
   private nextSeq = 1;
@@ -47,8 +44,6 @@ export class FlowSender {
   private readonly options: Buffer;
   /** options ride on every fragment until the peer acknowledges something: it may lose the first */
   private peerKnowsFlow = false;
-  /** sequence numbers that belong to abandonable messages */
-  private readonly unreliableSeqs = new Set<number>();
   private closing = false;
   private finalSent = false;
   /** set when the peer acknowledged our final fragment, or rejected the flow */
@@ -75,10 +70,6 @@ export class FlowSender {
 
   get hasQueued(): boolean {
     return this.queue.length > 0 || (this.closing && !this.finalSent);
-  }
-
-  get idle(): boolean {
-    return this.queue.length === 0 && this.inFlight.size === 0;
   }
 
   /** Queues one message: `head` (e.g. the 5-byte Flash header) then `body`, sent as one message. */
@@ -116,27 +107,26 @@ export class FlowSender {
     const frag = first ? (last ? FRAG_WHOLE : FRAG_BEGIN) : last ? FRAG_END : FRAG_MIDDLE;
     const isFinal = last && this.queue.length === 1 && this.closing;
     const flags = frag | (isFinal ? UD_FINAL : 0);
-    // the fragment's bytes: a window over head+body without concatenating them
-    let piece: Buffer;
+    // views over the shared header and body: no copy until the bytes go into the packet
+    let prefix: Buffer | null = null;
+    let body: Buffer;
     if (m.head && this.queueOffset < headLen) {
-      piece = Buffer.allocUnsafe(take);
-      const h = m.head.copy(piece, 0, this.queueOffset, Math.min(headLen, this.queueOffset + take));
-      if (h < take) m.body.copy(piece, h, 0, take - h);
+      prefix = m.head.subarray(this.queueOffset, Math.min(headLen, this.queueOffset + take));
+      body = m.body.subarray(0, take - prefix.length);
     } else {
       const s = this.queueOffset - headLen;
-      piece = m.body.subarray(s, s + take);
+      body = m.body.subarray(s, s + take);
     }
-    const end = writeUserData(buf, pos, flags, this.id, seq, seq - this.forward, options, piece, 0, piece.length);
+    const end = writeUserData(buf, pos, flags, this.id, seq, seq - this.forward, options, prefix, body);
     this.nextSeq++;
-    this.inFlight.set(seq, { seq, flags, head: null, body: piece, start: 0, end: piece.length, sentAt: now, sends: 1, nacks: 0, size: take });
+    this.inFlight.set(seq, { seq, flags, prefix, body, sentAt: now, sends: 1, nacks: 0, size: take, abandonable: !m.reliable });
     this.inFlightBytes += take;
     this.queueOffset += take;
     this.queued -= take;
     if (last) {
       this.queue.shift();
       this.queueOffset = 0;
-      if (!m.reliable) this.unreliableSeqs.add(seq);
-    } else if (!m.reliable) this.unreliableSeqs.add(seq);
+    }
     if (isFinal) this.finalSent = true;
     return end;
   }
@@ -146,17 +136,17 @@ export class FlowSender {
     const options = this.peerKnowsFlow ? null : this.options;
     if (room < userDataHeaderSize(this.id, seq, seq - this.forward, options)) return -1;
     // an empty abandoned fragment with the final flag: nothing is lost, the flow just ends
-    const end = writeUserData(buf, pos, UD_ABANDON | UD_FINAL, this.id, seq, seq - this.forward, options, EMPTY, 0, 0);
+    const end = writeUserData(buf, pos, UD_ABANDON | UD_FINAL, this.id, seq, seq - this.forward, options, null, EMPTY);
     this.nextSeq++;
     this.finalSent = true;
-    this.inFlight.set(seq, { seq, flags: UD_ABANDON | UD_FINAL, head: null, body: EMPTY, start: 0, end: 0, sentAt: now, sends: 1, nacks: 0, size: 0 });
+    this.inFlight.set(seq, { seq, flags: UD_ABANDON | UD_FINAL, prefix: null, body: EMPTY, sentAt: now, sends: 1, nacks: 0, size: 0, abandonable: false });
     return end;
   }
 
   /** Size of a retransmission of `f` as a 0x10 chunk body. */
   retransmitSize(f: Fragment): number {
     const options = this.peerKnowsFlow ? null : this.options;
-    return userDataHeaderSize(this.id, f.seq, f.seq - this.forward, options) + (f.end - f.start);
+    return userDataHeaderSize(this.id, f.seq, f.seq - this.forward, options) + f.size;
   }
 
   /** Writes fragment `f` again (same sequence number, current forward sequence number). */
@@ -165,12 +155,12 @@ export class FlowSender {
     f.sentAt = now;
     f.sends++;
     f.nacks = 0;
-    return writeUserData(buf, pos, f.flags, this.id, f.seq, f.seq - this.forward, options, f.body, f.start, f.end);
+    return writeUserData(buf, pos, f.flags, this.id, f.seq, f.seq - this.forward, options, f.prefix, f.body);
   }
 
   /** Abandons an unreliable fragment: forget it, the next chunk tells the peer to skip it. */
   canAbandon(f: Fragment): boolean {
-    return this.unreliableSeqs.has(f.seq);
+    return f.abandonable;
   }
 
   /**
@@ -183,10 +173,9 @@ export class FlowSender {
       if (s > seq) continue;
       this.inFlight.delete(s);
       this.inFlightBytes -= f.size;
-      this.unreliableSeqs.delete(s);
     }
     if (seq > this.forward) this.forward = seq;
-    return writeUserData(buf, pos, UD_ABANDON, this.id, seq, 0, this.peerKnowsFlow ? null : this.options, EMPTY, 0, 0);
+    return writeUserData(buf, pos, UD_ABANDON, this.id, seq, 0, this.peerKnowsFlow ? null : this.options, null, EMPTY);
   }
 
   abandonSize(seq: number): number {
@@ -207,7 +196,6 @@ export class FlowSender {
       if (!f) return;
       this.inFlight.delete(s);
       this.inFlightBytes -= f.size;
-      this.unreliableSeqs.delete(s);
       acked += f.size + 1;
       if (f.sentAt > newestAckedSend) newestAckedSend = f.sentAt;
       if (f.flags & UD_FINAL) this.done = true;
@@ -248,5 +236,3 @@ export class FlowSender {
 
 const EMPTY = Buffer.alloc(0);
 
-/** Size of a VLU (re-exported for the session's ack parsing helpers). */
-export { vluSize };

@@ -4,7 +4,7 @@
  * keepalives, dispatches user data to receiving flows and acknowledgements to sending flows, and
  * packs outgoing chunks into packets under one congestion window (retransmission with back-off).
  */
-import { Reader, RtmfpFormatError, option, vlu } from './binary';
+import { Reader, option, vlu } from './binary';
 import { EPD_PEER_ID, encodeAddress } from './handshake-chunks';
 import { decryptPacket, encryptPacket } from './crypto';
 import { IncomingFlow, type ReceiveBudget } from './flow';
@@ -487,4 +487,3 @@ export class Session {
   }
 }
 
-export { RtmfpFormatError };

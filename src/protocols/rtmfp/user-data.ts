@@ -71,13 +71,14 @@ export function userDataHeaderSize(flowId: number, sequence: number, fsnOffset: 
   return 1 + vluSize(flowId) + vluSize(sequence) + vluSize(fsnOffset) + (options ? options.length : 0);
 }
 
-/** Writes a 0x10 body at buf[pos]; returns the end position. */
-export function writeUserData(buf: Buffer, pos: number, flags: number, flowId: number, sequence: number, fsnOffset: number, options: Buffer | null, data: Buffer, dataStart: number, dataEnd: number): number {
+/** Writes a 0x10 body at buf[pos] (data = prefix then data); returns the end position. */
+export function writeUserData(buf: Buffer, pos: number, flags: number, flowId: number, sequence: number, fsnOffset: number, options: Buffer | null, prefix: Buffer | null, data: Buffer): number {
   buf[pos++] = flags | (options ? UD_OPTIONS : 0);
   pos = writeVlu(buf, pos, flowId);
   pos = writeVlu(buf, pos, sequence);
   pos = writeVlu(buf, pos, fsnOffset);
   if (options) pos += options.copy(buf, pos);
-  pos += data.copy(buf, pos, dataStart, dataEnd);
+  if (prefix) pos += prefix.copy(buf, pos);
+  pos += data.copy(buf, pos);
   return pos;
 }
