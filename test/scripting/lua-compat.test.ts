@@ -113,3 +113,57 @@ test('binary-safe strings both ways: every byte value, embedded zeros, invalid U
     await s.close();
   }
 });
+
+test('pairs walks the array part 1..n in order first, then the other keys, like LuaJIT', async () => {
+  const s = startLua(makeAppDir({ 'www/main.lua': '' }));
+  try {
+    const order = (code: string): unknown[] => evalRoot(s, `local t = ${code} local r = {} for k in pairs(t) do r[#r+1] = tostring(k) end return table.concat(r, ",")`);
+    assert.deepEqual(order('{10, 20, 30, x = 1}'), ['1,2,3,x']);
+    assert.deepEqual(order('(function() local t = {x = 1} t[3] = 3 t[1] = 1 t[2] = 2 t.z = 5 return t end)()'), ['1,2,3,x,z']);
+    // clearing during the traversal, nested traversals that stop early
+    assert.deepEqual(evalRoot(s, 'local t = {1, 2, 3, a = 1, b = 2} local n = 0 for k in pairs(t) do t[k] = nil n = n + 1 end return n, next(t)'), [5, null]);
+    assert.deepEqual(
+      evalRoot(s, 'local t = {1,2,3,4,5,6,7,8,9,10} local r = {} for k in pairs(t) do for _ in pairs(t) do break end r[#r+1] = k end return table.concat(r, ",")'),
+      ['1,2,3,4,5,6,7,8,9,10'],
+    );
+  } finally {
+    await s.close();
+  }
+});
+
+test('pairs visits every key exactly once on random tables (seeded), also while clearing', async () => {
+  const s = startLua(makeAppDir({ 'www/main.lua': '' }));
+  try {
+    let seed = 20261123;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    for (let trial = 0; trial < 150; trial++) {
+      const model = new Map<string, string>(); // tostring(key) → Lua literal of the key
+      const ops: string[] = [];
+      for (let i = rnd(40); i > 0; i--) {
+        const kind = rnd(4);
+        const lit = kind === 0 || kind === 1 ? String(rnd(25) + 1) : kind === 2 ? `"k${rnd(15)}"` : `${rnd(8)}.5`;
+        const name = lit.replace(/"/g, '');
+        if (rnd(5) === 0) {
+          ops.push(`t[${lit}] = nil`);
+          model.delete(name);
+        } else {
+          ops.push(`t[${lit}] = ${i}`);
+          model.set(name, lit);
+        }
+      }
+      const clear = rnd(2) === 0;
+      const code = `local t = {} ${ops.join(' ')} local seen = {} local list = {}
+        for k in pairs(t) do local n = tostring(k) if seen[n] then error("twice " .. n) end seen[n] = true list[#list + 1] = n ${clear ? 't[k] = nil' : ''} end
+        return table.concat(list, "|"), next(t) == nil`;
+      const [visited, empty] = evalRoot(s, code);
+      const got = String(visited).split('|').filter((x) => x !== '').sort();
+      assert.deepEqual(got, [...model.keys()].sort(), `trial ${trial}: ${code}`);
+      assert.equal(empty, clear || model.size === 0, `trial ${trial}`);
+    }
+  } finally {
+    await s.close();
+  }
+});

@@ -35,15 +35,61 @@ lapi.lua_pushinteger = function lua_pushinteger(L: any, n: number) {
   pushnumber(L, n);
 };
 
-// table keys are stored as integers when integral: hand them back to scripts as doubles
+// `pairs`/`next` order as LuaJIT's: the array part 1..n first, in order, then the other keys (in
+// insertion order). fengari keeps one insertion-ordered Map, and table constructors insert their
+// items last-first, so `pairs{1,2,3}` would give 3,2,1. Keys come back as doubles (see above).
 const luaH_next = ltable.luaH_next;
+const luaH_getint = ltable.luaH_getint;
+const TValue = lobject.TValue;
+/**
+ * table → how far the array part has been walked (the highest k given in order). It decides
+ * whether a key handed back to next() belongs to the array part even after the script cleared
+ * it during the traversal (`for k in pairs(t) do t[k] = nil end`).
+ */
+const arrayWalk = new WeakMap<object, number>();
+const present = (t: any, k: number): boolean => k >= 1 && !luaH_getint(t, k).ttisnil();
+function setPair(L: any, keyI: number, k: number, v: any): void {
+  lobject.setobj2s(L, keyI, new TValue(LUA_TNUMFLT, k));
+  lobject.setobj2s(L, keyI + 1, v);
+}
 ltable.luaH_next = function next(L: any, table: any, keyI: number) {
-  const more = luaH_next(L, table, keyI);
-  if (more) {
-    const k = L.stack[keyI];
-    if (k.ttisinteger()) k.type = LUA_TNUMFLT;
+  const key = L.stack[keyI];
+  let m: number;
+  if (key.ttisnil()) {
+    // a new traversal: forget the walk if the table lost its end (a nested traversal that stopped
+    // early must not shorten the walk of the one around it, hence no other reset)
+    const w = arrayWalk.get(table);
+    if (w !== undefined && !present(table, w)) arrayWalk.delete(table);
+    if (present(table, 1)) {
+      if (!arrayWalk.has(table)) arrayWalk.set(table, 1);
+      setPair(L, keyI, 1, luaH_getint(table, 1));
+      return true;
+    }
+    m = 0;
+    arrayWalk.set(table, 0);
+  } else {
+    const kv = key.value;
+    const walked = arrayWalk.get(table) ?? 0;
+    if (key.ttisnumber() && Number.isInteger(kv) && kv >= 1 && kv <= walked) {
+      // still in the array part
+      if (present(table, kv + 1)) {
+        if (kv + 1 > walked) arrayWalk.set(table, kv + 1);
+        setPair(L, keyI, kv + 1, luaH_getint(table, kv + 1));
+        return true;
+      }
+      m = kv;
+      arrayWalk.set(table, m);
+      lobject.setobj2s(L, keyI, new TValue(defs.constant_types.LUA_TNIL, null));
+    } else m = walked;
   }
-  return more;
+  // the other keys, skipping the array part already given
+  for (;;) {
+    if (!luaH_next(L, table, keyI)) return false;
+    const k = L.stack[keyI];
+    if (k.ttisnumber() && Number.isInteger(k.value) && k.value >= 1 && k.value <= m) continue;
+    if (k.ttisinteger()) k.type = LUA_TNUMFLT;
+    return true;
+  }
 };
 
 // only now the public modules, which copy lapi's functions into their own bindings
