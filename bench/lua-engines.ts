@@ -1,6 +1,6 @@
 /**
  * Engine choice benchmark (issue 3): wasmoon (Lua 5.4 in WASM) against fengari (Lua 5.3 in JS).
- * Run by hand: `npx tsc -p . && node dist/bench/lua-engines.js`. Both engines are driven the way
+ * Run by hand: `npx tsc -p . && node dist/bench/lua-engines.js` (`... host`: only the LuaHost paths). Both engines are driven the way
  * the scripting layer would drive them: through their raw C API, with byte strings (Buffers) and
  * not through convenience wrappers, so that the figures are the per-event costs we would pay.
  *
@@ -8,7 +8,17 @@
  * a Lua loop), a CPU-bound Lua loop, and a 10 KB binary string pushed to Lua and read back.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { FolderHost } from '../src/core/app-host';
+import { Client } from '../src/core/client';
+import { ServerContext } from '../src/core/context';
+import { defaultConfig } from '../src/config/schema';
+import { Level } from '../src/logs/levels';
+import { ServerLogger } from '../src/logs/logger';
+import { LuaHost } from '../src/scripting/lua-host';
 
 const CALLS = 200_000;
 const LOOP = 3_000_000;
@@ -165,9 +175,58 @@ async function wasmoonBench(): Promise<Figures> {
   return { jsToLuaNsPerCall: jsToLua, luaToJsNsPerCall: luaToJs, cpuLoopMs: cpu, binary10kUsPerRoundTrip: bin, binarySafe: safe, prints10div2: String(printed) };
 }
 
+/**
+ * The chosen engine as the server uses it: frames pushed into a publication whose script object
+ * has `onVideo` (the per-packet event of SPEC S3), and an RPC through LuaHost.call.
+ */
+async function hostBench(): Promise<Record<string, string>> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lua-bench-'));
+  fs.mkdirSync(path.join(dir, 'www'));
+  fs.writeFileSync(
+    path.join(dir, 'www', 'main.lua'),
+    'bytes = 0\nfunction watch(p) function p:onVideo(time, packet) bytes = bytes + #packet end end\n' +
+      'function onConnection(c) function c:add(a, b) return a + b end end\n',
+  );
+  const ctx = new ServerContext(defaultConfig(dir), new ServerLogger({ level: Level.WARN, console: null, file: null }), new FolderHost(path.join(dir, 'www')), 'bench');
+  const host = new LuaHost(ctx);
+  ctx.host = host;
+  host.start();
+  const pub = ctx.publications.publish(null, 'bench');
+  host.event(host.app('')!, 'watch', () => {
+    host.objects.pushPublication(pub);
+    return 1;
+  });
+  const packet = Buffer.alloc(4096, 0x27);
+  packet[0] = 0x27;
+  const frames = 100_000;
+  const perFrame = (time(() => {
+    for (let i = 0; i < frames; i++) pub.pushVideo(i, packet);
+  }) * 1e6) / frames;
+  class BenchClient extends Client {
+    readonly protocol = 'RTMP';
+    get writer(): never {
+      throw new Error('no writer');
+    }
+    close(): void {}
+  }
+  const client = new BenchClient('127.0.0.1:1');
+  ctx.connect(client, []);
+  const calls = 50_000;
+  const perCall = (time(() => {
+    for (let i = 0; i < calls; i++) host.call(client, 'add', [i, 1]);
+  }) * 1e6) / calls;
+  await host.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { onVideoNsPerFrame4KB: perFrame.toFixed(0), rpcNsPerCall: perCall.toFixed(0) };
+}
+
 async function main(): Promise<void> {
   const round = (f: Figures): Record<string, string | boolean> =>
     Object.fromEntries(Object.entries(f).map(([k, v]) => [k, typeof v === 'number' ? v.toFixed(1) : v]));
+  if (process.argv[2] === 'host') {
+    console.table(await hostBench());
+    return;
+  }
   // warm-up run then measured run, per engine
   await wasmoonBench();
   const w = await wasmoonBench();
@@ -175,6 +234,8 @@ async function main(): Promise<void> {
   const f = fengariBench();
   console.log(`calls=${CALLS} loop=${LOOP} strings=${STRINGS}x10KB (node ${process.version})`);
   console.table({ wasmoon: round(w), fengari: round(f) });
+  console.log('LuaHost (fengari, patched) event paths:');
+  console.table(await hostBench());
 }
 
 main().catch((e) => {

@@ -322,7 +322,10 @@ export class LuaHost implements AppHost {
     const base = vm.top();
     try {
       pushObject();
-      lua.lua_getfield(vm.L, -1, luaName(name));
+      // events and RPC methods are functions scripts stored on the object itself: a raw read
+      // skips the object's __index (properties), which matters on per-packet events
+      vm.pushName(name);
+      lua.lua_rawget(vm.L, -2);
       if (lua.lua_type(vm.L, -1) !== lua.LUA_TFUNCTION) {
         vm.setTop(base);
         return null;
@@ -397,7 +400,8 @@ export class LuaHost implements AppHost {
     const vm = this.vm;
     const base = vm.top();
     this.objects.pushClient(client);
-    lua.lua_getfield(vm.L, -1, luaName(method));
+    vm.pushString(method);
+    lua.lua_rawget(vm.L, -2);
     const isFunction = lua.lua_type(vm.L, -1) === lua.LUA_TFUNCTION;
     vm.setTop(base);
     if (!isFunction) throw new MethodNotFound(method);

@@ -479,7 +479,7 @@ export class ScriptObjects {
       if (!vm.hasObject(p)) return;
       host.method(pushSelf, name, () => {
         lua.lua_pushnumber(vm.L, frame.time);
-        vm.pushBytes(frame.payload);
+        vm.pushSharedBytes(frame.payload);
         return 2;
       });
     };
@@ -489,7 +489,7 @@ export class ScriptObjects {
       onData(frame) {
         if (!vm.hasObject(p)) return;
         host.method(pushSelf, 'onData', () => {
-          vm.pushBytes(frame.payload);
+          vm.pushSharedBytes(frame.payload);
           vm.pushString(frame.dataType);
           return 2;
         });

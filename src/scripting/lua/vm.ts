@@ -14,6 +14,11 @@ export type LuaState = any;
 /** A JS function callable from Lua: reads its arguments from the stack, pushes results, returns their count. */
 export type LuaFunction = (L: LuaState) => number;
 
+// fengari internals for pushSharedBytes (a Lua string over existing bytes)
+const { luaS_bless } = require('fengari/src/lstring.js');
+const { pushsvalue2s } = require('fengari/src/lobject.js');
+const EMPTY = new Uint8Array(0);
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const names = new Map<string, Uint8Array>();
 
@@ -109,6 +114,20 @@ export class LuaVM {
 
   pushBytes(b: Uint8Array): void {
     lua.lua_pushlstring(this.L, b, b.length);
+  }
+
+  /** Pushes an interned name (event and method names: encoded once). */
+  pushName(s: string): void {
+    lua.lua_pushstring(this.L, luaName(s));
+  }
+
+  /**
+   * Pushes bytes as a Lua string WITHOUT copying them: only for buffers nobody writes to
+   * afterwards (media frame payloads, which are shared read-only by every listener anyway).
+   */
+  pushSharedBytes(b: Buffer): void {
+    if (b.length === 0) lua.lua_pushstring(this.L, EMPTY);
+    else pushsvalue2s(this.L, luaS_bless(this.L, new Uint8Array(b.buffer, b.byteOffset, b.length)));
   }
 
   pushFunction(fn: LuaFunction): void {
