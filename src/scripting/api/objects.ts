@@ -42,6 +42,11 @@ function argNumber(L: LuaState, idx: number, dflt: number): number {
   return lua.lua_type(L, idx) === lua.LUA_TNUMBER ? lua.lua_tonumber(L, idx) : dflt;
 }
 
+/** `publication.listeners`: the collection object of one publication */
+interface ListenersOf {
+  pub: Publication;
+}
+
 export class ScriptObjects {
   readonly qos: LuaClass<QualityOfService>;
   readonly writer: LuaClass<Writer>;
@@ -50,9 +55,9 @@ export class ScriptObjects {
   readonly listener: LuaClass<Listener>;
   readonly clients: LuaClass<Clients>;
   readonly publications: LuaClass<Publications>;
-  readonly listeners: LuaClass<Publication>;
+  readonly listeners: LuaClass<ListenersOf>;
   /** publication → its `listeners` collection key object */
-  private readonly listenersKey = new WeakMap<Publication, { pub: Publication }>();
+  private readonly listenersKey = new WeakMap<Publication, ListenersOf>();
 
   constructor(private readonly host: LuaHost) {
     const vm = host.vm;
@@ -399,7 +404,7 @@ export class ScriptObjects {
 
     this.listeners = {
       name: 'Listeners',
-      get(vm, pub, key) {
+      get(vm, { pub }, key) {
         if (key === 'count') {
           lua.lua_pushnumber(vm.L, pub.listeners.size);
           return true;
@@ -407,11 +412,11 @@ export class ScriptObjects {
         return false;
       },
       meta: {
-        __len(vm, pub) {
+        __len(vm, { pub }) {
           lua.lua_pushnumber(vm.L, pub.listeners.size);
           return 1;
         },
-        __pairs(vm, pub) {
+        __pairs(vm, { pub }) {
           // keys are Client objects (script listeners: the listener itself), values Listener objects
           return vm.pushPairs(() => {
             lua.lua_createtable(L, 0, pub.listeners.size);
@@ -428,14 +433,14 @@ export class ScriptObjects {
     void vm;
   }
 
-  private listenersOf(p: Publication): Publication {
-    // the collection object is keyed by a stable per-publication object so that it has its own table
+  private listenersOf(p: Publication): ListenersOf {
+    // the collection needs its own JS object (one Lua table per JS object): one per publication
     let k = this.listenersKey.get(p);
     if (!k) {
       k = { pub: p };
       this.listenersKey.set(p, k);
     }
-    return k as unknown as Publication;
+    return k;
   }
 
   pushClient(c: Client): void {
