@@ -166,10 +166,18 @@ export class HTTPSession {
     const h = responseHead(status, all);
     const s = this.socket;
     if (body && body.length && !head) {
-      s.cork();
-      s.write(h, 'latin1');
-      s.write(body);
-      s.uncork();
+      if (body.length <= 64 * 1024) {
+        // one buffer, one write(2): cheaper than a writev of head + body for small answers
+        const out = Buffer.allocUnsafe(h.length + body.length);
+        out.write(h, 0, 'latin1');
+        body.copy(out, h.length);
+        s.write(out);
+      } else {
+        s.cork();
+        s.write(h, 'latin1');
+        s.write(body);
+        s.uncork();
+      }
     } else s.write(h, 'latin1');
     if (this.context.logger.dumping) this.context.logger.dump('HTTP', 'out', this.address, Buffer.concat([Buffer.from(h, 'latin1'), head || !body ? Buffer.alloc(0) : body]));
     if (!keep) this.close();

@@ -1,0 +1,81 @@
+/**
+ * HTTP/WebSocket throughput (issue 4): requests per second for a 1 KB static file and for a JSON RPC
+ * over HTTP and over WebSocket, against our server and, in the same run, nginx serving the same
+ * file as the near-limit reference. wrk (2 threads, 50 connections) drives HTTP; WebSocket RPC is
+ * driven by bench/http-ws-load.ts (ws package, 50 connections, closed loop). Everything shares
+ * this machine, so figures are relative: compare the columns of one run.
+ *   npx tsc -p . && node dist/bench/http.js [seconds]
+ */
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const SECONDS = Number(process.argv[2] ?? 10);
+const OUR_PORT = 18480;
+const NGINX_PORT = 18481;
+
+const children: ChildProcess[] = [];
+function cleanup(): void {
+  for (const c of children) if (c.pid && c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+}
+process.on('exit', cleanup);
+
+function wrk(url: string, script?: string): number {
+  const args = ['-t2', '-c50', `-d${SECONDS}s`, ...(script ? ['-s', script] : []), url];
+  const r = spawnSync('wrk', args, { encoding: 'utf8' });
+  const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
+  if (!m) throw new Error(`wrk failed: ${r.stdout}${r.stderr}`);
+  if (/Non-2xx/.test(r.stdout)) throw new Error(`wrk saw errors: ${r.stdout}`);
+  return Number(m[1]);
+}
+
+async function main(): Promise<void> {
+  for (const tool of ['wrk', 'nginx']) if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} is needed`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-http-'));
+  fs.chmodSync(dir, 0o755); // nginx workers run as an unprivileged user
+  fs.mkdirSync(path.join(dir, 'www', 'app'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'www', 'file1k.txt'), 'x'.repeat(1023) + '\n');
+  fs.writeFileSync(path.join(dir, 'www', 'app', 'main.lua'), 'function onConnection(client)\n  function client:add(a, b) return a + b end\nend\n');
+  fs.writeFileSync(path.join(dir, 'post.lua'), 'wrk.method = "POST"\nwrk.body = "[1,2]"\nwrk.headers["Content-Type"] = "application/json"\n');
+
+  const ngx = path.join(dir, 'nginx');
+  fs.mkdirSync(path.join(ngx, 'logs'), { recursive: true });
+  fs.writeFileSync(
+    path.join(ngx, 'nginx.conf'),
+    `worker_processes auto;\ndaemon off;\npid ${ngx}/nginx.pid;\nerror_log ${ngx}/logs/error.log;\nevents { worker_connections 1024; }\nhttp {\n  access_log off;\n  server { listen 127.0.0.1:${NGINX_PORT}; root ${dir}/www; }\n}\n`,
+  );
+  const nginx = spawn('nginx', ['-c', path.join(ngx, 'nginx.conf'), '-p', ngx], { stdio: 'ignore' });
+  children.push(nginx);
+
+  const server = fork(path.join(__dirname, 'http-server.js'), [dir, String(OUR_PORT)], { stdio: 'ignore' });
+  children.push(server);
+  await new Promise<void>((resolve, reject) => {
+    server.once('message', () => resolve());
+    server.once('exit', (code) => reject(new Error(`server exited ${code}`)));
+  });
+  await new Promise((r) => setTimeout(r, 500));
+
+  const rows: Array<[string, string, number]> = [];
+  rows.push(['1 KB static file', 'nginx (worker_processes auto)', wrk(`http://127.0.0.1:${NGINX_PORT}/file1k.txt`)]);
+  rows.push(['1 KB static file', 'monats', wrk(`http://127.0.0.1:${OUR_PORT}/file1k.txt`)]);
+  rows.push(['JSON RPC over HTTP (POST /app/add [1,2])', 'monats', wrk(`http://127.0.0.1:${OUR_PORT}/app/add`, path.join(dir, 'post.lua'))]);
+  const load = spawnSync(process.execPath, [path.join(__dirname, 'http-ws-load.js'), `ws://127.0.0.1:${OUR_PORT}/app`, '50', String(SECONDS)], { encoding: 'utf8' });
+  const ws = JSON.parse(load.stdout) as { rps: number; errors: number };
+  if (ws.errors) throw new Error(`${ws.errors} bad WebSocket replies`);
+  rows.push(['JSON RPC over WebSocket (["add",1,2])', 'monats', ws.rps]);
+
+  console.log(`| workload | server | requests/s |\n|---|---|---:|`);
+  for (const [w, s, r] of rows) console.log(`| ${w} | ${s} | ${Math.round(r).toLocaleString('en-US')} |`);
+  const ours = rows[1][2];
+  const ng = rows[0][2];
+  console.log(`\nstatic file: monats = ${((100 * ours) / ng).toFixed(0)}% of nginx; ${(ours / 7600).toFixed(1)}x MonaServer's reference 7,600 req/s`);
+  cleanup();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+main().catch((e) => {
+  console.error(e);
+  cleanup();
+  process.exit(1);
+});
