@@ -102,7 +102,7 @@ async function addPlayers(server: RunningServer, players: LightPlayer[], target:
   while (players.length < target) {
     const batch = Math.min(50, target - players.length);
     for (let i = 0; i < batch; i++) players.push(new LightPlayer(server.port, server.app, 'bench', stall));
-    await sleep(60);
+    await sleep(100);
   }
 }
 

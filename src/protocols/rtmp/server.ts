@@ -40,7 +40,8 @@ export class RTMPServer implements ProtocolServer, SessionHost {
     return new Promise((resolve, reject) => {
       const server = net.createServer((socket) => this.accept(socket));
       server.once('error', reject);
-      server.listen({ port, host }, () => {
+      // a deep accept queue: a burst of players must not wait for SYN-ACK retransmissions
+      server.listen({ port, host, backlog: 4096 }, () => {
         server.off('error', reject);
         server.on('error', (e) => this.context.logger.error('RTMP', `server socket: ${e.message}`));
         this.server = server;
