@@ -50,6 +50,8 @@ const ADDRESS_PUBLIC_ORIGIN = 2;
 
 export class Session {
   private readonly flows = new Map<number, IncomingFlow>();
+  /** flows the peer finished, with their last acknowledgement (bounded) */
+  private readonly finished = new Map<number, Buffer>();
   private readonly senders = new Map<number, FlowSender>();
   private nextSenderId = 2;
   private readonly budget: ReceiveBudget = { used: 0, limit: RECEIVE_BUDGET };
@@ -168,6 +170,9 @@ export class Session {
       if (flow.complete) {
         flow.release();
         this.flows.delete(flow.id);
+        // remember it ended: a late retransmission is acknowledged, not taken for a new flow
+        if (this.finished.size >= MAX_FLOWS) this.finished.delete(this.finished.keys().next().value as number);
+        this.finished.set(flow.id, flow.ack());
       }
     }
     this.flushNow();
@@ -177,6 +182,11 @@ export class Session {
   private onUserData(ud: UserData, touched: Set<IncomingFlow>): void {
     let flow = this.flows.get(ud.flowId);
     if (!flow) {
+      const lastAck = this.finished.get(ud.flowId);
+      if (lastAck) {
+        this.control.push({ type: CHUNK.RangeAck, data: lastAck });
+        return;
+      }
       if (!ud.metadata || this.flows.size >= MAX_FLOWS) {
         // unknown flow without its opening options: tell the sender it is rejected
         this.rejectFlow(ud.flowId);
