@@ -6,6 +6,7 @@
  */
 import * as path from 'node:path';
 import type { Socket } from 'node:net';
+import type { AppHost, ResolvedPath } from '../../core/app-host';
 import type { ServerContext } from '../../core/context';
 import { CallFailed, ConnectionRejected, InvalidApp, MethodNotFound, StreamRefused } from '../../core/errors';
 import type { Listener } from '../../core/listener';
@@ -30,6 +31,25 @@ export interface HTTPServerHooks {
   readonly context: ServerContext;
   /** the session ended (the server forgets it) */
   release(session: HTTPSession): void;
+}
+
+/**
+ * URL folder → app, remembered for a second: resolving stats folders, and doing it for every
+ * request of a busy app costs more than the request itself. A new or deleted app folder is seen
+ * within a second.
+ */
+const RESOLVE_TTL_MS = 1000;
+const resolved = new WeakMap<AppHost, Map<string, { r: ResolvedPath; at: number }>>();
+function resolveCached(host: AppHost, dir: string): ResolvedPath {
+  let cache = resolved.get(host);
+  if (!cache) resolved.set(host, (cache = new Map()));
+  const now = Date.now();
+  const hit = cache.get(dir);
+  if (hit && now - hit.at < RESOLVE_TTL_MS) return hit.r;
+  const r = host.resolve(dir);
+  if (cache.size > 10_000) cache.clear(); // bounded: URLs are chosen by clients
+  cache.set(dir, { r, at: now });
+  return r;
 }
 
 export class HTTPSession {
@@ -244,7 +264,7 @@ export class HTTPSession {
       name = dir.slice(slash + 1);
       dir = dir.slice(0, slash) || '/';
     }
-    const r = host.resolve(dir);
+    const r = resolveCached(host, dir);
     if (r.rest !== '') return null;
     return { app: r.app, name };
   }
