@@ -292,3 +292,28 @@ test('log functions concatenate their arguments and name file:line', async () =>
     await s.close();
   }
 });
+
+test('a script stuck in a loop is interrupted with an error; the server goes on', async () => {
+  const s = startLua(
+    makeAppDir({
+      'www/main.lua': `
+function onConnection(client)
+  function client:spin() while true do end end
+  function client:spinProtected() local ok, e = pcall(function() while true do end end) while true do end end
+  function client:ok() return "still here" end
+end
+`,
+    }),
+  );
+  try {
+    s.host.vm.callLimitMs = 200;
+    const c = new FakeClient();
+    s.ctx.connect(c, []);
+    assert.throws(() => s.host.call(c, 'spin', []), (e: Error) => e.name === 'CallFailed' && /www\/main\.lua:3: script interrupted/.test(e.message));
+    // a pcall inside the script cannot swallow the interruption for good
+    assert.throws(() => s.host.call(c, 'spinProtected', []), /script interrupted/);
+    assert.deepEqual(s.host.call(c, 'ok', []), ['still here']);
+  } finally {
+    await s.close();
+  }
+});

@@ -81,6 +81,13 @@ export class LuaVM {
   private nextRef = -1;
   /** set by the host: where errors thrown by JS functions are reported */
   onNativeError: (e: unknown) => void = () => {};
+  /**
+   * How long one call from the server into Lua may run (ms) before it is interrupted with a Lua
+   * error: a script stuck in a loop must not freeze every client (0 = no limit).
+   */
+  callLimitMs = 10_000;
+  private callDepth = 0;
+  private callStart = 0;
 
   constructor() {
     this.L = lauxlib.luaL_newstate();
@@ -92,6 +99,20 @@ export class LuaVM {
       lua.lua_pushstring(L, toLuaString(e instanceof Error ? e.message : String(e)));
       return 1;
     });
+    // every 100k instructions: is the current call over its time limit?
+    lua.lua_sethook(
+      this.L,
+      (L: LuaState) => {
+        if (this.callDepth > 0 && this.callLimitMs > 0 && Date.now() - this.callStart > this.callLimitMs) {
+          // the interrupted function is at level 0 while a hook runs: name its line ourselves
+          const at = this.where(0) || this.where(1);
+          lua.lua_pushstring(L, toLuaString(`${at ? at + ': ' : ''}script interrupted: still running after ${this.callLimitMs} ms`));
+          lua.lua_error(L);
+        }
+      },
+      lua.LUA_MASKCOUNT,
+      100_000,
+    );
   }
 
   // ---- stack helpers ----
@@ -282,7 +303,13 @@ export class LuaVM {
    * throws a LuaError with Lua's message ("file:line: text").
    */
   call(nargs: number, base = this.top() - nargs - 1): number {
-    const status = lua.lua_pcall(this.L, nargs, lua.LUA_MULTRET, 0);
+    if (this.callDepth++ === 0) this.callStart = Date.now();
+    let status: number;
+    try {
+      status = lua.lua_pcall(this.L, nargs, lua.LUA_MULTRET, 0);
+    } finally {
+      this.callDepth--;
+    }
     if (status !== lua.LUA_OK) {
       const message = this.errorText(-1);
       this.setTop(base);
