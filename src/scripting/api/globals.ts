@@ -367,7 +367,17 @@ function monaClass(host: LuaHost): LuaClass<LuaHost> {
       toJSON: (vm) => encode(vm, (values) => encodeJSON(values)),
       fromQuery: (vm) => decode(vm, (b) => decodeQuery(b)),
       toQuery: (vm) => encode(vm, (values) => encodeQuery(values)),
-      fromXML: (vm) => decode(vm, (b) => decodeXML(b)),
+      fromXML(vm) {
+        const n = decode(vm, (b) => decodeXML(b));
+        // element shortcuts as MonaServer gives them: element.childName, element.__value
+        const top = vm.top();
+        for (let i = top - n + 1; i <= top; i++) {
+          vm.pushRef(xmlShortcuts(vm));
+          lua.lua_pushvalue(vm.L, i);
+          vm.call(1, top);
+        }
+        return n;
+      },
       toXML: (vm) => encode(vm, (values) => encodeXML(values)),
       fromXMLRPC: (vm) => decode(vm, (b) => decodeXMLRPCValues(b)),
       toXMLRPC: (vm) => encode(vm, (values) => encodeXMLRPCResponse(values)),
@@ -377,6 +387,32 @@ function monaClass(host: LuaHost): LuaClass<LuaHost> {
     },
     describe: () => 'mona',
   };
+}
+
+// raw accesses only: in 5.3 ipairs would go through __index and recurse
+const XML_SHORTCUTS = `
+local meta = { __index = function(t, k)
+  if k == '__value' then return rawget(t, 1) end
+  for i = 1, rawlen(t) do local v = rawget(t, i) if type(v) == 'table' and rawget(v, '__name') == k then return v end end
+end }
+local function mark(t, depth)
+  if type(t) ~= 'table' or depth > 256 then return end
+  if rawget(t, '__name') ~= nil and getmetatable(t) == nil then setmetatable(t, meta) end
+  for i = 1, rawlen(t) do mark(rawget(t, i), depth + 1) end
+end
+return function(t) mark(t, 0) end
+`;
+const xmlRefs = new WeakMap<LuaVM, number>();
+
+/** The Lua function giving fromXML's element tables their shortcuts (made once per state). */
+function xmlShortcuts(vm: LuaVM): number {
+  let ref = xmlRefs.get(vm);
+  if (ref === undefined) {
+    vm.run(XML_SHORTCUTS, '=xml');
+    ref = vm.ref();
+    xmlRefs.set(vm, ref);
+  }
+  return ref;
 }
 
 function pushAddress(vm: LuaVM, t: Table | null, what: string): number {
