@@ -70,15 +70,13 @@ async function idleSessions(child: ChildProcess, port: number, n: number): Promi
 async function throughput(port: number, players: number, seconds: number): Promise<void> {
   const pub = new RtmfpTestClient({ port });
   await pub.connect(`rtmfp://127.0.0.1:${port}/live`);
-  const ps = await pub.createStream();
   const name = `bench${players}`;
-  await pub.streamCommand(ps, 'publish', [name], /Publish\.Start/);
+  const ps = await pub.publish(name);
   const subs = await Promise.all(
     Array.from({ length: players }, async () => {
       const s = new RtmfpTestClient({ port });
       await s.connect(`rtmfp://127.0.0.1:${port}/live`);
-      const id = await s.createStream();
-      await s.streamCommand(id, 'play', [name], /Play\.Start/);
+      await s.play(name);
       return s;
     }),
   );

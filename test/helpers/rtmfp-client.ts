@@ -306,6 +306,20 @@ export class RtmfpTestClient extends EventEmitter {
     return got;
   }
 
+  /** createStream + publish; resolves with the stream id once Publish.Start came. */
+  async publish(name: string): Promise<number> {
+    const id = await this.createStream();
+    await this.streamCommand(id, 'publish', [name], /Publish\.Start/);
+    return id;
+  }
+
+  /** createStream + play; resolves with the stream id once Play.Start came. */
+  async play(name: string): Promise<number> {
+    const id = await this.createStream();
+    await this.streamCommand(id, 'play', [name], /Play\.Start/);
+    return id;
+  }
+
   waitStatus(streamId: number, re: RegExp, timeoutMs = 10_000): Promise<Status> {
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
@@ -383,3 +397,20 @@ export function makeFrames(n: number, keyEvery = 30): Media[] {
   return out;
 }
 
+
+/** Publishes `frames` on `pub`'s stream and resolves with what `sub` receives once it has as many. */
+export function relay(pub: RtmfpTestClient, streamId: number, sub: RtmfpTestClient, frames: Media[]): Promise<Media[]> {
+  const got: Media[] = [];
+  const done = new Promise<Media[]>((resolve) => {
+    const on = (m: Media) => {
+      got.push(m);
+      if (got.length === frames.length) {
+        sub.off('media', on);
+        resolve(got);
+      }
+    };
+    sub.on('media', on);
+  });
+  for (const f of frames) pub.sendMedia(streamId, f.type, f.time, f.body);
+  return done;
+}

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRtmfpTestServer } from '../helpers/rtmfp-server';
-import { RtmfpTestClient, makeFrames, type Media } from '../helpers/rtmfp-client';
+import { RtmfpTestClient, makeFrames, relay } from '../helpers/rtmfp-client';
 import { LossyProxy } from '../helpers/rtmfp-proxy';
 
 for (const { loss, reorder, seed } of [
@@ -23,15 +23,10 @@ for (const { loss, reorder, seed } of [
     try {
       await pub.connect(`rtmfp://127.0.0.1/live`);
       await sub.connect(`rtmfp://127.0.0.1/live`);
-      const ps = await pub.createStream();
-      await pub.streamCommand(ps, 'publish', ['lossy'], /Publish\.Start/);
-      const ss = await sub.createStream();
-      await sub.streamCommand(ss, 'play', ['lossy'], /Play\.Start/);
+      const ps = await pub.publish('lossy');
+      await sub.play('lossy');
       const frames = makeFrames(200);
-      const got: Media[] = [];
-      const done = new Promise<void>((resolve) => sub.on('media', (m: Media) => (got.push(m), got.length === frames.length && resolve())));
-      for (const f of frames) pub.sendMedia(ps, f.type, f.time, f.body);
-      await done;
+      const got = await relay(pub, ps, sub, frames);
       assert.deepEqual(
         got.map((m) => m.body.readUInt32BE(2)),
         frames.map((_, i) => i),

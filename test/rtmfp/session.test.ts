@@ -9,7 +9,7 @@ import { FolderHost } from '../../src/core/app-host';
 import type { Client } from '../../src/core/client';
 import { Table, type Value } from '../../src/serialization/value';
 import { startRtmfpTestServer } from '../helpers/rtmfp-server';
-import { RtmfpTestClient, makeFrames, type Media } from '../helpers/rtmfp-client';
+import { RtmfpTestClient, makeFrames, relay } from '../helpers/rtmfp-client';
 
 class RecordingHost extends FolderHost {
   connections: Array<{ path: string; args: Value[] }> = [];
@@ -115,15 +115,10 @@ test('publish → play between two RTMFP clients: fragmented frames arrive whole
   try {
     await pub.connect(`rtmfp://127.0.0.1:${srv.port}/live`);
     await sub.connect(`rtmfp://127.0.0.1:${srv.port}/live`);
-    const ps = await pub.createStream();
-    await pub.streamCommand(ps, 'publish', ['cam'], /Publish\.Start/);
-    const ss = await sub.createStream();
-    await sub.streamCommand(ss, 'play', ['cam'], /Play\.Start/);
+    const ps = await pub.publish('cam');
+    const ss = await sub.play('cam');
     const frames = makeFrames(150);
-    const got: Media[] = [];
-    const done = new Promise<void>((resolve) => sub.on('media', (m: Media) => (got.push(m), got.length === frames.length && resolve())));
-    for (const f of frames) pub.sendMedia(ps, f.type, f.time, f.body);
-    await done;
+    const got = await relay(pub, ps, sub, frames);
     assert.deepEqual(
       got.map((m) => m.body.readUInt32BE(2)),
       frames.map((_, i) => i),

@@ -18,10 +18,8 @@ test('?unbuffered=true play behind 15% loss: late fragments abandoned, no stall,
   try {
     await pub.connect(`rtmfp://127.0.0.1/live`);
     await sub.connect(`rtmfp://127.0.0.1/live`);
-    const ps = await pub.createStream();
-    await pub.streamCommand(ps, 'publish', ['u'], /Publish\.Start/);
-    const ss = await sub.createStream();
-    await sub.streamCommand(ss, 'play', ['u?unbuffered=true'], /Play\.Start/);
+    const ps = await pub.publish('u');
+    await sub.play('u?unbuffered=true');
     const frames = makeFrames(240, 6); // frequent key frames: video resumes soon after a drop
     const got: Media[] = [];
     sub.on('media', (m: Media) => got.push(m));
