@@ -318,3 +318,45 @@ end
     await s.close();
   }
 });
+
+test('onRead decisions, onHandshake/onRendezVousUnknown redirections, onAddressChanged', async () => {
+  const s = startLua(
+    makeAppDir({
+      'www/main.lua': `
+function onConnection(client)
+  function client:onRead(file, params)
+    if file == "secret.html" then error("Access to file is forbidden") end
+    if file == "old.html" then return "new.html" end
+    if file == "page.html" then return file, { name = "robert", q = params.q } end
+    if file == "custom" then self.writer:writeRaw("hello") return nil end
+  end
+  function client:onAddressChanged(old) moves = (moves or "") .. old .. ">" .. client.address end
+end
+function onHandshake(address, path, properties, attempts)
+  if properties.redirect then return "10.0.0.1:1935", { "10.0.0.2:1935", "10.0.0.3:1935" } end
+end
+function onRendezVousUnknown(protocol, peerId) return { "192.168.0.2:1935" } end
+`,
+    }),
+  );
+  try {
+    const c = new FakeClient('', 'HTTP');
+    s.ctx.connect(c, []);
+    assert.deepEqual(s.host.onRead(c, 'index.html', new Table()), { file: 'index.html', template: null });
+    assert.throws(() => s.host.onRead(c, 'secret.html', new Table()), { name: 'CallFailed', message: 'Access to file is forbidden' });
+    assert.deepEqual(s.host.onRead(c, 'old.html', new Table()), { file: 'new.html', template: null });
+    const page = s.host.onRead(c, 'page.html', Table.of({ q: 'x' }));
+    assert.equal(page.file, 'page.html');
+    assert.deepEqual(toJS(page.template), { name: 'robert', q: 'x' });
+    assert.deepEqual(s.host.onRead(c, 'custom', new Table()), { file: null, template: null });
+    assert.deepEqual(c.mainWriter.sent[0], { kind: 'raw', data: Buffer.from('hello') });
+    assert.deepEqual(s.host.onHandshake('1.2.3.4:5', '/app', Table.of({ redirect: 'yes' }), 1), ['10.0.0.1:1935', '10.0.0.2:1935', '10.0.0.3:1935']);
+    assert.deepEqual(s.host.onHandshake('1.2.3.4:5', '/app', new Table(), 1), []);
+    assert.deepEqual(s.host.onRendezVousUnknown('RTMFP', 'ab'.repeat(32)), ['192.168.0.2:1935']);
+    c.address = '127.0.0.1:60000';
+    s.host.onAddressChanged(c, '127.0.0.1:50000');
+    assert.deepEqual(evalRoot(s, 'return moves'), ['127.0.0.1:50000>127.0.0.1:60000']);
+  } finally {
+    await s.close();
+  }
+});
