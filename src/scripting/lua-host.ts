@@ -489,6 +489,8 @@ export class LuaHost implements AppHost {
       });
     }
     this.objects.forgetListener(listener);
+    const pub = listener.publication;
+    if (!pub.running && pub.listeners.size === 0) this.objects.forgetPublication(pub);
   }
 
   onRead(client: Client, file: string, params: Table): ReadDecision {
