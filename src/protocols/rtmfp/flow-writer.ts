@@ -74,7 +74,7 @@ export class FlowSender {
 
   /** Queues one message: `head` (e.g. the 5-byte Flash header) then `body`, sent as one message. */
   write(head: Buffer | null, body: Buffer, reliable = this.reliable): void {
-    if (this.closing) return;
+    if (this.closing || this.done) return;
     this.queue.push({ head, body, reliable });
     this.queued += (head ? head.length : 0) + body.length;
   }

@@ -148,8 +148,12 @@ export class Session {
           this.handler?.onForwardedHello?.(chunk.data);
           break;
         case CHUNK.FlowException: {
+          // the peer refuses one of our flows: it is dropped, its writer goes quiet
           const sender = this.senders.get(new Reader(chunk.data).vlu());
-          if (sender) sender.reject();
+          if (sender) {
+            sender.reject();
+            this.senders.delete(sender.id);
+          }
           break;
         }
         case CHUNK.CloseRequest:
