@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { formatLuaNumber } from '../../src/scripting/lua/number-format';
 import { LuaVM } from '../../src/scripting/lua/vm';
 import { COMPAT_LUA } from '../../src/scripting/lua/compat';
+import { Table } from '../../src/serialization/value';
 import { evalRoot, makeAppDir, startLua } from './lua-fixtures';
 
 function vmRun(vm: LuaVM, code: string): unknown[] {
@@ -166,4 +167,43 @@ test('pairs visits every key exactly once on random tables (seeded), also while 
   } finally {
     await s.close();
   }
+});
+
+test('Values cross into Lua and back unchanged (seeded random trees, binary and text strings)', () => {
+  const vm = new LuaVM();
+  let seed = 7;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  const text = (): string => ['a', 'key', 'héllo', '✓', 'x y', ''][rnd(6)] + String(rnd(100));
+  const bytes = (): Buffer => {
+    const b = Buffer.alloc(rnd(20) + 1);
+    for (let i = 0; i < b.length; i++) b[i] = rnd(256);
+    b[0] = 0xff; // never valid UTF-8: stays a Buffer
+    return b;
+  };
+  const value = (depth: number): import('../../src/serialization/value').Value => {
+    switch (rnd(depth > 3 ? 5 : 7)) {
+      case 0: return rnd(2) === 0;
+      case 1: return rnd(1000) - 500;
+      case 2: return (rnd(100000) - 50000) / 7;
+      case 3: return text();
+      case 4: return bytes();
+      default: {
+        const t = new Table();
+        for (let i = rnd(5); i > 0; i--) t.items.push(value(depth + 1));
+        for (let i = rnd(5); i > 0; i--) t.fields.set(text() + 'k', value(depth + 1));
+        return t;
+      }
+    }
+  };
+  for (let i = 0; i < 300; i++) {
+    const v = value(0);
+    const base = vm.top();
+    vm.pushValue(v);
+    const [back] = vm.popValues(vm.top() - base);
+    assert.deepEqual(back, v, `case ${i}`);
+  }
+  vm.close();
 });
