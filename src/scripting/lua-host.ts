@@ -21,7 +21,7 @@ import { DataBinding } from './data-binding';
 import { APPS_LUA } from './lua/apps-lua';
 import { COMPAT_LUA } from './lua/compat';
 import { lua } from './lua/fengari';
-import { LuaError, LuaVM, luaName, type LuaState } from './lua/vm';
+import { LuaError, LuaVM, luaName } from './lua/vm';
 
 /** How often main.lua files are looked at when apps are used (hot reload), in ms. */
 const RELOAD_CHECK_MS = 1000;
@@ -122,7 +122,7 @@ export class LuaHost implements AppHost {
     const vm = this.vm;
     const L = vm.L;
     lua.lua_createtable(L, 0, 3);
-    vm.pushFunction((L2: LuaState) => {
+    vm.pushFunction(() => {
       // readFile(appPath, file) → code, chunkname  (file relative to that app's folder, or absolute)
       const appPath = vm.toText(1) ?? '';
       const file = vm.toText(2);
@@ -138,7 +138,6 @@ export class LuaHost implements AppHost {
       }
       vm.pushBytes(code);
       vm.pushString(this.chunkName(full));
-      void L2;
       return 2;
     });
     lua.lua_setfield(L, -2, luaName('readFile'));
@@ -413,10 +412,15 @@ export class LuaHost implements AppHost {
         }, true) ?? []
       );
     } catch (e) {
+      this.logError(e); // the operator sees it too, not only the caller
       throw new CallFailed(e instanceof Error ? e.message : String(e));
     }
   }
 
+  /**
+   * Data without a method name → `client:onMessage(...)`. No handler: ignored ([]), as MonaServer.
+   * A script error is logged and thrown as CallFailed (HTTP/WebSocket answer it to the peer).
+   */
   onMessage(client: Client, args: Value[]): Value[] {
     const vm = this.vm;
     try {
@@ -424,10 +428,10 @@ export class LuaHost implements AppHost {
         for (const a of args) vm.pushValue(a);
         return args.length;
       }, true);
-      if (r === null) throw new MethodNotFound('onMessage');
-      return r;
+      if (r === null) this.ctx.logger.debug('Lua', `${client.protocol} ${client.address}: data without onMessage handler ignored`);
+      return r ?? [];
     } catch (e) {
-      if (e instanceof CallFailed) throw e;
+      this.logError(e);
       throw new CallFailed(e instanceof Error ? e.message : String(e));
     }
   }

@@ -360,3 +360,26 @@ function onRendezVousUnknown(protocol, peerId) return { "192.168.0.2:1935" } end
     await s.close();
   }
 });
+
+test('data without a method and no onMessage handler is ignored; an onMessage error is logged and refused', async () => {
+  const s = startLua(
+    makeAppDir({
+      'www/main.lua': `
+function onConnection(client, mode)
+  if mode == "faulty" then function client:onMessage(x) error("bad message " .. tostring(x)) end end
+end
+`,
+    }),
+  );
+  try {
+    const quiet = new FakeClient();
+    s.ctx.connect(quiet, []);
+    assert.deepEqual(s.host.onMessage(quiet, ['hello']), []);
+    const faulty = new FakeClient();
+    s.ctx.connect(faulty, ['faulty']);
+    assert.throws(() => s.host.onMessage(faulty, [1]), { name: 'CallFailed', message: 'www/main.lua:3: bad message 1' });
+    assert.ok(s.logger.at(Level.ERROR).includes('www/main.lua:3: bad message 1'));
+  } finally {
+    await s.close();
+  }
+});

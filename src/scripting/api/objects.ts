@@ -430,7 +430,6 @@ export class ScriptObjects {
         },
       },
     };
-    void vm;
   }
 
   private listenersOf(p: Publication): ListenersOf {
