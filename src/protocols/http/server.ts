@@ -24,7 +24,7 @@ export class HTTPServer implements ProtocolServer {
   ) {}
 
   start(): Promise<void> {
-    const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    const server = net.createServer({ noDelay: false }, (socket) => this.accept(socket));
     this.server = server;
     const port = this.options.port ?? this.context.config.http.port;
     return new Promise((resolve, reject) => {

@@ -75,6 +75,7 @@ export class WSSession implements WSConnection {
 
   start(rest: Buffer): void {
     const s = this.socket;
+    s.setNoDelay(true);
     s.on('data', (d: Buffer) => this.onData(d));
     s.on('error', () => this.terminate('socket error'));
     s.on('close', () => this.terminate('socket closed'));
