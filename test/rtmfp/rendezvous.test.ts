@@ -9,9 +9,10 @@ import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { FolderHost } from '../../src/core/app-host';
+import type { Table } from '../../src/serialization/value';
 import { Reader, option } from '../../src/protocols/rtmfp/binary';
 import { DEFAULT_KEY, decryptPacket, encryptPacket } from '../../src/protocols/rtmfp/crypto';
-import { EPD_PEER_ID, buildIHello, parseOptionList } from '../../src/protocols/rtmfp/handshake-chunks';
+import { EPD_PEER_ID, EPD_URL, buildIHello, parseOptionList } from '../../src/protocols/rtmfp/handshake-chunks';
 import { CHUNK, PacketBuilder, nowTimestamp, parsePacket } from '../../src/protocols/rtmfp/packet';
 import { startRtmfpTestServer } from '../helpers/rtmfp-server';
 import { RtmfpTestClient } from '../helpers/rtmfp-client';
@@ -113,5 +114,46 @@ test('unknown peer id → onRendezVousUnknown addresses as redirections (none: n
     assert.equal((await askFor(plain.port, randomBytes(32), randomBytes(16))).body, null);
   } finally {
     await plain.stop();
+  }
+});
+
+test('onHandshake: redirect addresses ("again" = this server as the URL names it), attempts counted per tag', async () => {
+  const calls: Array<{ path: string; attempts: number; user: unknown }> = [];
+  class Host extends FolderHost {
+    override onHandshake(_address?: string, path = '', properties?: Table, attempts = 0): string[] {
+      calls.push({ path, attempts, user: properties?.get('user') });
+      return attempts < 2 ? ['again', '10.0.0.1', 'not-an-ip:5'] : [];
+    }
+  }
+  const srv = await startRtmfpTestServer({ host: (ctx) => new Host(ctx.wwwDir) });
+  const s = dgram.createSocket('udp4');
+  try {
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    const answers: Array<{ type: number; data: Buffer }> = [];
+    s.on('message', (m) => {
+      const plain = decryptPacket(m, DEFAULT_KEY);
+      if (plain) for (const c of parsePacket(plain).chunks) answers.push({ type: c.type, data: Buffer.from(c.data) });
+    });
+    const tag = randomBytes(16);
+    const url = `rtmfp://127.0.0.1:${srv.port}/live?user=ann`;
+    for (let i = 0; i < 2; i++) {
+      const b = new PacketBuilder(0x0b, false);
+      b.addChunk(CHUNK.IHello, buildIHello(option(EPD_URL, Buffer.from(url)), tag));
+      s.send(encryptPacket(b.buf, b.finish(nowTimestamp(), 0), DEFAULT_KEY, 0), srv.port, '127.0.0.1');
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    assert.deepEqual(calls, [
+      { path: '/live', attempts: 1, user: 'ann' },
+      { path: '/live', attempts: 2, user: 'ann' },
+    ]);
+    assert.equal(answers[0].type, CHUNK.Redirect);
+    assert.deepEqual(readRedirect(answers[0].data).addresses, [
+      [3, `127.0.0.1:${srv.port}`],
+      [3, '10.0.0.1:1935'],
+    ]);
+    assert.equal(answers[1].type, CHUNK.RHello, 'second attempt served here');
+  } finally {
+    s.close();
+    await srv.stop();
   }
 });

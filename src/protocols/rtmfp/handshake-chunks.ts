@@ -2,6 +2,7 @@
  * Handshake chunk bodies (RFC 7016 section 2.3.2-2.3.7) as plain records, with parsers that throw
  * RtmfpFormatError on truncation and builders used by the server and by our test client.
  */
+import { isIP } from 'node:net';
 import { Reader, RtmfpFormatError, option, readOptions, vlu, type RtmfpOption } from './binary';
 
 /** Endpoint discriminator option types (RFC 7425 4.4.1) */
@@ -157,6 +158,7 @@ export function encodeAddress(address: string, origin: number): Buffer {
   const i = address.lastIndexOf(':');
   const host = address.slice(0, i).replace(/^\[|\]$/g, '');
   const port = Number(address.slice(i + 1));
+  if (!isIP(host) || !(port >= 0 && port <= 0xffff)) throw new RangeError(`not an ip:port address: ${address}`);
   if (host.includes(':')) {
     const out = Buffer.alloc(19);
     out[0] = 0x80 | origin;

@@ -16,6 +16,30 @@ import { NetConnection } from './net-connection';
 import { Session, type SessionHost } from './session';
 import { splitUrl, parseQuery } from './url';
 
+/**
+ * What an app's onHandshake returned, as "ip:port" addresses: "again" (and a wildcard host) means
+ * this very server as the client reached it (host of the IHello URL), a missing port is 1935.
+ */
+export function redirections(list: string[], url: string, ourPort: number): string[] {
+  const m = /^rtmfp:\/\/(\[[^\]]+\]|[^/:?]+)(?::(\d+))?/i.exec(url);
+  const urlHost = m ? m[1] : '';
+  const urlPort = m && m[2] ? Number(m[2]) : ourPort;
+  const out: string[] = [];
+  for (const raw of list) {
+    const a = raw.trim();
+    if (a === 'again') {
+      if (urlHost) out.push(`${urlHost}:${urlPort}`);
+      continue;
+    }
+    const hp = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(a);
+    if (!hp) continue;
+    const wildcard = hp[1] === '0.0.0.0' || hp[1] === '[::]';
+    const host = wildcard ? urlHost : hp[1];
+    if (host) out.push(`${host}:${hp[2] ?? 1935}`);
+  }
+  return out;
+}
+
 /** sessions one server holds at most (each costs a few KB idle) */
 const MAX_SESSIONS = 200_000;
 
@@ -50,7 +74,7 @@ export class RTMFPServer implements ProtocolServer {
       onHandshake: (address, url, attempts) => {
         const { path, query } = splitUrl(url);
         const props: Table = parseQuery(query);
-        return this.ctx.host.onHandshake(address, path, props, attempts);
+        return redirections(this.ctx.host.onHandshake(address, path, props, attempts), url, this.boundPort);
       },
       rendezVous: (peerId, from, tag) => {
         const s = this.byPeer.get(peerId.toString('hex'));
