@@ -42,12 +42,19 @@ export function redirections(list: string[], url: string, ourPort: number): stri
 
 /** sessions one server holds at most (each costs a few KB idle) */
 const MAX_SESSIONS = 200_000;
+/** sessions one IP address may hold (a NAT hides many clients, a flood from one host is capped) */
+const MAX_SESSIONS_PER_IP = 1024;
+
+function ipOf(address: string): string {
+  return address.slice(0, address.lastIndexOf(':'));
+}
 
 export class RTMFPServer implements ProtocolServer {
   readonly name = 'RTMFP';
   private socket: dgram.Socket | null = null;
   readonly sessions = new Map<number, Session>();
   private readonly byPeer = new Map<string, Session>();
+  private readonly perIp = new Map<string, number>();
   readonly handshaker: Handshaker;
   private timer: NodeJS.Timeout | null = null;
   private readonly sessionHost: SessionHost;
@@ -136,6 +143,7 @@ export class RTMFPServer implements ProtocolServer {
     this.socket = null;
     this.sessions.clear();
     this.byPeer.clear();
+    this.perIp.clear();
     if (socket) await new Promise<void>((r) => socket.close(() => r()));
   }
 
@@ -185,6 +193,10 @@ export class RTMFPServer implements ProtocolServer {
 
   private createSession(n: NewSession): number {
     if (this.sessions.size >= MAX_SESSIONS) throw new Error('too many sessions');
+    const ip = ipOf(n.address);
+    const count = this.perIp.get(ip) ?? 0;
+    if (count >= MAX_SESSIONS_PER_IP) throw new Error(`too many sessions from ${ip}`);
+    this.perIp.set(ip, count + 1);
     let id: number;
     do id = randomBytes(4).readUInt32BE(0);
     while (id === 0 || this.sessions.has(id));
@@ -199,7 +211,12 @@ export class RTMFPServer implements ProtocolServer {
   }
 
   private removeSession(s: Session): void {
-    if (this.sessions.get(s.id) === s) this.sessions.delete(s.id);
+    if (this.sessions.get(s.id) !== s) return;
+    this.sessions.delete(s.id);
+    const ip = ipOf(s.createdFrom);
+    const count = (this.perIp.get(ip) ?? 1) - 1;
+    if (count > 0) this.perIp.set(ip, count);
+    else this.perIp.delete(ip);
     const peer = s.peerId.toString('hex');
     if (this.byPeer.get(peer) === s) this.byPeer.delete(peer);
   }

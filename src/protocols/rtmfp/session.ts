@@ -89,7 +89,12 @@ export class Session {
     readonly role: 'responder' | 'initiator' = 'responder',
     /** false: packets carry no timestamp (RFC 7016 allows it; MonaServer 1 chokes on it) */
     private readonly timestamps = true,
-  ) {}
+  ) {
+    this.createdFrom = address;
+  }
+
+  /** the address of the handshake (per-address accounting survives mobility) */
+  readonly createdFrom: string;
 
   get ping(): number {
     return Math.round(this.srtt);
