@@ -164,9 +164,8 @@ async function stallRun(server: RunningServer): Promise<string> {
   return `RSS ${rss0.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB, ${samples[samples.length - 1].toFixed(0)} MB after 30 s; ${dropped}/${STALL} stalled players closed by the server; ${alive}/100 healthy players still connected`;
 }
 
-async function benchServer(name: string, stream: { file: string; mbps: number }, rows: Row[], stalls: string[]): Promise<void> {
-  const start = name === 'ours' ? startOurs : name === 'nms' ? startNMS : startNginx;
-  const server = await start();
+async function fanOut(name: string, stream: { file: string; mbps: number }, rows: Row[]): Promise<void> {
+  const server = await startServer(name);
   const pub = await publish(stream.file, server);
   const players: LightPlayer[] = [];
   try {
@@ -185,20 +184,32 @@ async function benchServer(name: string, stream: { file: string; mbps: number },
         console.log(`  (${closed} closed, ${n - tcp} never connected, ${tcp - hs} without handshake, ${hs - players.filter((p) => p.playing).length} not playing after handshake)`);
       }
     }
-    for (const p of players) p.close();
-    players.length = 0;
-    if (STALL > 0) {
-      await sleep(2000);
-      const s = await stallRun(server);
-      stalls.push(`${server.name}: ${s}`);
-      console.log(`  stall test: ${s}`);
-    }
   } finally {
     for (const p of players) p.close();
     pub.child.kill('SIGKILL');
     pub.relay.close();
     await server.stop();
   }
+}
+
+/** Stalled players run last: the kernel buffers they fill must not weigh on another server's run. */
+async function stalling(name: string, stream: { file: string; mbps: number }, stalls: string[]): Promise<void> {
+  const server = await startServer(name);
+  const pub = await publish(stream.file, server);
+  try {
+    await sleep(2500);
+    const s = await stallRun(server);
+    stalls.push(`${server.name}: ${s}`);
+    console.log(`stall test, ${server.name}: ${s}`);
+  } finally {
+    pub.child.kill('SIGKILL');
+    pub.relay.close();
+    await server.stop();
+  }
+}
+
+function startServer(name: string): Promise<RunningServer> {
+  return name === 'ours' ? startOurs() : name === 'nms' ? startNMS() : startNginx();
 }
 
 function format(r: Row): string {
@@ -213,7 +224,11 @@ async function main(): Promise<void> {
   console.log('| server               |     N | playing | source | Mbit/s | healthy | server CPU | RSS MB | client CPU |');
   const rows: Row[] = [];
   const stalls: string[] = [];
-  for (const s of SERVERS) await benchServer(s, stream, rows, stalls);
+  for (const s of SERVERS) {
+    await fanOut(s, stream, rows);
+    await sleep(5000); // let the kernel free the previous run's sockets
+  }
+  if (STALL > 0) for (const s of SERVERS) await stalling(s, stream, stalls);
   console.log('\n' + ['| server | N | playing | source Mbit/s | delivered Mbit/s | healthy | server CPU (% of a core) | server RSS MB | load client CPU |', '|---|---|---|---|---|---|---|---|---|', ...rows.map(format)].join('\n'));
   if (stalls.length) console.log('\nStalled players:\n' + stalls.map((s) => `- ${s}`).join('\n'));
   process.exit(0);
