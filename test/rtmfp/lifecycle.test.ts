@@ -17,6 +17,8 @@ import { vlu } from '../../src/protocols/rtmfp/binary';
 import { startRtmfpTestServer } from '../helpers/rtmfp-server';
 import { RtmfpTestClient } from '../helpers/rtmfp-client';
 import { LossyProxy } from '../helpers/rtmfp-proxy';
+import { FolderHost } from '../../src/core/app-host';
+import { Table } from '../../src/serialization/value';
 
 /** A bare UDP peer speaking startup packets, to drive the handshake by hand. */
 class RawPeer {
@@ -152,6 +154,27 @@ test('ping: the round trip measured from timestamp echoes (60 ms of added delay 
   } finally {
     await c.close();
     await proxy.stop();
+    await srv.stop();
+  }
+});
+
+test('onConnection returning { timeout = 1 }: a client silent for a second is dropped, timeout not shown', async () => {
+  class Host extends FolderHost {
+    override onConnection(): Table | null {
+      return Table.of({ timeout: 1, shown: true });
+    }
+  }
+  const srv = await startRtmfpTestServer({ host: (ctx) => new Host(ctx.wwwDir) });
+  const c = new RtmfpTestClient({ port: srv.port });
+  try {
+    const info = await c.connect(`rtmfp://127.0.0.1:${srv.port}/live`);
+    assert.equal(info.get('shown'), true);
+    assert.equal(info.field('timeout'), undefined);
+    const until = Date.now() + 5000;
+    while (srv.ctx.clients.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(srv.ctx.clients.size, 0);
+  } finally {
+    await c.close();
     await srv.stop();
   }
 });

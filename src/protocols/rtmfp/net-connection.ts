@@ -138,6 +138,12 @@ export class NetConnection implements SessionHandler {
     const encoding = command.get('objectEncoding');
     try {
       const result = this.ctx.connect(this.client, args.slice(1));
+      // `timeout` (s) from onConnection replaces the idle timeout; it is not shown to the client
+      const timeout = result?.field('timeout');
+      if (typeof timeout === 'number' && timeout >= 0) {
+        this.session.idleTimeoutMs = timeout * 1000;
+        result!.fields.delete('timeout');
+      }
       const info = statusInfo('status', 'NetConnection.Connect.Success', 'Connection succeeded', result);
       info.fields.set('objectEncoding', typeof encoding === 'number' ? encoding : 0);
       w.invoke('_result', transactionId, [info]);

@@ -74,6 +74,8 @@ export class Session {
   closed = false;
   private closeSends = 0;
   handler: SessionHandler | null = null;
+  /** no packet for this long ends the session (0 = only the keepalive rule); onConnection's `timeout` */
+  idleTimeoutMs = 0;
   /** bytes sent, for benches and QoS */
   bytesSent = 0;
 
@@ -439,6 +441,10 @@ export class Session {
     if (this.closed) {
       if (this.closeSends > 0 && this.closeSends < CLOSE_RETRIES) this.sendClose();
       else if (this.closeSends >= CLOSE_RETRIES) this.finish();
+      return;
+    }
+    if (this.idleTimeoutMs > 0 && now - this.lastReception > this.idleTimeoutMs) {
+      this.fail(`no packet for ${this.idleTimeoutMs} ms (timeout)`);
       return;
     }
     const keepalive = this.host.keepaliveMs;
