@@ -2,13 +2,16 @@
 -- Replace it with your own MonaServer www/ tree: every folder under www/ is an application, and
 -- its globals and events fall back to this one (see docs/scripting.md).
 
--- also called for child apps without their own onStart (live/), with their path
 function onStart(path)
+	-- apps without their own onStart (www/live/) come here too, with their own path
 	if path == "" then
 		-- `data` persists under data/ across restarts (MonaServer's layout)
 		data.starts = (data.starts or 0) + 1
+		NOTE("Sample root application started")
+		INFO("server start #", data.starts)
+	else
+		NOTE("Application ", path, " started")
 	end
-	NOTE("Application '", path, "' started (server start #", data.starts, ")")
 end
 
 function onConnection(client, ...)
