@@ -55,6 +55,8 @@ export class RequestParser {
   private remaining = 0;
   private chunks: Buffer[] = [];
   private bodySize = 0;
+  private parts: Buffer[] = [];
+  private partsLength = 0;
   /** set when push() met bad input after completing some requests (it returned those) */
   failure: HTTPError | null = null;
 
@@ -75,7 +77,17 @@ export class RequestParser {
    */
   push(data: Buffer, stopAfter?: (r: HTTPRequest) => boolean): HTTPRequest[] {
     if (this.state === State.Failed) throw new HTTPError(400, 'connection already failed');
-    this.buf = this.buf.length ? Buffer.concat([this.buf, data]) : data;
+    // a body arriving in many pieces is joined once, when complete (not re-copied per piece)
+    if ((this.state === State.Body || this.state === State.ChunkData) && this.buf.length + this.partsLength + data.length < this.remaining) {
+      this.parts.push(data);
+      this.partsLength += data.length;
+      return [];
+    }
+    if (this.parts.length) {
+      this.buf = Buffer.concat([this.buf, ...this.parts, data]);
+      this.parts = [];
+      this.partsLength = 0;
+    } else this.buf = this.buf.length ? Buffer.concat([this.buf, data]) : data;
     const out: HTTPRequest[] = [];
     try {
       for (;;) {

@@ -139,8 +139,13 @@ export class HTTPSession {
       this.disconnectClient(c);
     }
     if (!this.handedOver) {
-      if (this.socket.writableLength > 0 && !this.socket.destroyed) this.socket.end();
-      else this.socket.destroy();
+      // end (FIN), not destroy: closing with unread request bytes would reset the connection and
+      // could drop our last answer (a 413 before the body) at the client; destroy later if stuck
+      if (!this.socket.destroyed) {
+        this.socket.end();
+        const s = this.socket;
+        setTimeout(() => s.destroy(), 2000).unref();
+      }
     }
     this.server.release(this);
   }

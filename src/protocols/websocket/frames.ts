@@ -63,6 +63,10 @@ export class FrameDecoder {
   private fragmentOpcode = -1;
   private fragmentSize = 0;
   private failed = false;
+  /** bytes the frame being received needs in total (0 = unknown yet) */
+  private need = 0;
+  private parts: Buffer[] = [];
+  private partsLength = 0;
 
   constructor(
     private readonly maxMessage = WS_LIMITS.maxMessage,
@@ -73,7 +77,18 @@ export class FrameDecoder {
   /** Feeds bytes, returns complete messages (control frames may come between fragments). */
   push(data: Buffer): WSMessage[] {
     if (this.failed) return [];
-    this.buf = this.buf.length ? Buffer.concat([this.buf, data]) : data;
+    // a large frame arriving in many pieces is joined once, when complete
+    if (this.buf.length + this.partsLength + data.length < this.need) {
+      this.parts.push(data);
+      this.partsLength += data.length;
+      return [];
+    }
+    if (this.parts.length) {
+      this.buf = Buffer.concat([this.buf, ...this.parts, data]);
+      this.parts = [];
+      this.partsLength = 0;
+    } else this.buf = this.buf.length ? Buffer.concat([this.buf, data]) : data;
+    this.need = 0;
     const out: WSMessage[] = [];
     try {
       for (;;) {
@@ -122,7 +137,10 @@ export class FrameDecoder {
     if (!control && this.fragmentSize + len > this.maxMessage) throw new WSProtocolError(CloseCode.TooBig, `message over ${this.maxMessage} bytes`);
     const maskAt = o;
     if (masked) o += 4;
-    if (b.length < o + len) return undefined;
+    if (b.length < o + len) {
+      this.need = o + len;
+      return undefined;
+    }
     const payload = Buffer.from(b.subarray(o, o + len)); // own copy: unmasked in place
     if (masked) {
       const m0 = b[maskAt], m1 = b[maskAt + 1], m2 = b[maskAt + 2], m3 = b[maskAt + 3];
