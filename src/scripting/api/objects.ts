@@ -42,6 +42,11 @@ function argNumber(L: LuaState, idx: number, dflt: number): number {
   return lua.lua_type(L, idx) === lua.LUA_TNUMBER ? lua.lua_tonumber(L, idx) : dflt;
 }
 
+/** `client.properties`: readable table, callable to set a cookie (HTTP) */
+interface PropertiesOf {
+  client: Client;
+}
+
 /** `publication.listeners`: the collection object of one publication */
 interface ListenersOf {
   pub: Publication;
@@ -56,6 +61,8 @@ export class ScriptObjects {
   readonly clients: LuaClass<Clients>;
   readonly publications: LuaClass<Publications>;
   readonly listeners: LuaClass<ListenersOf>;
+  readonly properties: LuaClass<PropertiesOf>;
+  private readonly propertiesKey = new WeakMap<Client, PropertiesOf>();
   /** publication → its `listeners` collection key object */
   private readonly listenersKey = new WeakMap<Publication, ListenersOf>();
 
@@ -168,9 +175,12 @@ export class ScriptObjects {
           case 'writer':
             vm.pushObject(self.writer, c.writer);
             return true;
-          case 'properties':
-            vm.pushValue(c.properties);
+          case 'properties': {
+            let k = self.propertiesKey.get(c);
+            if (!k) self.propertiesKey.set(c, (k = { client: c }));
+            vm.pushObject(self.properties, k);
             return true;
+          }
           case 'parameters': {
             const section = self.host.ctx.config.raw[c.protocol] ?? self.host.ctx.config.raw[c.protocol.toLowerCase()];
             vm.pushValue(typeof section === 'object' ? new Table([], section) : new Table());
@@ -402,6 +412,35 @@ export class ScriptObjects {
       },
     };
 
+    this.properties = {
+      name: 'Properties',
+      get(vm, { client }, key) {
+        const v = client.properties.field(key);
+        if (v === undefined) return false;
+        vm.pushValue(v);
+        return true;
+      },
+      meta: {
+        // client.properties(key, value[, options]): HTTP sets a cookie (and the property)
+        __call(vm, { client }) {
+          const key = vm.toText(2);
+          if (key === null) return vm.argError(2, 'property name expected');
+          const value = vm.toValue(3);
+          const options = vm.toValue(4);
+          lua.lua_pushboolean(vm.L, client.setCookie(key, value, options instanceof Table ? options : null));
+          return 1;
+        },
+        __len(vm, { client }) {
+          lua.lua_pushnumber(vm.L, client.properties.fields.size + client.properties.items.length);
+          return 1;
+        },
+        __pairs(vm, { client }) {
+          return vm.pushPairs(() => vm.pushValue(client.properties));
+        },
+      },
+      describe: ({ client }) => `properties of ${client.id}`,
+    };
+
     this.listeners = {
       name: 'Listeners',
       get(vm, { pub }, key) {
@@ -449,6 +488,8 @@ export class ScriptObjects {
   forgetClient(c: Client): void {
     this.host.vm.release(c);
     this.host.vm.release(c.writer);
+    const k = this.propertiesKey.get(c);
+    if (k) this.host.vm.release(k);
   }
 
   pushPublication(p: Publication): void {
