@@ -97,7 +97,10 @@ export class LuaHost implements AppHost {
   app(appPath: string): App | null {
     let app = this.apps.get(appPath);
     if (app) {
-      this.checkReload(app);
+      // the app and the parents it inherits from: a parent's new main.lua counts too
+      const chain: App[] = [];
+      for (let a: App | null = app; a; a = a.parent) chain.unshift(a);
+      for (const a of chain) if (a.alive) this.checkReload(a);
       return app.alive ? app : this.app(appPath);
     }
     if (!this.exists(appPath)) return null;

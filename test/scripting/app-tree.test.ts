@@ -172,9 +172,10 @@ test('hot reload: rewriting main.lua runs onStop then onStart with the new code;
     assert.deepEqual(evalIn(s, '/app', 'return version'), [2]);
     const events = toJS(evalRoot(s, 'return events')[0]) as string[];
     assert.deepEqual(events.slice(-2), ['stop v1 /app', 'start v2 /app']);
-    // the root reloads too, keeping its children linked
+    // the root reloads too, keeping its children linked; using a child looks at its parents
     rewriteFile(dir, 'www/main.lua', ROOT + '\nrootVersion = 2');
     expireReloadChecks(s.host);
+    assert.deepEqual(evalIn(s, '/app', 'return rootVersion, version'), [2, 2]);
     assert.deepEqual(evalRoot(s, 'return rootVersion, app.version'), [2, 2]);
     // deleting the folder unloads the app (onStop) and removes it from its parent
     fs.rmSync(path.join(dir, 'www/app'), { recursive: true });
