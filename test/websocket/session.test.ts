@@ -8,6 +8,7 @@ import * as net from 'node:net';
 import WebSocket from 'ws';
 import { CallFailed, ConnectionRejected } from '../../src/core/errors';
 import { FrameDecoder, Opcode, WSProtocolError, encodeMaskedFrame } from '../../src/protocols/websocket/frames';
+import { WS_PING } from '../../src/protocols/websocket/session';
 import { Table, type Value } from '../../src/serialization/value';
 import { prng, rawExchange, startHTTP, tempWWW, type HTTPTestServer } from '../helpers/http-server';
 import { TestHost } from '../helpers/test-host';
@@ -121,6 +122,25 @@ test('a ping is answered by a pong; fragmented messages are reassembled; idle ti
   assert.deepEqual(await c.nextJSON(), ['Hello frag']);
   const code = await new Promise<number>((resolve) => c.ws.once('close', (code) => resolve(code)));
   assert.equal(code, 1001);
+});
+
+test('the server pings a silent client and measures client.ping from the pong', async (t) => {
+  const saved = WS_PING.everyMs;
+  WS_PING.everyMs = 100;
+  t.after(() => (WS_PING.everyMs = saved));
+  const { s } = await server(t);
+  const c = await connect(t, s.port);
+  const connectedAt = Date.now();
+  const payload = await new Promise<Buffer>((resolve) => c.ws.once('ping', (d) => resolve(d)));
+  assert.equal(payload.length, 8); // our send time, echoed back by the pong
+  const client = [...s.context.clients][0];
+  client.ping = -1;
+  await new Promise((r) => setTimeout(r, 250)); // the next ping/pong round measures again
+  // the client sent nothing but pongs since it connected: they were received and measured
+  assert.ok(client.lastReceptionTime >= connectedAt + 50);
+  assert.ok(client.ping >= 0 && client.ping < 1000, `ping ${client.ping}`);
+  c.ws.send('["hello", "still here"]');
+  assert.deepEqual(await c.nextJSON(), ['Hello still here']);
 });
 
 test('close codes: protocol errors get 1002/1007/1009, a normal close is echoed', async (t) => {

@@ -15,8 +15,13 @@ export interface HTTPConnection {
 export class ReplyCollector {
   values: Value[] = [];
   raw: Buffer[] = [];
+  rawBytes = 0;
   cookies: string[] = [];
 }
+
+/** what a script may queue for one HTTP answer (pushes between requests wait here) */
+const MAX_VALUES = 10_000;
+const MAX_RAW_BYTES = 16 * 1024 * 1024;
 
 /**
  * HTTP has no channel of its own towards the client: what a script writes lands in the reply of
@@ -30,19 +35,25 @@ export class HTTPWriter extends Writer {
     super();
   }
 
+  private push(values: Value[]): void {
+    if (this.collector.values.length + values.length > MAX_VALUES) return; // nobody is reading: drop
+    this.collector.values.push(...values);
+  }
   writeInvocation(name: string, args: Value[]): void {
-    this.collector.values.push(name, ...args);
+    this.push([name, ...args]);
   }
   writeMessage(args: Value[]): void {
-    this.collector.values.push(...args);
+    this.push(args);
   }
   writeRaw(data: Buffer): void {
+    if (this.collector.rawBytes + data.length > MAX_RAW_BYTES) return;
     this.collector.raw.push(data);
+    this.collector.rawBytes += data.length;
   }
   writeStatusResponse(code: string, description?: string): void {
     const t = Table.of({ code });
     if (description !== undefined) t.set('description', description);
-    this.collector.values.push(t);
+    this.push([t]);
   }
   flush(): void {
     /* the reply goes out when the request is answered */

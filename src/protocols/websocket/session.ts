@@ -20,7 +20,8 @@ import { WSClient, type WSConnection } from './client';
 import { CloseCode, FrameDecoder, Opcode, WSProtocolError, closePayload, encodeFrame, isValidCloseCode, isValidUTF8 } from './frames';
 import { WSDataSink, WSFLVSink } from './sinks';
 
-const PING_EVERY_MS = 20_000;
+/** our pings (which measure client.ping) go out after this much silence from the peer */
+export const WS_PING = { everyMs: 20_000 };
 
 function refuse(socket: Socket, status: number, text: string, message: string): void {
   const body = `${status} ${text}: ${message}\n`;
@@ -81,7 +82,7 @@ export class WSSession implements WSConnection {
     s.on('close', () => this.terminate('socket closed'));
     s.on('timeout', () => this.close(CloseCode.GoingAway, 'idle timeout'));
     s.setTimeout(this.timeoutSeconds > 0 ? this.timeoutSeconds * 1000 : 0);
-    this.pingTimer = setInterval(() => this.ping(), PING_EVERY_MS);
+    this.pingTimer = setInterval(() => this.ping(), WS_PING.everyMs);
     this.pingTimer.unref();
     if (this.flvStream) this.play(this.flvStream, true);
     if (rest.length) this.onData(rest);
@@ -122,7 +123,7 @@ export class WSSession implements WSConnection {
   }
 
   private ping(): void {
-    if (Date.now() - this.client.lastReceptionTime < PING_EVERY_MS / 2) return;
+    if (Date.now() - this.client.lastReceptionTime < WS_PING.everyMs / 2) return;
     const b = Buffer.allocUnsafe(8);
     b.writeDoubleBE(Date.now(), 0);
     this.send(encodeFrame(Opcode.Ping, b));
