@@ -79,9 +79,14 @@ export class LuaHost implements AppHost {
     this.app('');
     this.manageTimer = setInterval(() => this.manage(), MANAGE_MS);
     this.manageTimer.unref();
+    process.on('exit', this.exitFlush);
   }
 
+  /** A process ending without stop() (uncaught error, process.exit) still writes queued data. */
+  private readonly exitFlush = (): void => this.data.store.flushSync();
+
   async stop(): Promise<void> {
+    process.removeListener('exit', this.exitFlush);
     if (this.manageTimer) clearInterval(this.manageTimer);
     this.manageTimer = null;
     // children first, root last: as MonaServer unloads

@@ -4,6 +4,7 @@
  * sub-tables, `#`/pairs, super.data and data.childApp, a corrupted file detected and skipped.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -95,4 +96,12 @@ test('data errors are Lua errors in the assigning script', async () => {
   } finally {
     await s.close();
   }
+});
+
+test('data queued when the process exits without a clean stop is still written', () => {
+  const dir = makeAppDir({ 'www/main.lua': 'data.x = "saved on exit"' });
+  const fixtures = path.join(__dirname, 'lua-fixtures.js');
+  const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(fixtures)}).startLua(${JSON.stringify(dir)}); process.exit(3)`], { timeout: 30_000 });
+  assert.equal(r.status, 3, String(r.stderr));
+  assert.equal(fs.readFileSync(path.join(dir, 'data', 'x', md5('saved on exit')), 'utf8'), 'saved on exit');
 });
