@@ -92,6 +92,7 @@ export class LuaHost implements AppHost {
     // children first, root last: as MonaServer unloads
     const all = [...this.apps.values()].sort((a, b) => b.path.length - a.path.length);
     for (const app of all) this.stopApp(app);
+    for (const app of all) app.alive = false;
     this.apps.clear();
     this.root = null;
     this.started = false;
