@@ -14,6 +14,9 @@ export interface ReceiveBudget {
   readonly limit: number;
 }
 
+/** bytes one buffered fragment costs beyond its data (map entry, record): tiny fragments add up */
+const ENTRY_COST = 64;
+
 /** Largest message a flow reassembles (a 4K video key frame fits; anything larger is a hostile peer). */
 export const MAX_MESSAGE = 8 * 1024 * 1024;
 
@@ -57,10 +60,11 @@ export class IncomingFlow {
       this.process(seq, ud.flags, ud.data);
       this.drain();
     } else if (!this.pending.has(seq)) {
-      if (this.budget.used + ud.data.length > this.budget.limit || this.pending.size >= 4096) return; // not acked: resent later
-      // the datagram buffer is reused by nobody, but keep only the bytes we need
-      this.pending.set(seq, { flags: ud.flags, data: ud.data });
-      this.budget.used += ud.data.length;
+      const cost = ud.data.length + ENTRY_COST;
+      if (this.budget.used + cost > this.budget.limit || this.pending.size >= 4096) return; // not acked: resent later
+      // a copy: a view would pin the whole datagram, which the budget would not see
+      this.pending.set(seq, { flags: ud.flags, data: Buffer.from(ud.data) });
+      this.budget.used += cost;
     }
     this.checkComplete();
   }
@@ -70,7 +74,7 @@ export class IncomingFlow {
     for (let s = this.delivered + 1; s <= fsn; s++) {
       const p = this.pending.get(s);
       if (p) {
-        this.budget.used -= p.data.length;
+        this.budget.used -= p.data.length + ENTRY_COST;
         this.pending.delete(s);
       } else this.lost++;
     }
@@ -84,7 +88,7 @@ export class IncomingFlow {
       const next = this.pending.get(this.delivered + 1);
       if (!next) return;
       this.pending.delete(this.delivered + 1);
-      this.budget.used -= next.data.length;
+      this.budget.used -= next.data.length + ENTRY_COST;
       this.process(this.delivered + 1, next.flags, next.data);
     }
   }
@@ -140,7 +144,7 @@ export class IncomingFlow {
 
   /** Releases buffered bytes (flow closed by us or the session ends). */
   release(): void {
-    for (const p of this.pending.values()) this.budget.used -= p.data.length;
+    for (const p of this.pending.values()) this.budget.used -= p.data.length + ENTRY_COST;
     this.pending.clear();
     this.dropPartial();
   }
