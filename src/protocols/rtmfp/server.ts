@@ -43,7 +43,7 @@ export function redirections(list: string[], url: string, ourPort: number): stri
 /** sessions one server holds at most (each costs a few KB idle) */
 const MAX_SESSIONS = 200_000;
 /** sessions one IP address may hold (a NAT hides many clients, a flood from one host is capped) */
-const MAX_SESSIONS_PER_IP = 1024;
+const MAX_SESSIONS_PER_IP = 10_000;
 
 function ipOf(address: string): string {
   return address.slice(0, address.lastIndexOf(':'));
