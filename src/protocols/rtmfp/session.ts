@@ -310,8 +310,22 @@ export class Session {
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      this.flushNow();
+      this.flushSafely(false);
     });
+  }
+
+  /** Timer and tick entry points: a bug here ends this session, never the process. */
+  private flushSafely(scan: boolean): void {
+    try {
+      this.flushNow(scan);
+    } catch (e) {
+      this.host.debug(`RTMFP session ${this.id}: ${(e as Error).stack ?? e}`);
+      if (!this.closed) {
+        this.closed = true;
+        this.release();
+        this.finish();
+      }
+    }
   }
 
   private inFlightBytes(): number {
@@ -431,7 +445,7 @@ export class Session {
     if (!waiting) return;
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.flushNow(true);
+      this.flushSafely(true);
     }, Math.min(100, Math.max(10, this.rto / 2)));
     this.timer.unref?.();
   }
