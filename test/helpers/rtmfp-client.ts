@@ -205,6 +205,7 @@ export class RtmfpTestClient extends EventEmitter {
       send: (d: Buffer) => this.sendRaw(d),
       removed: () => this.emit('sessionClosed'),
       debug: () => {},
+      error: (m: string) => this.emit('protocolError', new Error(m)),
       keepaliveMs: 15_000,
     };
     const peerId = createHash('sha256').update(this.certificate).digest();

@@ -71,6 +71,7 @@ export class RTMFPServer implements ProtocolServer {
       send: (d, a) => this.send(d, a),
       removed: (s) => this.removeSession(s),
       debug: (m) => this.debug(m),
+      error: (m) => this.ctx.logger.error('RTMFP', m),
       get keepaliveMs() {
         return Math.max(1, self.ctx.config.rtmfp.keepaliveServer) * 1000;
       },

@@ -18,6 +18,8 @@ export interface SessionHost {
   /** the session ended: forget it */
   removed(session: Session): void;
   debug(message: string): void;
+  /** our own failures (a bug, not the peer's doing) */
+  error(message: string): void;
   /** keepalive period (ms) towards the client (config.rtmfp.keepaliveServer) */
   readonly keepaliveMs: number;
 }
@@ -319,7 +321,7 @@ export class Session {
     try {
       this.flushNow(scan);
     } catch (e) {
-      this.host.debug(`RTMFP session ${this.id}: ${(e as Error).stack ?? e}`);
+      this.host.error(`RTMFP session ${this.id} ended by an internal error: ${(e as Error).stack ?? e}`);
       if (!this.closed) {
         this.closed = true;
         this.release();
