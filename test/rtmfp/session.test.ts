@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { FolderHost } from '../../src/core/app-host';
 import type { Client } from '../../src/core/client';
 import { Table, type Value } from '../../src/serialization/value';
+import { appPath } from '../../src/protocols/rtmfp/net-connection';
 import { startRtmfpTestServer } from '../helpers/rtmfp-server';
 import { RtmfpTestClient, makeFrames, relay } from '../helpers/rtmfp-client';
 
@@ -135,6 +136,25 @@ test('publish → play between two RTMFP clients: fragmented frames arrive whole
   } finally {
     await pub.close();
     await sub.close();
+    await srv.stop();
+  }
+});
+
+test('connection URL → app like RTMP: /live, /live/stream → /live, /nope → InvalidApp, / → root', async () => {
+  const apps = new Set(['', '/live', '/Games', '/Games/myGame']);
+  const exists = (a: string) => apps.has(a);
+  assert.equal(appPath('/live', exists), '/live');
+  assert.equal(appPath('/live/s1', exists), '/live');
+  assert.equal(appPath('/Games/myGame', exists), '/Games/myGame');
+  assert.equal(appPath('/Games/myGame/s', exists), '/Games/myGame');
+  assert.equal(appPath('/nope', exists), '/nope');
+  assert.equal(appPath('', exists), '');
+  const srv = await startRtmfpTestServer();
+  const c = new RtmfpTestClient({ port: srv.port });
+  try {
+    await assert.rejects(c.connect(`rtmfp://127.0.0.1:${srv.port}/nope`), /doesn't exist/);
+  } finally {
+    await c.close();
     await srv.stop();
   }
 });

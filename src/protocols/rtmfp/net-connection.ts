@@ -34,6 +34,19 @@ export function signatureStream(metadata: Buffer | null): number {
   }
 }
 
+/**
+ * The app of a connection URL path, as RTMP does it (SPEC S2): the whole path if it is an app, else
+ * its parent when the last segment is a stream name (rtmfp://host/live/s1 → /live), else the whole
+ * path (which connect then refuses with InvalidApp).
+ */
+export function appPath(path: string, exists: (app: string) => boolean): string {
+  const segments = path.split('/').filter((s) => s !== '');
+  const full = segments.length ? '/' + segments.join('/') : '';
+  if (exists(full)) return full;
+  const parent = segments.length >= 2 ? '/' + segments.slice(0, -1).join('/') : null;
+  return parent !== null && exists(parent) ? parent : full;
+}
+
 export class NetConnection implements SessionHandler {
   readonly client: RtmfpClient;
   private mainFlowId = -1;
@@ -132,9 +145,7 @@ export class NetConnection implements SessionHandler {
     const { path, query } = splitUrl(typeof tcUrl === 'string' ? tcUrl : '');
     this.client.query = query;
     for (const [k, v] of parseQuery(query).fields) this.client.properties.fields.set(k, v);
-    const resolved = this.ctx.host.resolve(path);
-    // the last segment may be a stream name (rtmfp://host/live/s1): the app is what exists
-    this.client.path = resolved.rest.includes('/') ? path : resolved.app;
+    this.client.path = appPath(path, (p) => this.ctx.host.exists(p));
     const encoding = command.get('objectEncoding');
     try {
       const result = this.ctx.connect(this.client, args.slice(1));
