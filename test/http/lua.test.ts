@@ -72,19 +72,15 @@ test('a JSON POST, an XML-RPC POST, a form POST and a GET call the same Lua meth
   assert.equal(r.body.toString(), '<p>Hi Lua</p>');
 });
 
-test(
-  'cookies set by a Lua script with client.properties(key, value, options) come back',
-  { todo: 'needs the scripting layer to make client.properties callable (core Client.setCookie is there)' },
-  async (t) => {
-    if (!requireTool(t, 'curl')) return;
-    const s = await server(t);
-    const jar = `${s.dir}/jar.txt`;
-    let r = await curl(['-c', jar, s.url('app/login?ann')]);
-    assert.match(r.headers, /Set-Cookie: user=/i);
-    r = await curl(['-b', jar, s.url('app/whoami')]);
-    assert.deepEqual(JSON.parse(r.body.toString()), ['ann']);
-  },
-);
+test('cookies set by a Lua script with client.properties(key, value, options) come back', async (t) => {
+  if (!requireTool(t, 'curl')) return;
+  const s = await server(t);
+  const jar = `${s.dir}/jar.txt`;
+  let r = await curl(['-c', jar, s.url('app/login?ann')]);
+  assert.match(r.headers, /Set-Cookie: user=/i);
+  r = await curl(['-b', jar, s.url('app/whoami')]);
+  assert.deepEqual(JSON.parse(r.body.toString()), ['ann']);
+});
 
 test('headless Chromium loads a page from www/, calls a Lua RPC over WebSocket and receives a push', async (t) => {
   if (!fs.existsSync('/usr/bin/chromium')) {
