@@ -93,7 +93,9 @@ export class NetStream implements MediaSink {
         this.play(typeof args[0] === 'string' ? args[0] : '');
         return;
       case 'publish':
-        this.publish(typeof args[0] === 'string' ? args[0] : '');
+        // ns.publish(false) / publish(null) is how Flash unpublishes
+        if (args[0] === false || args[0] === null || args[0] === undefined) this.stop();
+        else this.publish(typeof args[0] === 'string' ? args[0] : '');
         return;
       case 'closeStream':
         this.stop();
