@@ -158,3 +158,24 @@ test('connection URL → app like RTMP: /live, /live/stream → /live, /nope →
     await srv.stop();
   }
 });
+
+test('publish(false) unpublishes: Unpublish.Success to the publisher, UnpublishNotify to players', async () => {
+  const srv = await startRtmfpTestServer();
+  const pub = new RtmfpTestClient({ port: srv.port });
+  const sub = new RtmfpTestClient({ port: srv.port });
+  try {
+    await pub.connect(`rtmfp://127.0.0.1:${srv.port}/live`);
+    await sub.connect(`rtmfp://127.0.0.1:${srv.port}/live`);
+    const ps = await pub.publish('p');
+    const ss = await sub.play('p');
+    const notify = sub.waitStatus(ss, /UnpublishNotify/);
+    const done = await pub.streamCommand(ps, 'publish', [false], /Unpublish\.Success/);
+    assert.equal(done?.code, 'NetStream.Unpublish.Success');
+    await notify;
+    assert.equal(srv.ctx.publications.get('p')?.running ?? false, false);
+  } finally {
+    await pub.close();
+    await sub.close();
+    await srv.stop();
+  }
+});
