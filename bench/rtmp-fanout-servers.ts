@@ -65,7 +65,9 @@ export async function startOurs(): Promise<RunningServer> {
   const port = await freePort();
   const dir = tmp('ours');
   fs.mkdirSync(path.join(dir, 'www', 'live'), { recursive: true });
-  const child = spawn(process.execPath, [path.join(__dirname, 'rtmp-fanout-server.js'), String(port), dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // RTMP_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles our server during a run
+  const extra = (process.env.RTMP_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...extra, path.join(__dirname, 'rtmp-fanout-server.js'), String(port), dir], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitPort(port, child);
   return {
     name: 'ours (TS)',

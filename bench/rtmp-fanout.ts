@@ -161,7 +161,7 @@ async function stallRun(server: RunningServer): Promise<string> {
   const alive = healthyPlayers.filter((p) => !p.closed).length;
   for (const p of [...healthyPlayers, ...stalled]) p.close();
   const peak = Math.max(...samples);
-  return `RSS ${rss0.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB, ${samples[samples.length - 1].toFixed(0)} MB after 30 s; ${dropped}/${STALL} stalled players closed by the server; ${alive}/100 healthy players still connected`;
+  return `RSS ${rss0.toFixed(0)} MB with 100 players; with ${STALL} stalled added: ${samples[4].toFixed(0)} MB at 5 s, ${samples[14].toFixed(0)} MB at 15 s, ${samples[29].toFixed(0)} MB at 30 s (peak ${peak.toFixed(0)}); ${dropped}/${STALL} stalled players closed by the server; ${alive}/100 healthy players still connected`;
 }
 
 async function fanOut(name: string, stream: { file: string; mbps: number }, rows: Row[]): Promise<void> {

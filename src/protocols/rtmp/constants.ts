@@ -67,7 +67,7 @@ export const RTMP_DEFAULTS = {
    * media written to players is sent at most this late: frames of that span leave in one writev
    * per player (at 2000 players, per-frame writes cost more CPU than the bytes themselves)
    */
-  flushIntervalMs: 30,
+  flushIntervalMs: 50,
   /** ping request period (SPEC S5) */
   pingIntervalMs: 30_000,
   /** a session that sent nothing for this long is closed (onConnection may return `timeout`) */
