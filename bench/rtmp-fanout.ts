@@ -10,7 +10,7 @@
  * /proc) and RSS, and this load client's own CPU (it shares the 2 cores with the server).
  * Players are added on top of the previous step (100 → 500 → …). Then, with --stall=S, S players
  * that stop reading after 1 s are added next to 100 healthy ones and the server's RSS is sampled
- * for 30 s: stalled players must not make memory grow.
+ * for 30 s (--stallfor=S for longer): stalled players must not make memory grow without bound.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -26,6 +26,7 @@ const SERVERS = (args.servers ?? 'ours,nms,nginx').split(',');
 const WARMUP = Number(args.warmup ?? 6) * 1000;
 const WINDOW = Number(args.window ?? 10) * 1000;
 const STALL = Number(args.stall ?? 200);
+const STALL_SECONDS = Math.max(30, Number(args.stallfor ?? 30));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Row {
@@ -153,15 +154,19 @@ async function stallRun(server: RunningServer): Promise<string> {
   const rss0 = rssMB(pids);
   await addPlayers(server, stalled, STALL, true);
   const samples: number[] = [];
-  for (let i = 0; i < 30; i++) {
+  const closedAt: number[] = [];
+  for (let i = 0; i < STALL_SECONDS; i++) {
     await sleep(1000);
     samples.push(rssMB(pids));
+    closedAt.push(stalled.filter((p) => p.closed).length);
   }
   const dropped = stalled.filter((p) => p.closed).length;
   const alive = healthyPlayers.filter((p) => !p.closed).length;
   for (const p of [...healthyPlayers, ...stalled]) p.close();
   const peak = Math.max(...samples);
-  return `RSS ${rss0.toFixed(0)} MB with 100 players; with ${STALL} stalled added: ${samples[4].toFixed(0)} MB at 5 s, ${samples[14].toFixed(0)} MB at 15 s, ${samples[29].toFixed(0)} MB at 30 s (peak ${peak.toFixed(0)}); ${dropped}/${STALL} stalled players closed by the server; ${alive}/100 healthy players still connected`;
+  const at = [5, 15, 30, 60, 90, 120, 180].filter((t) => t <= STALL_SECONDS);
+  const trace = at.map((t) => `${samples[t - 1].toFixed(0)} MB at ${t} s (${closedAt[t - 1]} closed)`).join(', ');
+  return `RSS ${rss0.toFixed(0)} MB with 100 players; with ${STALL} stalled added: ${trace}, peak ${peak.toFixed(0)} MB; ${dropped}/${STALL} stalled players closed by the server; ${alive}/100 healthy players still connected`;
 }
 
 async function fanOut(name: string, stream: { file: string; mbps: number }, rows: Row[]): Promise<void> {
