@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseIni } from '../../src/config/ini';
+import { prng } from '../helpers/prng';
 
 test('sections, comments, trimming, case kept as written', () => {
   const doc = parseIni(
@@ -53,16 +54,6 @@ test('malformed lines are reported with their line number and skipped', () => {
   // keys under a broken header are skipped with it (not put in the previous section)
   assert.deepEqual(doc.entries.map((e) => [e.section, e.key, e.line]), [['ok', 'a', 10]]);
 });
-
-/** mulberry32: small seeded PRNG so the fuzz run is repeatable */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('fuzz: random and mutated files never throw; problems point at real lines', () => {
   const rand = prng(12345);

@@ -161,18 +161,6 @@ export function run(cmd: string, args: string[], timeoutMs = 20_000, input?: Buf
   });
 }
 
-/** A small seeded PRNG (mulberry32) so fuzz tests are repeatable. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** curl with headers captured; `status` is the last response's status. */
 export async function curl(args: string[], input?: Buffer | string): Promise<{ status: number; headers: string; body: Buffer }> {
   // headers to a file: curl crashes writing them to /dev/stderr when that is a pipe

@@ -6,7 +6,8 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { HTTP_LIMITS, HTTPError, RequestParser } from '../../src/protocols/http/parser';
-import { prng, rawExchange, startHTTP, tempWWW, type HTTPTestServer } from '../helpers/http-server';
+import { rawExchange, startHTTP, tempWWW, type HTTPTestServer } from '../helpers/http-server';
+import { prng } from '../helpers/prng';
 import { TestHost } from '../helpers/test-host';
 
 async function server(t: TestContext, configure?: (c: import('../../src/config/types').Config) => void): Promise<HTTPTestServer> {

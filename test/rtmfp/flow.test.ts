@@ -9,7 +9,7 @@ import { Reader } from '../../src/protocols/rtmfp/binary';
 import { IncomingFlow } from '../../src/protocols/rtmfp/flow';
 import { FlowSender } from '../../src/protocols/rtmfp/flow-writer';
 import { parseUserData, type UserData } from '../../src/protocols/rtmfp/user-data';
-import { prng } from '../helpers/rtmfp-proxy';
+import { prng } from '../helpers/prng';
 
 /** Everything the sender has queued, as parsed user data chunks (room = bytes per chunk). */
 function drain(s: FlowSender, room = 300): UserData[] {

@@ -16,7 +16,7 @@ import { parseUserData } from '../../src/protocols/rtmfp/user-data';
 import { RTMFPServer } from '../../src/protocols/rtmfp/server';
 import { startRtmfpTestServer } from '../helpers/rtmfp-server';
 import { RtmfpTestClient } from '../helpers/rtmfp-client';
-import { prng } from '../helpers/rtmfp-proxy';
+import { prng } from '../helpers/prng';
 import { readPcapUdp } from '../helpers/rtmfp-pcap';
 
 const CAPTURE = path.join(__dirname, '..', '..', '..', '..', 'shared', 'captures', 'rtmfp-librtmfp-client-vs-monaserver.pcap');

@@ -12,21 +12,10 @@ import { decodeAMF0, encodeAMF0 } from '../../src/serialization/amf0';
 import { AMF3Writer, decodeAMF3, encodeAMF3 } from '../../src/serialization/amf3';
 import { AMFEncodeError } from '../../src/serialization/amf';
 import { DecodeError, Key, Table, Value } from '../../src/serialization/value';
+import { prng } from '../helpers/prng';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
-
-/** mulberry32: small, fast, good enough to spread mutations. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rand = () => number;
 const int = (r: Rand, n: number) => Math.floor(r() * n);

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeJSON, decodeJSONMessage, encodeJSON, parseJSON, stringifyJSON } from '../../src/serialization/json';
 import { DecodeError, Table, Value, fromJS, toJS } from '../../src/serialization/value';
+import { xorshift32 } from '../helpers/prng';
 
 // RFC 8259 section 13, first example (whitespace as printed in the RFC)
 const RFC_IMAGE = `{
@@ -148,7 +149,7 @@ test('nesting is bounded on decode and encode (no stack overflow)', () => {
 });
 
 test('round trip of random values', () => {
-  const rand = prng(7);
+  const rand = xorshift32(7);
   for (let i = 0; i < 500; i++) {
     const v = randomValue(rand, 0);
     const back = decodeJSON(encodeJSON([v]), { dates: false });
@@ -157,7 +158,7 @@ test('round trip of random values', () => {
 });
 
 test('fuzz: random and mutated inputs only ever throw DecodeError', () => {
-  const rand = prng(12345);
+  const rand = xorshift32(12345);
   const seeds = [RFC_IMAGE, RFC_ARRAY, '[{"__raw":"AAEC"},"2005-01-01T00:00:00Z",[[[]]],-1.5e10,"\\u00e9"]'];
   const alphabet = '[]{}",:\\u0123456789.eE+-truefalsn x\n\t';
   for (let i = 0; i < 4000; i++) {
@@ -197,18 +198,6 @@ export function countNodes(values: Value[]): number {
     }
   }
   return n;
-}
-
-export function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
 }
 
 function randomValue(rand: () => number, depth: number): Value {

@@ -10,7 +10,8 @@ import { CallFailed, ConnectionRejected } from '../../src/core/errors';
 import { FrameDecoder, Opcode, WSProtocolError, encodeMaskedFrame } from '../../src/protocols/websocket/frames';
 import { WS_PING } from '../../src/protocols/websocket/session';
 import { Table, type Value } from '../../src/serialization/value';
-import { prng, rawExchange, startHTTP, tempWWW, type HTTPTestServer } from '../helpers/http-server';
+import { rawExchange, startHTTP, tempWWW, type HTTPTestServer } from '../helpers/http-server';
+import { prng } from '../helpers/prng';
 import { TestHost } from '../helpers/test-host';
 
 async function server(t: TestContext, setup: (h: TestHost) => void = () => {}, configure?: (c: import('../../src/config/types').Config) => void): Promise<{ s: HTTPTestServer; host: TestHost }> {
