@@ -74,6 +74,20 @@ export function resolveAppPath(urlPath: string, exists: (app: string) => boolean
   return { app: '', rest: parts.join('/') };
 }
 
+/**
+ * The app a connection URL path names (SPEC S2), one rule for every protocol that connects to an
+ * app: the whole path if it is an app, else its parent when the last segment is a stream name
+ * (/live/s1 → /live), else the whole path, which connecting then refuses with InvalidApp.
+ * Unlike `resolveAppPath` it never climbs further than one segment: /nope/x/y is not the root app.
+ */
+export function connectionAppPath(urlPath: string, exists: (app: string) => boolean): string {
+  const segments = urlPath.split('/').filter((s) => s !== '');
+  const full = segments.length ? '/' + segments.join('/') : '';
+  if (exists(full)) return full;
+  const parent = segments.length >= 2 ? '/' + segments.slice(0, -1).join('/') : null;
+  return parent !== null && exists(parent) ? parent : full;
+}
+
 /** An app path must not escape www/: no "..", no empty or dot segments. */
 export function isSafeAppPath(appPath: string): boolean {
   return appPath.split('/').every((s, i) => (i === 0 ? s === '' : s !== '' && s !== '.' && s !== '..' && !s.includes('\\')));

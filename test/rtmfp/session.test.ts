@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { FolderHost } from '../../src/core/app-host';
 import type { Client } from '../../src/core/client';
 import { Table, type Value } from '../../src/serialization/value';
-import { appPath } from '../../src/protocols/rtmfp/net-connection';
 import { startRtmfpTestServer } from '../helpers/rtmfp-server';
 import { RtmfpTestClient, makeFrames, relay } from '../helpers/rtmfp-client';
 
@@ -140,21 +139,16 @@ test('publish → play between two RTMFP clients: fragmented frames arrive whole
   }
 });
 
-test('connection URL → app like RTMP: /live, /live/stream → /live, /nope → InvalidApp, / → root', async () => {
-  const apps = new Set(['', '/live', '/Games', '/Games/myGame']);
-  const exists = (a: string) => apps.has(a);
-  assert.equal(appPath('/live', exists), '/live');
-  assert.equal(appPath('/live/s1', exists), '/live');
-  assert.equal(appPath('/Games/myGame', exists), '/Games/myGame');
-  assert.equal(appPath('/Games/myGame/s', exists), '/Games/myGame');
-  assert.equal(appPath('/nope', exists), '/nope');
-  assert.equal(appPath('', exists), '');
+test('connection URL → app like RTMP (rule: connectionAppPath, test/core/app-host.test.ts): /live/s1 → /live, /nope → InvalidApp', async () => {
   const srv = await startRtmfpTestServer();
   const c = new RtmfpTestClient({ port: srv.port });
+  const ok = new RtmfpTestClient({ port: srv.port });
   try {
     await assert.rejects(c.connect(`rtmfp://127.0.0.1:${srv.port}/nope`), /doesn't exist/);
+    await ok.connect(`rtmfp://127.0.0.1:${srv.port}/live/s1`);
   } finally {
     await c.close();
+    await ok.close();
     await srv.stop();
   }
 });

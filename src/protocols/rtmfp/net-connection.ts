@@ -3,6 +3,7 @@
  * createStream/deleteStream, client RPC) and the NetStream flows, told apart by their per-flow
  * metadata ("TC\x04" + stream id, 0 = NetConnection). Same behaviour and script events as RTMP.
  */
+import { connectionAppPath } from '../../core/app-host';
 import type { ServerContext } from '../../core/context';
 import { CallFailed, ConnectionRejected, InvalidApp } from '../../core/errors';
 import { Table, type Value } from '../../serialization/value';
@@ -32,19 +33,6 @@ export function signatureStream(metadata: Buffer | null): number {
   } catch {
     return -1;
   }
-}
-
-/**
- * The app of a connection URL path, as RTMP does it (SPEC S2): the whole path if it is an app, else
- * its parent when the last segment is a stream name (rtmfp://host/live/s1 → /live), else the whole
- * path (which connect then refuses with InvalidApp).
- */
-export function appPath(path: string, exists: (app: string) => boolean): string {
-  const segments = path.split('/').filter((s) => s !== '');
-  const full = segments.length ? '/' + segments.join('/') : '';
-  if (exists(full)) return full;
-  const parent = segments.length >= 2 ? '/' + segments.slice(0, -1).join('/') : null;
-  return parent !== null && exists(parent) ? parent : full;
 }
 
 export class NetConnection implements SessionHandler {
@@ -145,7 +133,7 @@ export class NetConnection implements SessionHandler {
     const { path, query } = splitUrl(typeof tcUrl === 'string' ? tcUrl : '');
     this.client.query = query;
     for (const [k, v] of parseQuery(query).fields) this.client.properties.fields.set(k, v);
-    this.client.path = appPath(path, (p) => this.ctx.host.exists(p));
+    this.client.path = connectionAppPath(path, (p) => this.ctx.host.exists(p));
     const encoding = command.get('objectEncoding');
     try {
       const result = this.ctx.connect(this.client, args.slice(1));
