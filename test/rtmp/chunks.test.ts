@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { ChunkError, ChunkReader, type RTMPMessage } from '../../src/protocols/rtmp/chunk-reader';
 import { chunkBody, encodeMessage, messageHeader, u32 } from '../../src/protocols/rtmp/chunk-writer';
 import { RTMP_LIMITS } from '../../src/protocols/rtmp/constants';
-import { mutate, prng, randomBuffer } from './prng';
+import { mutate, prng, randomBuffer } from '../helpers/prng';
 
 function read(bytes: Buffer, step = 0): RTMPMessage[] {
   const out: RTMPMessage[] = [];

@@ -12,7 +12,7 @@ import { encodeMessage, u32 } from '../../src/protocols/rtmp/chunk-writer';
 import { encodeCommand, encodeData } from '../../src/protocols/rtmp/commands';
 import { MessageType } from '../../src/protocols/rtmp/constants';
 import { Table } from '../../src/serialization/value';
-import { mutate, prng, randomBuffer } from './prng';
+import { mutate, prng, randomBuffer } from '../helpers/prng';
 import { sleep, startRTMP, waitFor } from './helpers';
 
 function validSession(rand: () => number): Buffer {

@@ -4,6 +4,7 @@
  * commands OBS and ffmpeg send that need only a quiet answer; everything else is an RPC of the
  * script's client object (`_result` with its values, `_error` NetConnection.Call.Failed).
  */
+import { connectionAppPath } from '../../core/app-host';
 import { CallFailed, ConnectionRejected, InvalidApp } from '../../core/errors';
 import { decodeQuery } from '../../serialization/query';
 import { Table, type Value } from '../../serialization/value';
@@ -59,9 +60,7 @@ export function handleCommand(session: RTMPSession, m: RTMPMessage): void {
       return;
   }
   if (QUIET.has(cmd.name)) {
-    if (cmd.name === 'FCUnpublish') {
-      // the stream is unpublished by closeStream/deleteStream; nothing to do here
-    }
+    // FCUnpublish needs no action: closeStream/deleteStream that follow it unpublish
     if (cmd.transaction) result(session, cmd, cmd.name === 'getStreamLength' ? [0] : [null]);
     return;
   }
@@ -102,14 +101,8 @@ function appPathOf(session: RTMPSession, tcUrl: string, app: string): { path: st
       if (m) pathPart = m[1];
     }
   }
-  const segments = pathPart.split('/').filter((s) => s !== '');
-  const full = segments.length ? '/' + segments.join('/') : '';
   const host = session.context.host;
-  if (host.exists(full)) return { path: full, query };
-  // rtmp://host/live/s1: the last segment is a stream of app /live
-  const parent = segments.length >= 2 ? '/' + segments.slice(0, -1).join('/') : null;
-  if (parent !== null && host.exists(parent)) return { path: parent, query };
-  return { path: full, query };
+  return { path: connectionAppPath(pathPart, (app) => host.exists(app)), query };
 }
 
 function connect(session: RTMPSession, cmd: Command): void {
