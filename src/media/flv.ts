@@ -7,8 +7,7 @@
 import type { MediaFrame } from '../core/media';
 import { DataType, MediaType } from '../core/media';
 import { encodeAMF0 } from '../serialization/amf0';
-import { decodeJSON } from '../serialization/json';
-import { decodeQuery } from '../serialization/query';
+import { amf0DataOf } from './data-frame';
 
 export const FLV_AUDIO = 0x04;
 export const FLV_VIDEO = 0x01;
@@ -50,33 +49,24 @@ export function flvTag(type: number, time: number, body: Buffer): Buffer {
 
 /**
  * The body of a frame as FLV carries it. Audio/video: the payload itself. Data: FLV script tags are
- * AMF0, so JSON/query/XML-RPC data pushed by other protocols is converted (once per frame), and
- * RTMP's `@setDataFrame` prefix is dropped (players expect `onMetaData` first).
- * Returns null for data that cannot be expressed (it is skipped).
+ * AMF0, so other data types are converted (amf0DataOf, once per frame and shared with Flash
+ * players), RAW bytes become one AMF0 string, and RTMP's `@setDataFrame` prefix is dropped
+ * (players expect `onMetaData` first). Returns null for data that cannot be expressed (skipped).
  */
 export function flvBody(frame: MediaFrame): Buffer | null {
   if (frame.type !== MediaType.Data) return frame.payload;
-  return frame.serialized('flv-data', toAMF0Data);
+  return frame.serialized('flv-data', toFLVData);
 }
 
-function toAMF0Data(frame: MediaFrame): Buffer | null {
-  const p = frame.payload;
-  try {
-    switch (frame.dataType) {
-      case DataType.AMF0:
-        return stripSetDataFrame(p);
-      case DataType.JSON:
-        return encodeAMF0(...decodeJSON(p));
-      case DataType.QUERY:
-        return encodeAMF0(...decodeQuery(p));
-      case DataType.RAW:
-        return encodeAMF0(p);
-      default:
-        return null;
-    }
-  } catch {
-    return null;
-  }
+function toFLVData(frame: MediaFrame): Buffer | null {
+  if (frame.dataType === DataType.RAW) return encodeAMF0(frame.payload);
+  const amf = amf0DataOf(frame);
+  return amf && stripSetDataFrame(amf);
+}
+
+/** The 4-byte trailer of a frame's FLV tag, made once per frame for every FLV listener. */
+export function flvTagTrailerOf(frame: MediaFrame, body: Buffer): Buffer {
+  return frame.serialized('flv-trailer', () => flvTagTrailer(body.length));
 }
 
 const SET_DATA_FRAME = Buffer.from([0x02, 0x00, 0x0d, ...Buffer.from('@setDataFrame')]);

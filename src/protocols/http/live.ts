@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import type { MediaSink } from '../../core/listener';
 import { type MediaFrame } from '../../core/media';
 import type { Publication } from '../../core/publication';
-import { flvBody, flvHeader, flvTagHeader, flvTagTrailer } from '../../media/flv';
+import { flvBody, flvHeader, flvTagHeader, flvTagTrailerOf } from '../../media/flv';
 import { tsChunk } from '../../media/mpegts';
 
 /** Socket writing with one writev per burst of frames (cork now, uncork on the next tick). */
@@ -67,7 +67,7 @@ export class FLVSink extends SocketSink {
     }
     this.write(flvTagHeader(frame.type, body.length, time));
     this.write(body);
-    this.write(frame.serialized('flv-trailer', () => flvTagTrailer(body.length)));
+    this.write(flvTagTrailerOf(frame, body));
   }
 }
 

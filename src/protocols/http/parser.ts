@@ -5,6 +5,7 @@
  * 400. A parse error is final for the connection (the stream is desynchronised); the session
  * answers it and closes.
  */
+import { PendingBytes } from '../pending-bytes';
 
 export const HTTP_LIMITS = {
   /** request line + headers */
@@ -55,8 +56,7 @@ export class RequestParser {
   private remaining = 0;
   private chunks: Buffer[] = [];
   private bodySize = 0;
-  private parts: Buffer[] = [];
-  private partsLength = 0;
+  private readonly pending = new PendingBytes();
   /** set when push() met bad input after completing some requests (it returned those) */
   failure: HTTPError | null = null;
 
@@ -78,16 +78,9 @@ export class RequestParser {
   push(data: Buffer, stopAfter?: (r: HTTPRequest) => boolean): HTTPRequest[] {
     if (this.state === State.Failed) throw new HTTPError(400, 'connection already failed');
     // a body arriving in many pieces is joined once, when complete (not re-copied per piece)
-    if ((this.state === State.Body || this.state === State.ChunkData) && this.buf.length + this.partsLength + data.length < this.remaining) {
-      this.parts.push(data);
-      this.partsLength += data.length;
-      return [];
-    }
-    if (this.parts.length) {
-      this.buf = Buffer.concat([this.buf, ...this.parts, data]);
-      this.parts = [];
-      this.partsLength = 0;
-    } else this.buf = this.buf.length ? Buffer.concat([this.buf, data]) : data;
+    const joined = this.pending.join(this.buf, data, this.state === State.Body || this.state === State.ChunkData ? this.remaining : 0);
+    if (!joined) return [];
+    this.buf = joined;
     const out: HTTPRequest[] = [];
     try {
       for (;;) {

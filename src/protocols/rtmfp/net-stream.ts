@@ -6,44 +6,15 @@
 import type { ServerContext } from '../../core/context';
 import { StreamRefused } from '../../core/errors';
 import type { Listener, MediaSink } from '../../core/listener';
-import { DataType, MediaFrame, MediaType } from '../../core/media';
+import { MediaFrame, MediaType } from '../../core/media';
 import type { Publication } from '../../core/publication';
+import { amf0DataOf } from '../../media/data-frame';
 import { AMF0Reader, encodeAMF0 } from '../../serialization/amf0';
-import { decodeAMF3 } from '../../serialization/amf3';
-import { decodeJSON } from '../../serialization/json';
-import { decodeQuery } from '../../serialization/query';
-import { decodeXMLRPCValues } from '../../serialization/xmlrpc';
 import { Table, type Value } from '../../serialization/value';
 import { parseQuery } from './url';
 import { MSG, header, statusInfo, userControl, type FlashMessage, readInvocation } from './flash-message';
 import type { FlowFlashWriter } from './flow-flash-writer';
 import type { RtmfpClient } from './rtmfp-client';
-
-/**
- * A data frame as AMF0 for Flash players, made once per frame for every RTMFP listener: AMF0 as
- * is, JSON/AMF3/query/XML-RPC data (WebSocket or script publishers) converted; raw bytes skipped.
- */
-export function amf0DataOf(frame: MediaFrame): Buffer | null {
-  if (frame.dataType === DataType.AMF0) return frame.payload;
-  return frame.serialized('amf0-data', (f) => {
-    try {
-      switch (f.dataType) {
-        case DataType.JSON:
-          return encodeAMF0(...decodeJSON(f.payload));
-        case DataType.AMF3:
-          return encodeAMF0(...decodeAMF3(f.payload));
-        case DataType.QUERY:
-          return encodeAMF0(...decodeQuery(f.payload));
-        case DataType.XMLRPC:
-          return encodeAMF0(...decodeXMLRPCValues(f.payload));
-        default:
-          return null;
-      }
-    } catch {
-      return null; // undecodable data reaches no Flash player
-    }
-  });
-}
 
 export class NetStream implements MediaSink {
   publication: Publication | null = null;

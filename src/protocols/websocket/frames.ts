@@ -5,6 +5,8 @@
  * `maxMessage` is refused before it is buffered. A violation is a WSProtocolError carrying the close
  * code to send.
  */
+import { PendingBytes } from '../pending-bytes';
+
 export const Opcode = {
   Continuation: 0x0,
   Text: 0x1,
@@ -65,8 +67,7 @@ export class FrameDecoder {
   private failed = false;
   /** bytes the frame being received needs in total (0 = unknown yet) */
   private need = 0;
-  private parts: Buffer[] = [];
-  private partsLength = 0;
+  private readonly pending = new PendingBytes();
 
   constructor(
     private readonly maxMessage = WS_LIMITS.maxMessage,
@@ -78,16 +79,9 @@ export class FrameDecoder {
   push(data: Buffer): WSMessage[] {
     if (this.failed) return [];
     // a large frame arriving in many pieces is joined once, when complete
-    if (this.buf.length + this.partsLength + data.length < this.need) {
-      this.parts.push(data);
-      this.partsLength += data.length;
-      return [];
-    }
-    if (this.parts.length) {
-      this.buf = Buffer.concat([this.buf, ...this.parts, data]);
-      this.parts = [];
-      this.partsLength = 0;
-    } else this.buf = this.buf.length ? Buffer.concat([this.buf, data]) : data;
+    const joined = this.pending.join(this.buf, data, this.need);
+    if (!joined) return [];
+    this.buf = joined;
     this.need = 0;
     const out: WSMessage[] = [];
     try {

@@ -8,43 +8,22 @@ import type { Socket } from 'node:net';
 import type { MediaSink } from '../../core/listener';
 import { DataType, type MediaFrame, MediaType } from '../../core/media';
 import type { Publication } from '../../core/publication';
-import { flvBody, flvHeader, flvTagHeader, flvTagTrailer } from '../../media/flv';
-import { decodeAMF0 } from '../../serialization/amf0';
-import { decodeAMF3 } from '../../serialization/amf3';
+import { flvBody, flvHeader, flvTagHeader, flvTagTrailerOf } from '../../media/flv';
+import { dataValuesOf } from '../../media/data-frame';
 import { encodeJSON } from '../../serialization/json';
-import { decodeQuery } from '../../serialization/query';
-import { decodeXMLRPCValues } from '../../serialization/xmlrpc';
-import type { Value } from '../../serialization/value';
 import { Opcode, encodeFrame, frameHeader } from './frames';
 
 /** A data frame as one complete WebSocket frame (null: cannot be expressed, skipped). */
 export function dataFrameForWebSocket(frame: MediaFrame): Buffer | null {
   return frame.serialized('ws-data', (f) => {
+    // JSON goes out as published, RAW bytes as a binary message; other types as JSON text
+    if (f.dataType === DataType.JSON) return encodeFrame(Opcode.Text, f.payload);
+    if (f.dataType === DataType.RAW) return encodeFrame(Opcode.Binary, f.payload);
     try {
-      let values: Value[];
-      switch (f.dataType) {
-        case DataType.JSON:
-          return encodeFrame(Opcode.Text, f.payload);
-        case DataType.RAW:
-          return encodeFrame(Opcode.Binary, f.payload);
-        case DataType.AMF0:
-          values = decodeAMF0(f.payload);
-          break;
-        case DataType.AMF3:
-          values = decodeAMF3(f.payload);
-          break;
-        case DataType.QUERY:
-          values = decodeQuery(f.payload);
-          break;
-        case DataType.XMLRPC:
-          values = decodeXMLRPCValues(f.payload);
-          break;
-        default:
-          return null;
-      }
-      return encodeFrame(Opcode.Text, encodeJSON(values));
+      const values = dataValuesOf(f);
+      return values && encodeFrame(Opcode.Text, encodeJSON(values));
     } catch {
-      return null;
+      return null; // undecodable data reaches no WebSocket player
     }
   });
 }
@@ -99,7 +78,7 @@ export class WSFLVSink extends WSSink {
     s.write(frameHeader(Opcode.Binary, 11 + body.length + 4));
     s.write(flvTagHeader(frame.type, body.length, time));
     s.write(body);
-    s.write(frame.serialized('flv-trailer', () => flvTagTrailer(body.length)));
+    s.write(flvTagTrailerOf(frame, body));
     s.uncork();
   }
   onPublicationStart(): void {}
