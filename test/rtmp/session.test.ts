@@ -458,3 +458,19 @@ test('commands before connect or garbage after it close that session only', asyn
     }
   });
 });
+
+test('a timeout returned by onConnection (seconds) closes a silent session', async () => {
+  await withServer(async (s, host) => {
+    host.onConnect = () => Table.of({ timeout: 1 });
+    const c = new RTMPClient({ port: s.port });
+    try {
+      const started = Date.now();
+      assert.equal((await c.connect('live')).name, '_result');
+      await c.until(() => c.closed, 10_000, 'the idle session to be closed');
+      assert.ok(Date.now() - started >= 900, 'not before its timeout');
+      await waitFor(() => host.disconnected.length === 1, 5000, 'onDisconnection');
+    } finally {
+      await c.close();
+    }
+  });
+});

@@ -383,15 +383,15 @@ export class RTMPSession extends Client {
     this.flushOutput();
   }
 
+  /** One periodic check per session: idle timeout, connect deadline, stalled output. */
   private armIdle(): void {
     if (this.idleTimer) clearInterval(this.idleTimer);
-    this.idleTimer = null;
-    if (this.idleTimeoutMs <= 0) return;
-    const period = Math.max(50, Math.min(this.idleTimeoutMs, 5000, RTMP_DEFAULTS.stallTimeoutMs / 4));
+    const idleMs = this.idleTimeoutMs > 0 ? this.idleTimeoutMs : Infinity;
+    const period = Math.max(50, Math.min(idleMs, 5000, RTMP_DEFAULTS.stallTimeoutMs / 4));
     this.idleTimer = setInterval(() => {
       const now = Date.now();
       const idle = now - this.lastReceptionTime;
-      if (idle >= this.idleTimeoutMs) this.close(`timeout (${Math.round(idle / 1000)} s without data)`);
+      if (idle >= idleMs) this.close(`timeout (${Math.round(idle / 1000)} s without data)`);
       else if (!this.connected && now - this.born > RTMP_DEFAULTS.connectTimeoutMs) this.close('no connect in time');
       else if (this.queuedBytes() <= LISTENER_LIMITS.dropBytes) this.stalledSince = 0;
       else if (!this.stalledSince) this.stalledSince = now;
