@@ -61,6 +61,13 @@ export interface AppHost {
   onHandshake(address: string, path: string, properties: Table, attempts: number): string[];
   /** RTMFP: addresses of other servers for an unknown peer id */
   onRendezVousUnknown(protocol: string, peerId: string): string[];
+
+  /**
+   * true if scripts refused this peer's IP (mona:addToBlacklist); protocols refuse such a peer at
+   * connection, before any script sees it. `address`: "ip:port", "[ipv6]:port" or a bare IP.
+   * Optional only until every AppHost implements it; protocols call ServerContext.isBlacklisted.
+   */
+  isBlacklisted?(address: string): boolean;
 }
 
 /** Splits "/a/b/c" into app and rest, given an existence test; shared by every AppHost. */
@@ -141,5 +148,9 @@ export class FolderHost implements AppHost {
   }
   onRendezVousUnknown(): string[] {
     return [];
+  }
+  /** no script, no blacklist */
+  isBlacklisted(): boolean {
+    return false;
   }
 }

@@ -45,6 +45,14 @@ export class ServerContext {
     return result;
   }
 
+  /**
+   * true if the peer at `address` ("ip:port", "[ipv6]:port") must be refused before anything else:
+   * its IP is on the script blacklist. Protocols ask at accept/handshake (MonaServer does the same).
+   */
+  isBlacklisted(address: string): boolean {
+    return this.host.isBlacklisted?.(address) ?? false;
+  }
+
   /** Counterpart of connect(): safe to call for a client that never connected, and twice. */
   disconnect(client: Client): void {
     if (!client.connected) return;

@@ -38,7 +38,7 @@ export class LuaHost implements AppHost {
   private manageTimer: NodeJS.Timeout | null = null;
   /** writers made by newWriter() that scripts hold: their onManage runs every 2 s */
   readonly managedWriters = new Set<Writer>();
-  /** mona:addToBlacklist: protocols may refuse these IPs (`host.blacklist.has(address)`) */
+  /** mona:addToBlacklist / removeFromBlacklist fill it; protocols ask isBlacklisted() */
   readonly blacklist = new Blacklist();
   private started = false;
 
@@ -546,6 +546,10 @@ export class LuaHost implements AppHost {
       return 2;
     });
     return addressesOf(r);
+  }
+
+  isBlacklisted(address: string): boolean {
+    return this.blacklist.has(address);
   }
 }
 

@@ -33,6 +33,9 @@ export class TestHost implements AppHost {
   onRendezVousUnknown(): string[] {
     return [];
   }
+  isBlacklisted(): boolean {
+    return false;
+  }
 
   methods: Record<string, Method> = {};
   message: Method = () => [];

@@ -52,6 +52,12 @@ export class HTTPServer implements ProtocolServer {
   }
 
   private accept(socket: net.Socket): void {
+    // a blacklisted IP (mona:addToBlacklist) gets no session: closed before reading a byte
+    const ip = socket.remoteAddress ?? '';
+    if (this.context.isBlacklisted(net.isIPv6(ip) ? `[${ip}]:${socket.remotePort}` : `${ip}:${socket.remotePort}`)) {
+      socket.destroy();
+      return;
+    }
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     socket.on('error', () => {});

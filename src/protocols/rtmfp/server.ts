@@ -167,6 +167,8 @@ export class RTMFPServer implements ProtocolServer {
       if (this.ctx.logger.dumping) this.ctx.logger.dump('RTMFP', 'in', address, msg);
       const id = unscrambleSessionId(msg);
       if (id === 0) {
+        // a blacklisted IP (mona:addToBlacklist) gets no answer at all, as if nobody listened
+        if (this.ctx.isBlacklisted(address)) return this.drop(address, 'blacklisted');
         const plain = decryptPacket(msg, DEFAULT_KEY);
         if (!plain) return this.drop(address, 'bad checksum with the default key');
         const packet = parsePacket(plain);

@@ -19,6 +19,7 @@ import { lua } from '../lua/fengari';
 import { luaName, type LuaClass, type LuaVM } from '../lua/vm';
 import type { LuaHost } from '../lua-host';
 import { fileTable, ipAddressTable, socketAddressTable } from './addresses';
+import { canonicalIP, ipOfAddress } from '../../core/ip';
 import { argValues } from './objects';
 
 const LOG_FUNCTIONS: Array<[string, Level]> = [
@@ -52,18 +53,23 @@ export function hexDump(data: Buffer): string {
   return lines.join('\n');
 }
 
-/** The blacklist mona:addToBlacklist fills; protocols may consult LuaHost.blacklist. */
+/**
+ * The blacklist mona:addToBlacklist fills (LuaHost.isBlacklisted). IPs are kept and compared in
+ * canonical form, so "::ffff:127.0.0.1" from a dual-stack socket matches a script's "127.0.0.1".
+ */
 export class Blacklist {
   private readonly ips = new Set<string>();
   add(ip: string): void {
-    this.ips.add(ip);
+    this.ips.add(canonicalIP(ip) ?? ip);
   }
   remove(ip: string): void {
-    this.ips.delete(ip);
+    this.ips.delete(canonicalIP(ip) ?? ip);
   }
+  /** `address`: "ip:port", "[ipv6]:port" or a bare IP */
   has(address: string): boolean {
-    const host = address.replace(/^\[([^\]]+)\](:\d+)?$/, '$1').replace(/^([\d.]+):\d+$/, '$1');
-    return this.ips.has(host);
+    if (this.ips.size === 0) return false;
+    const ip = ipOfAddress(address);
+    return ip !== null && this.ips.has(ip);
   }
   get size(): number {
     return this.ips.size;
