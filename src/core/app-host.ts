@@ -65,9 +65,8 @@ export interface AppHost {
   /**
    * true if scripts refused this peer's IP (mona:addToBlacklist); protocols refuse such a peer at
    * connection, before any script sees it. `address`: "ip:port", "[ipv6]:port" or a bare IP.
-   * Optional only until every AppHost implements it; protocols call ServerContext.isBlacklisted.
    */
-  isBlacklisted?(address: string): boolean;
+  isBlacklisted(address: string): boolean;
 }
 
 /** Splits "/a/b/c" into app and rest, given an existence test; shared by every AppHost. */

@@ -50,7 +50,7 @@ export class ServerContext {
    * its IP is on the script blacklist. Protocols ask at accept/handshake (MonaServer does the same).
    */
   isBlacklisted(address: string): boolean {
-    return this.host.isBlacklisted?.(address) ?? false;
+    return this.host.isBlacklisted(address);
   }
 
   /** Counterpart of connect(): safe to call for a client that never connected, and twice. */

@@ -32,6 +32,9 @@ class TestHost implements AppHost {
   }
   start(): void {}
   async stop(): Promise<void> {}
+  isBlacklisted(): boolean {
+    return false;
+  }
   onAddressChanged(): void {}
   onRead(_c: Client, file: string): ReadDecision {
     return { file, template: null };

@@ -8,10 +8,9 @@ import { StreamRefused } from '../../core/errors';
 import { LISTENER_LIMITS, type Listener, type MediaSink } from '../../core/listener';
 import { DataType, MediaFrame, MediaType } from '../../core/media';
 import type { Publication } from '../../core/publication';
-import { encodeAMF0 } from '../../serialization/amf0';
-import { decodeAMF3 } from '../../serialization/amf3';
-import { decodeJSON } from '../../serialization/json';
+import { amf0DataOf } from '../../media/data-frame';
 import { decodeQuery } from '../../serialization/query';
+import { encodeAMF0 } from '../../serialization/amf0';
 import { Table, type Value } from '../../serialization/value';
 import { CSID, MessageType, UserControl } from './constants';
 import { decodeData, encodeData, text } from './commands';
@@ -191,7 +190,7 @@ export class RTMPStream implements MediaSink {
         s.writeFrame(CSID.video, MessageType.Video, this.id, time, frame, frame.payload);
         break;
       default: {
-        const payload = amf0Data(frame);
+        const payload = amf0DataOf(frame);
         if (payload) s.writeFrame(CSID.data, MessageType.DataAMF0, this.id, time, frame, payload);
       }
     }
@@ -234,32 +233,4 @@ export class RTMPStream implements MediaSink {
   }
 }
 
-/**
- * The AMF0 data message for a data frame, converted once per frame when the publisher was not an
- * AMF0 one (WebSocket JSON, AMF3, query). null when the frame cannot be carried.
- */
-function amf0Data(frame: MediaFrame): Buffer | null {
-  if (frame.dataType === DataType.AMF0) return frame.payload;
-  return frame.serialized('rtmp-amf0', (f): Buffer | null => {
-    try {
-      let values: Value[];
-      switch (f.dataType) {
-        case DataType.AMF3:
-          values = decodeAMF3(f.payload);
-          break;
-        case DataType.JSON:
-          values = decodeJSON(f.payload);
-          break;
-        case DataType.QUERY:
-          values = decodeQuery(f.payload);
-          break;
-        default:
-          return null;
-      }
-      return values.length ? encodeAMF0(...values) : null;
-    } catch {
-      return null;
-    }
-  });
-}
 

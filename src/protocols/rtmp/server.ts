@@ -56,6 +56,11 @@ export class RTMPServer implements ProtocolServer, SessionHost {
   }
 
   private accept(socket: net.Socket): void {
+    // mona:addToBlacklist: refused at accept, before any handshake work (as MonaServer does)
+    if (this.context.isBlacklisted(`${socket.remoteAddress}:${socket.remotePort}`)) {
+      socket.destroy();
+      return;
+    }
     try {
       const session = new RTMPSession(this, socket);
       this.sessions.add(session);
