@@ -13,6 +13,7 @@ import { Writer } from '../../src/core/writer';
 import { Level, type Logger } from '../../src/logs/levels';
 import type { Value } from '../../src/serialization/value';
 import { LuaHost } from '../../src/scripting/lua-host';
+import { defaultConfig } from '../../src/config/schema';
 
 export class MemoryLogger implements Logger {
   level = Level.TRACE;
@@ -88,21 +89,13 @@ export class FakeClient extends Client {
   }
 }
 
+/** The defaults of S1 with every port off and logs inside `dir`, plus keys scripts read from mona.configs. */
 export function testConfig(dir: string): Config {
-  return {
-    host: '',
-    socketBufferSize: 0,
-    threads: 0,
-    application: { dir },
-    servers: { port: 0, targets: '' },
-    rtmfp: { port: 0, keepaliveServer: 15, keepalivePeer: 10 },
-    rtmp: { port: 0 },
-    http: { port: 0, timeout: 7, index: '' },
-    rtsp: { port: 0 },
-    websocket: { timeout: 120 },
-    logs: { directory: path.join(dir, 'logs'), name: 'log', rotation: 0 },
-    raw: { myKey: '42', myGroup: { myConfig: 'hello', flag: 'true' } },
-  };
+  const config = defaultConfig(dir);
+  config.rtmfp.port = config.rtmp.port = config.http.port = config.rtsp.port = 0;
+  config.logs = { directory: path.join(dir, 'logs'), name: 'log', rotation: 0 };
+  config.raw = { myKey: '42', myGroup: { myConfig: 'hello', flag: 'true' } };
+  return config;
 }
 
 /** A temporary application dir with the given files ("www/main.lua" → source). */
