@@ -19,6 +19,7 @@ import { lua } from '../lua/fengari';
 import { luaName, type LuaClass, type LuaVM } from '../lua/vm';
 import type { LuaHost } from '../lua-host';
 import { fileTable, ipAddressTable, socketAddressTable } from './addresses';
+import { resolveHostSync } from './dns-sync';
 import { canonicalIP, ipOfAddress } from '../../core/ip';
 import { argValues } from './objects';
 
@@ -330,8 +331,10 @@ function monaClass(host: LuaHost): LuaClass<LuaHost> {
         return pushAddress(vm, ipAddressTable(vm.toText(2) ?? ''), 'IP address');
       },
       createIPAddressWithDNS(vm) {
-        const text = vm.toText(2) ?? '';
-        return pushAddress(vm, ipAddressTable(text === 'localhost' ? '127.0.0.1' : text), 'IP address');
+        // blocks until the resolver answers (at most DNS_TIMEOUT_MS), as MonaServer's call does
+        const r = resolveHostSync(vm.toText(2) ?? '');
+        if ('error' in r) return pushAddress(vm, null, r.error);
+        return pushAddress(vm, ipAddressTable(r.ip), 'IP address');
       },
       createSocketAddress(vm, _h, L) {
         const port = lua.lua_type(L, 3) === lua.LUA_TNUMBER ? lua.lua_tonumber(L, 3) : undefined;
@@ -339,9 +342,18 @@ function monaClass(host: LuaHost): LuaClass<LuaHost> {
         return pushAddress(vm, typeof t === 'string' ? null : t, typeof t === 'string' ? t : '');
       },
       createSocketAddressWithDNS(vm, _h, L) {
-        const port = lua.lua_type(L, 3) === lua.LUA_TNUMBER ? lua.lua_tonumber(L, 3) : undefined;
-        const text = (vm.toText(2) ?? '').replace(/^localhost(?=:|$)/, '127.0.0.1');
-        const t = socketAddressTable(text, port);
+        let port = lua.lua_type(L, 3) === lua.LUA_TNUMBER ? lua.lua_tonumber(L, 3) : undefined;
+        let host = vm.toText(2) ?? '';
+        if (port === undefined) {
+          // "host:port" / "[v6]:port": split here so that the host part can be resolved
+          const m = /^\[([^\]]+)\]:(\d+)$/.exec(host) ?? /^([^:]+):(\d+)$/.exec(host);
+          if (!m) return pushAddress(vm, null, `${host} is not a socket address (host:port)`);
+          host = m[1];
+          port = Number(m[2]);
+        }
+        const r = resolveHostSync(host);
+        if ('error' in r) return pushAddress(vm, null, r.error);
+        const t = socketAddressTable(r.ip, port);
         return pushAddress(vm, typeof t === 'string' ? null : t, typeof t === 'string' ? t : '');
       },
       publish(vm, h) {
