@@ -1,6 +1,7 @@
 /**
  * Static files of an app folder (SPEC S7): MIME type by extension, Last-Modified / ETag with
- * If-Modified-Since / If-None-Match → 304, single byte ranges → 206/416, generated folder listings.
+ * If-Modified-Since / If-None-Match → 304, generated folder listings
+ * (byte ranges: ranges.ts).
  * Small files are kept in memory (re-validated by stat at most once a second) because serving a
  * small file is the common case and the one the benchmark measures.
  */
@@ -105,33 +106,6 @@ export function notModified(info: FileInfo, headers: Map<string, string>): boole
   if (ims === undefined) return false;
   const t = Date.parse(ims);
   return Number.isFinite(t) && Math.floor(info.mtimeMs / 1000) * 1000 <= t;
-}
-
-export type RangeResult = { kind: 'full' } | { kind: 'partial'; start: number; end: number } | { kind: 'unsatisfiable' };
-
-/**
- * One "bytes=" range (RFC 9110 14.2). Several ranges or a malformed header: the whole file (the RFC
- * lets a server ignore Range). If-Range with a stale validator: the whole file.
- */
-export function parseRange(header: string | undefined, size: number, info: FileInfo, ifRange?: string): RangeResult {
-  if (!header) return { kind: 'full' };
-  if (ifRange !== undefined && ifRange !== info.etag && ifRange !== info.lastModified) return { kind: 'full' };
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m || (m[1] === '' && m[2] === '')) return { kind: 'full' };
-  let start: number;
-  let end: number;
-  if (m[1] === '') {
-    const n = Number(m[2]);
-    if (n === 0) return { kind: 'unsatisfiable' };
-    start = Math.max(0, size - n);
-    end = size - 1;
-  } else {
-    start = Number(m[1]);
-    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
-    if (m[2] !== '' && Number(m[2]) < start) return { kind: 'full' };
-  }
-  if (start >= size) return { kind: 'unsatisfiable' };
-  return { kind: 'partial', start, end };
 }
 
 export function fileHeaders(info: FileInfo): HeaderList {

@@ -17,11 +17,12 @@ import { acceptWebSocket, isWebSocketUpgrade } from '../websocket/upgrade';
 import { type BodyFormat, decodeBody, encodeFailure, encodeReply, formatOf, replyType } from './body-formats';
 import { HTTPClient, type ReplyCollector } from './client';
 import { parseCookies } from './cookies';
-import { type FileInfo, fileHeaders, folderListing, lookupFile, notModified, parseRange } from './files';
+import { type FileInfo, fileHeaders, folderListing, lookupFile, notModified } from './files';
 import { FLVSink, TSSink } from './live';
 import { extensionOf, isTextType } from './mime';
 import { HTTPError, type HTTPRequest, RequestParser } from './parser';
 import { type ParsedTarget, parseTarget } from './paths';
+import { type BodyPiece, multipartLayout, parseRange } from './ranges';
 import { type HeaderList, errorPage, responseHead } from './response';
 import { renderTemplate } from './template';
 import * as fs from 'node:fs';
@@ -529,18 +530,29 @@ export class HTTPSession {
       headers.push(['Content-Range', `bytes */${info.size}`]);
       return this.send(req, 416, headers, null);
     }
+    if (range.kind === 'multi') {
+      const layout = multipartLayout(range.spans, info.size, info.mime);
+      headers[0] = ['Content-Type', layout.contentType]; // fileHeaders puts Content-Type first
+      if (info.data) {
+        const data = info.data;
+        return this.send(req, 206, headers, Buffer.concat(layout.pieces.map((p) => (Buffer.isBuffer(p) ? p : data.subarray(p.start, p.end + 1)))));
+      }
+      return this.streamFile(req, 206, headers, info, layout.pieces, layout.length);
+    }
     const start = range.kind === 'partial' ? range.start : 0;
     const end = range.kind === 'partial' ? range.end : info.size - 1;
     const status = range.kind === 'partial' ? 206 : 200;
     if (range.kind === 'partial') headers.push(['Content-Range', `bytes ${start}-${end}/${info.size}`]);
     if (info.data) return this.send(req, status, headers, info.data.subarray(start, end + 1));
-    this.streamFile(req, status, headers, info, start, end);
+    this.streamFile(req, status, headers, info, end >= start ? [{ start, end }] : [], Math.max(0, end - start + 1));
   }
 
-  /** A large file: streamed with back-pressure; later pipelined requests wait for its end. */
-  private streamFile(req: HTTPRequest, status: number, headers: HeaderList, info: FileInfo, start: number, end: number): void {
+  /**
+   * A large file: `pieces` (in-memory part heads and spans read from disk, one after the other)
+   * streamed with back-pressure; later pipelined requests wait for its end.
+   */
+  private streamFile(req: HTTPRequest, status: number, headers: HeaderList, info: FileInfo, pieces: BodyPiece[], length: number): void {
     const keep = this.keepAlive(req);
-    const length = Math.max(0, end - start + 1);
     const all = this.common(req, headers, keep);
     all.push(['Content-Length', String(length)]);
     this.socket.write(responseHead(status, all), 'latin1');
@@ -549,16 +561,19 @@ export class HTTPSession {
       return;
     }
     this.busy = true;
-    const stream = fs.createReadStream(info.real, { start, end });
     let sent = 0;
-    stream.on('data', (chunk) => {
-      sent += chunk.length;
-      if (!this.socket.write(chunk)) stream.pause();
-    });
-    const onDrain = () => stream.resume();
+    let index = 0;
+    let stream: fs.ReadStream | null = null;
+    let done = false;
+    const onDrain = () => stream?.resume();
+    const onClose = () => stream?.destroy();
     this.socket.on('drain', onDrain);
+    this.socket.once('close', onClose);
     const finish = (ok: boolean) => {
+      if (done) return;
+      done = true;
       this.socket.off('drain', onDrain);
+      this.socket.off('close', onClose);
       this.busy = false;
       if (!ok || sent !== length || !keep) {
         this.close(ok ? undefined : 'file read error');
@@ -566,9 +581,29 @@ export class HTTPSession {
       }
       this.drain();
     };
-    stream.on('end', () => finish(true));
-    stream.on('error', () => finish(false));
-    this.socket.once('close', () => stream.destroy());
+    // in-memory pieces are written at once; each span opens its own read stream when reached
+    const next = () => {
+      stream = null;
+      while (index < pieces.length) {
+        const piece = pieces[index++];
+        if (Buffer.isBuffer(piece)) {
+          sent += piece.length;
+          this.socket.write(piece);
+          continue;
+        }
+        const s = fs.createReadStream(info.real, { start: piece.start, end: piece.end });
+        stream = s;
+        s.on('data', (chunk) => {
+          sent += chunk.length;
+          if (!this.socket.write(chunk)) s.pause();
+        });
+        s.on('end', next);
+        s.on('error', () => finish(false));
+        return;
+      }
+      finish(true);
+    };
+    next();
   }
 
   /** `name.flv` / `name.ts` that is no file: the live publication `name`, until it ends. */
