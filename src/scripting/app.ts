@@ -14,6 +14,12 @@ export class App {
   envRef = -1;
   /** "mtime:size" of main.lua when it last ran, null when the app has no main.lua */
   stamp: string | null = null;
+  /**
+   * Lua files this app loaded with require/dofile/loadfile from its folder or a parent's, with
+   * their "mtime:size" when loaded (null: missing): a change reloads the app like main.lua's.
+   * Emptied when main.lua reruns, which loads them again.
+   */
+  readonly deps = new Map<string, string | null>();
   /** Date.now() of the last look at main.lua */
   lastCheck = 0;
   /** false once unloaded (folder deleted): late references are ignored */
@@ -37,12 +43,13 @@ export class App {
 
   /** The current "mtime:size" of main.lua, null if it is missing. */
   readStamp(): string | null {
-    try {
-      const st = fs.statSync(this.mainFile);
-      return st.isFile() ? `${st.mtimeMs}:${st.size}` : null;
-    } catch {
-      return null;
-    }
+    return fileStamp(this.mainFile);
+  }
+
+  /** The first loaded file whose stamp changed since it was loaded, or null. */
+  changedDep(): string | null {
+    for (const [file, stamp] of this.deps) if (fileStamp(file) !== stamp) return file;
+    return null;
   }
 
   folderExists(): boolean {
@@ -51,5 +58,15 @@ export class App {
     } catch {
       return false;
     }
+  }
+}
+
+/** "mtime:size" of a file, null if it is missing or not a file: what hot reload compares. */
+export function fileStamp(file: string): string | null {
+  try {
+    const st = fs.statSync(file);
+    return st.isFile() ? `${st.mtimeMs}:${st.size}` : null;
+  } catch {
+    return null;
   }
 }

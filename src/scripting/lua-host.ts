@@ -16,7 +16,7 @@ import type { Writer } from '../core/writer';
 import { Table, type Value } from '../serialization/value';
 import { Blacklist, installGlobals } from './api/globals';
 import { ScriptObjects } from './api/objects';
-import { App } from './app';
+import { App, fileStamp } from './app';
 import { DataBinding } from './data-binding';
 import { APPS_LUA } from './lua/apps-lua';
 import { COMPAT_LUA } from './lua/compat';
@@ -132,19 +132,24 @@ export class LuaHost implements AppHost {
     const L = vm.L;
     lua.lua_createtable(L, 0, 3);
     vm.pushFunction(() => {
-      // readFile(appPath, file) → code, chunkname  (file relative to that app's folder, or absolute)
+      // readFile(appPath, file, requester) → code, chunkname  (file relative to that app's folder,
+      // or absolute); requester is the app whose require/dofile/loadfile asked
       const appPath = vm.toText(1) ?? '';
       const file = vm.toText(2);
       if (!file) return 0;
       const app = this.apps.get(appPath);
       if (!app) return 0;
       const full = path.isAbsolute(file) ? file : path.join(app.dir, file);
+      // stamp before the read: a write in between is seen as a change at the next check (one
+      // reload too many, never a missed one)
+      const stamp = fileStamp(full);
       let code: Buffer;
       try {
         code = fs.readFileSync(full);
       } catch {
         return 0;
       }
+      this.recordDep(this.apps.get(vm.toText(3) ?? appPath) ?? app, full, stamp);
       vm.pushBytes(code);
       vm.pushString(this.chunkName(full));
       return 2;
@@ -170,6 +175,14 @@ export class LuaHost implements AppHost {
     lua.lua_setfield(L, -2, luaName('data'));
     vm.run(APPS_LUA, '=apps', 1);
     this.appsRef = vm.ref();
+  }
+
+  /** A Lua file `app` loaded: watched for hot reload when it lies in the app tree (own or parent folders). */
+  private recordDep(app: App, full: string, stamp: string | null): void {
+    const rel = path.relative(this.wwwDir, full);
+    if (rel.startsWith('..') || path.isAbsolute(rel)) return;
+    // the first stamp stays: a later load of a changed file must still trigger the reload
+    if (!app.deps.has(full)) app.deps.set(full, stamp);
   }
 
   /** "www/Games/main.lua": file names in Lua messages, relative to the application folder. */
@@ -213,6 +226,7 @@ export class LuaHost implements AppHost {
   /** Runs main.lua (if any) in a clean environment, then onStart(path). */
   private runMain(app: App): void {
     app.stamp = app.readStamp();
+    app.deps.clear();
     app.lastCheck = Date.now();
     if (app.stamp !== null) {
       let code: Buffer | null = null;
@@ -249,7 +263,7 @@ export class LuaHost implements AppHost {
     this.ctx.logger.debug('Lua', `application ${app.path || '/'} stopped`);
   }
 
-  /** Hot reload (SPEC S2): main.lua changed → onStop, rerun, onStart; folder gone → unload. */
+  /** Hot reload (SPEC S2): main.lua or a Lua file it loaded changed → onStop, rerun, onStart; folder gone → unload. */
   private checkReload(app: App, force = false): void {
     const now = Date.now();
     if (!force && now - app.lastCheck < RELOAD_CHECK_MS) return;
@@ -259,8 +273,15 @@ export class LuaHost implements AppHost {
       return;
     }
     const stamp = app.readStamp();
-    if (stamp === app.stamp) return;
-    this.ctx.logger.info('Lua', `application ${app.path || '/'} reloaded (main.lua ${stamp ? 'changed' : 'removed'})`);
+    let why: string;
+    if (stamp !== app.stamp) why = `main.lua ${stamp ? 'changed' : 'removed'}`;
+    else {
+      // a file it loaded with require/dofile/loadfile
+      const dep = app.changedDep();
+      if (dep === null) return;
+      why = `${this.chunkName(dep)} changed`;
+    }
+    this.ctx.logger.info('Lua', `application ${app.path || '/'} reloaded (${why})`);
     this.stopApp(app);
     this.runMain(app);
   }

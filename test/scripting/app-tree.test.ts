@@ -188,6 +188,45 @@ test('hot reload: rewriting main.lua runs onStop then onStart with the new code;
   }
 });
 
+test('hot reload: rewriting a file required from a parent folder or dofile\'d from its own reloads the app', async () => {
+  const dir = makeAppDir({
+    'www/main.lua': ROOT,
+    'www/lib.lua': 'local M = {} function M.version() return 1 end return M',
+    'www/app/main.lua': `
+      local lib = require("lib.lua")
+      function version() return lib.version() end
+      dofile("conf.lua")
+      function onStart(p) super.log("start " .. p .. " v" .. lib.version() .. " " .. conf) end
+      function onStop(p) super.log("stop " .. p .. " v" .. lib.version()) end`,
+    'www/app/conf.lua': 'conf = "a"',
+  });
+  const s = startLua(dir);
+  try {
+    assert.deepEqual(evalIn(s, '/app', 'return version(), conf'), [1, 'a']);
+    const events = () => toJS(evalRoot(s, 'return events')[0]) as string[];
+    const before = events().length;
+    // nothing changed: a check does not reload
+    expireReloadChecks(s.host);
+    assert.deepEqual(evalIn(s, '/app', 'return version()'), [1]);
+    assert.equal(events().length, before);
+    // the parent folder's lib.lua changes: onStop (old code), rerun, onStart (new code)
+    rewriteFile(dir, 'www/lib.lua', 'local M = {} function M.version() return 2 end return M');
+    expireReloadChecks(s.host);
+    assert.deepEqual(evalIn(s, '/app', 'return version()'), [2]);
+    assert.deepEqual(events().slice(before), ['stop /app v1', 'start /app v2 a']);
+    assert.ok(s.logger.at(Level.INFO).some((l) => l.includes('application /app reloaded (www/lib.lua changed)')), s.logger.at(Level.INFO).join('\n'));
+    // the root did not load lib.lua: it did not reload
+    assert.ok(!events().includes('stop:'));
+    // a file of its own folder loaded by dofile
+    rewriteFile(dir, 'www/app/conf.lua', 'conf = "b"');
+    expireReloadChecks(s.host);
+    assert.deepEqual(evalIn(s, '/app', 'return conf'), ['b']);
+    assert.deepEqual(events().slice(-2), ['stop /app v2', 'start /app v2 b']);
+  } finally {
+    await s.close();
+  }
+});
+
 test('an app without main.lua behaves as its parent; a Lua error in main.lua is logged with file:line', async () => {
   const s = startLua(
     makeAppDir({

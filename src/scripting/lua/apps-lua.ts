@@ -42,11 +42,12 @@ local function newProxy(app)
   return proxy
 end
 
--- a file found from the app folder, then each parent's folder: (code, chunkname) or nil
+-- a file found from the app folder, then each parent's folder: (code, chunkname) or nil;
+-- the host records it as a file \`app\` depends on (hot reload)
 local function find(app, file)
   local a = app
   while a do
-    local code, chunk = host.readFile(a.path, file)
+    local code, chunk = host.readFile(a.path, file, app.path)
     if code then return code, chunk end
     a = a.parent
   end
