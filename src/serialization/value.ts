@@ -66,10 +66,6 @@ export class Table {
     return this.fields.get(name);
   }
 
-  get isArrayOnly(): boolean {
-    return this.fields.size === 0;
-  }
-
   static of(fields: Record<string, Value>): Table {
     return new Table([], fields);
   }
