@@ -16,22 +16,21 @@ import { parseUserData } from '../../src/protocols/rtmfp/user-data';
 import { RTMFPServer } from '../../src/protocols/rtmfp/server';
 import { startRtmfpTestServer } from '../helpers/rtmfp-server';
 import { RtmfpTestClient } from '../helpers/rtmfp-client';
-import { prng } from '../helpers/prng';
+import { prng, randomBuffer } from '../helpers/prng';
 import { readPcapUdp } from '../helpers/rtmfp-pcap';
 
 const CAPTURE = path.join(__dirname, '..', '..', '..', '..', 'shared', 'captures', 'rtmfp-librtmfp-client-vs-monaserver.pcap');
 
-function randomBuffer(r: () => number, max: number): Buffer {
-  const b = Buffer.alloc(Math.floor(r() * max));
-  for (let i = 0; i < b.length; i++) b[i] = Math.floor(r() * 256);
-  return b;
+/** Random bytes of a random length below `max` (the shared seeded helper draws the bytes). */
+function randomBytesUpTo(r: () => number, max: number): Buffer {
+  return randomBuffer(r, Math.floor(r() * max));
 }
 
 test('parsers only ever throw RtmfpFormatError on random and mutated input', () => {
   const r = prng(42);
   const parsers = [parsePacket, parseIHello, parseRHello, parseIIKeying, parseRIKeying, (b: Buffer) => parseUserData(b, false)];
   for (let i = 0; i < 20000; i++) {
-    const b = randomBuffer(r, 300);
+    const b = randomBytesUpTo(r, 300);
     for (const p of parsers) {
       try {
         p(b);
@@ -58,7 +57,7 @@ test('random datagrams and mutated captured handshakes are dropped without throw
     let fed = 0;
     for (let i = 0; i < 5000; i++) {
       let d: Buffer;
-      if (i % 2 === 0) d = randomBuffer(r, 1300);
+      if (i % 2 === 0) d = randomBytesUpTo(r, 1300);
       else {
         d = Buffer.from(captured[i % captured.length]);
         const flips = 1 + Math.floor(r() * 4);
@@ -124,7 +123,7 @@ test('wrong keys and bad chunks inside authenticated packets are dropped; the se
     ];
     for (const p of bad) send(p);
     for (let i = 0; i < 300; i++) {
-      const junk = randomBuffer(r, 200);
+      const junk = randomBytesUpTo(r, 200);
       if (junk[0] === 0x0c || junk[0] === 0x4c) junk[0] = 0x77; // a valid close would (rightly) end it
       send(Buffer.concat([Buffer.from([0x09, 0, 0]), junk]));
     }
