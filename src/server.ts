@@ -26,9 +26,8 @@ export interface ProtocolEntry {
 }
 
 /**
- * Every protocol the server runs, in start order. Protocol helpers: add ONE line here for yours,
- *   { name: 'RTMP', port: (c) => c.rtmp.port, create: (ctx) => new RTMPServer(ctx) },
- * (and its import above). A protocol that fails to bind is reported and the others keep running.
+ * Every protocol the server runs, in start order; a new protocol is one more line here. A protocol
+ * that fails to bind is reported and the others keep running. WebSocket shares HTTP's port.
  */
 export const PROTOCOLS: ProtocolEntry[] = [
   { name: 'RTMP', port: (c) => c.rtmp.port, create: (ctx) => new RTMPServer(ctx) },
