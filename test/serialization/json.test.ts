@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeJSON, decodeJSONMessage, encodeJSON, parseJSON, stringifyJSON } from '../../src/serialization/json';
 import { DecodeError, Table, Value, fromJS, toJS } from '../../src/serialization/value';
+import { countNodes } from '../helpers/count-values';
 import { xorshift32 } from '../helpers/prng';
 
 // RFC 8259 section 13, first example (whitespace as printed in the RFC)
@@ -184,21 +185,6 @@ test('fuzz: random and mutated inputs only ever throw DecodeError', () => {
     }
   }
 });
-
-/** Values and table slots reachable from a list: what a decoder allocated, roughly. */
-export function countNodes(values: Value[]): number {
-  let n = 0;
-  const stack = [...values];
-  while (stack.length) {
-    const v = stack.pop()!;
-    n++;
-    if (v instanceof Table) {
-      stack.push(...v.items);
-      for (const x of v.fields.values()) stack.push(x);
-    }
-  }
-  return n;
-}
 
 function randomValue(rand: () => number, depth: number): Value {
   switch (rand() % (depth > 3 ? 4 : 6)) {

@@ -4,21 +4,8 @@ import assert from 'node:assert/strict';
 import { decodeXML, encodeXML, parseXML, xmlIndex } from '../../src/serialization/xml';
 import { parseXMLTree, MAX_XML_DEPTH } from '../../src/serialization/xml-parser';
 import { DecodeError, Table, Value, toJS } from '../../src/serialization/value';
+import { countNodes } from '../helpers/count-values';
 import { xorshift32 } from '../helpers/prng';
-
-function countNodes(values: Value[]): number {
-  let n = 0;
-  const stack = [...values];
-  while (stack.length) {
-    const v = stack.pop()!;
-    n++;
-    if (v instanceof Table) {
-      stack.push(...v.items);
-      for (const x of v.fields.values()) stack.push(x);
-    }
-  }
-  return n;
-}
 
 // the SOAP request of MonaServer's serverapp.rst "A sample with SOAP"
 const SOAP = `<?xml version="1.0" encoding="utf-8"?>

@@ -5,21 +5,8 @@ import {
   decodeXMLRPC, decodeXMLRPCValues, encodeXMLRPCCall, encodeXMLRPCFault, encodeXMLRPCResponse, encodeXMLRPCValue,
 } from '../../src/serialization/xmlrpc';
 import { DecodeError, Table, Value, toJS } from '../../src/serialization/value';
+import { countNodes } from '../helpers/count-values';
 import { xorshift32 } from '../helpers/prng';
-
-function countNodes(values: Value[]): number {
-  let n = 0;
-  const stack = [...values];
-  while (stack.length) {
-    const v = stack.pop()!;
-    n++;
-    if (v instanceof Table) {
-      stack.push(...v.items);
-      for (const x of v.fields.values()) stack.push(x);
-    }
-  }
-  return n;
-}
 
 // The examples of the XML-RPC specification (xmlrpc.com/spec.md), indentation as published.
 const SPEC_CALL = `<?xml version="1.0"?>
