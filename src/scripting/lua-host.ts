@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isSafeAppPath, resolveAppPath, type AppHost, type ReadDecision, type ResolvedPath } from '../core/app-host';
+import { FolderHost, type AppHost, type ReadDecision, type ResolvedPath } from '../core/app-host';
 import type { Client } from '../core/client';
 import type { ServerContext } from '../core/context';
 import { CallFailed, ConnectionRejected, InvalidApp, MethodNotFound, StreamRefused } from '../core/errors';
@@ -41,8 +41,11 @@ export class LuaHost implements AppHost {
   /** mona:addToBlacklist / removeFromBlacklist fill it; protocols ask isBlacklisted() */
   readonly blacklist = new Blacklist();
   private started = false;
+  /** www/ folder rules (which paths are apps), shared with core's script-less host */
+  private readonly folders: FolderHost;
 
   constructor(readonly ctx: ServerContext) {
+    this.folders = new FolderHost(ctx.wwwDir);
     this.vm.onNativeError = (e) => this.ctx.logger.debug('Lua', `JS error in a script call: ${e instanceof Error ? e.stack : String(e)}`);
     this.objects = new ScriptObjects(this);
     this.data = new DataBinding(this);
@@ -57,18 +60,13 @@ export class LuaHost implements AppHost {
 
   // ---- AppHost: tree ----
 
+  /** Same tree rule as script-less hosting: an app is a safe path naming a folder under www/. */
   exists(appPath: string): boolean {
-    if (appPath === '') return true;
-    if (!isSafeAppPath(appPath)) return false;
-    try {
-      return fs.statSync(path.join(this.wwwDir, appPath)).isDirectory();
-    } catch {
-      return false;
-    }
+    return this.folders.exists(appPath);
   }
 
   resolve(urlPath: string): ResolvedPath {
-    return resolveAppPath(urlPath, (a) => this.exists(a));
+    return this.folders.resolve(urlPath);
   }
 
   start(): void {
