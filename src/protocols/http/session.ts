@@ -654,6 +654,6 @@ export class HTTPSession {
     this.socket.removeAllListeners('close');
     this.server.release(this);
     this.closed = true;
-    acceptWebSocket(this.context, this.socket, req, target.path, r.app, target.query, this.parser.takeRest(), flvStream);
+    acceptWebSocket(this.context, this.socket, req, r.app, target.query, this.parser.takeRest(), flvStream);
   }
 }

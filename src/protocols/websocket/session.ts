@@ -42,7 +42,6 @@ export class WSSession implements WSConnection {
   constructor(
     private readonly context: ServerContext,
     private readonly socket: Socket,
-    private readonly urlPath: string,
     query: string,
   ) {
     this.client = new WSClient(`${socket.remoteAddress}:${socket.remotePort}`, this);

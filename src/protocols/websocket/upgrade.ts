@@ -30,7 +30,7 @@ function refuse(socket: Socket, status: number, text: string, extra = ''): void 
  * Validates the handshake, connects the client to `app` (onConnection may refuse: 403), answers
  * 101 and hands the socket to a WSSession. `rest` = bytes received after the request (first frames).
  */
-export function acceptWebSocket(context: ServerContext, socket: Socket, req: UpgradeRequest, urlPath: string, app: string, query: string, rest: Buffer, flvStream: string | null = null): void {
+export function acceptWebSocket(context: ServerContext, socket: Socket, req: UpgradeRequest, app: string, query: string, rest: Buffer, flvStream: string | null = null): void {
   const key = req.headers.get('sec-websocket-key');
   const version = req.headers.get('sec-websocket-version');
   const connection = req.headers.get('connection')?.toLowerCase() ?? '';
@@ -42,7 +42,7 @@ export function acceptWebSocket(context: ServerContext, socket: Socket, req: Upg
     refuse(socket, 426, 'Upgrade Required', 'Sec-WebSocket-Version: 13\r\n');
     return;
   }
-  const session = new WSSession(context, socket, urlPath, query);
+  const session = new WSSession(context, socket, query);
   if (!session.connect(app, req.headers, flvStream)) return;
   const protocols = req.headers.get('sec-websocket-protocol');
   let head = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n`;
