@@ -17,7 +17,7 @@
  *   items and fields                   → ECMA (AMF0) / associative (AMF3) array
  *   empty                              → empty array (what MonaServer writes for `{}`)
  */
-import { DECODE_LIMITS, DecodeError, Key, Table, Value } from './value';
+import { DECODE_LIMITS, DecodeError, Key, Table } from './value';
 import { isUtf8 } from 'node:buffer';
 
 /** Thrown by writers on values AMF cannot carry (too deep, key too long). Not a decode problem. */

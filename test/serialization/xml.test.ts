@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { decodeXML, encodeXML, parseXML, xmlIndex } from '../../src/serialization/xml';
 import { parseXMLTree, MAX_XML_DEPTH } from '../../src/serialization/xml-parser';
-import { DecodeError, Table, Value, toJS } from '../../src/serialization/value';
+import { DecodeError, Table, toJS } from '../../src/serialization/value';
 import { countNodes } from '../helpers/count-values';
 import { xorshift32 } from '../helpers/prng';
 
