@@ -36,6 +36,10 @@ test('?unbuffered=true play behind 15% loss: late fragments abandoned, no stall,
     for (const m of got) assert.ok(m.body.equals(frames[m.body.readUInt32BE(2)].body), 'whole frames only');
     assert.ok(got.length >= frames.length / 4, `enough arrived (${got.length})`);
     assert.ok(proxy.dropped > 10);
+    // frames arriving in order prove nothing alone (retransmission would do that too): the server
+    // must really have abandoned late fragments
+    const abandons = [...srv.server.sessions.values()].reduce((n, s) => n + s.abandons, 0);
+    assert.ok(abandons > 0, 'the server abandoned late unreliable fragments');
   } finally {
     await pub.close();
     await sub.close();

@@ -80,6 +80,8 @@ export class Session {
   idleTimeoutMs = 0;
   /** bytes sent, for benches and QoS */
   bytesSent = 0;
+  /** abandon chunks sent for late unreliable fragments (partial reliability at work; tests read it) */
+  abandons = 0;
 
   constructor(
     readonly id: number,
@@ -400,6 +402,7 @@ export class Session {
         const p = builder(s.abandonSize(abandonUpTo) + 3);
         const end = s.writeAbandon(abandonUpTo, p.buf, p.pos + 3);
         p.chunk(CHUNK.UserData, end - (p.pos + 3));
+        this.abandons++;
       }
       for (const f of due) {
         if (f.sends >= MAX_SENDS) {
