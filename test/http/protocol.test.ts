@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { HTTP_LIMITS, HTTPError, RequestParser } from '../../src/protocols/http/parser';
 import { rawExchange, startHTTP, tempWWW, type HTTPTestServer } from '../helpers/http-server';
-import { prng } from '../helpers/prng';
+import { prng, randomBuffer } from '../helpers/prng';
 import { TestHost } from '../helpers/test-host';
 
 async function server(t: TestContext, configure?: (c: import('../../src/config/types').Config) => void): Promise<HTTPTestServer> {
@@ -161,8 +161,7 @@ test('fuzz: random and mutated requests get an HTTP error or nothing, never a cr
   for (let i = 0; i < 120; i++) {
     let b: Buffer;
     if (i % 4 === 0) {
-      b = Buffer.alloc(1 + Math.floor(rnd() * 300));
-      for (let k = 0; k < b.length; k++) b[k] = Math.floor(rnd() * 256);
+      b = randomBuffer(rnd, 1 + Math.floor(rnd() * 300));
     } else {
       b = Buffer.from(seeds[Math.floor(rnd() * seeds.length)], 'latin1');
       const flips = 1 + Math.floor(rnd() * 6);

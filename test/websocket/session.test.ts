@@ -11,7 +11,7 @@ import { FrameDecoder, Opcode, WSProtocolError, encodeMaskedFrame } from '../../
 import { WS_PING } from '../../src/protocols/websocket/session';
 import { Table, type Value } from '../../src/serialization/value';
 import { rawExchange, startHTTP, tempWWW, type HTTPTestServer } from '../helpers/http-server';
-import { prng } from '../helpers/prng';
+import { prng, randomBuffer } from '../helpers/prng';
 import { TestHost } from '../helpers/test-host';
 
 async function server(t: TestContext, setup: (h: TestHost) => void = () => {}, configure?: (c: import('../../src/config/types').Config) => void): Promise<{ s: HTTPTestServer; host: TestHost }> {
@@ -233,8 +233,7 @@ test('fuzz: random and mutated frames close with an error code or are handled; t
   for (let i = 0; i < 100; i++) {
     let b: Buffer;
     if (i % 3 === 0) {
-      b = Buffer.alloc(1 + Math.floor(rnd() * 200));
-      for (let k = 0; k < b.length; k++) b[k] = Math.floor(rnd() * 256);
+      b = randomBuffer(rnd, 1 + Math.floor(rnd() * 200));
     } else {
       b = Buffer.from(seeds[Math.floor(rnd() * seeds.length)]);
       for (let k = 0; k < 1 + Math.floor(rnd() * 4); k++) b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
