@@ -17,7 +17,7 @@
  *   items and fields                   → ECMA (AMF0) / associative (AMF3) array
  *   empty                              → empty array (what MonaServer writes for `{}`)
  */
-import { DECODE_LIMITS, DecodeError, Key, Table } from './value';
+import { DECODE_LIMITS, DecodeError, Key, Table, type Value } from './value';
 import { isUtf8 } from 'node:buffer';
 
 /** Thrown by writers on values AMF cannot carry (too deep, key too long). Not a decode problem. */
@@ -269,6 +269,61 @@ export class ByteReader {
   }
 }
 
+
+/**
+ * What AMF0Reader and AMF3Reader share: the cursor, and reads that only differ by the marker
+ * grammar each one implements in readValue().
+ */
+export abstract class AMFReader {
+  constructor(protected readonly r: ByteReader) {}
+
+  get offset(): number {
+    return this.r.pos;
+  }
+
+  get available(): number {
+    return this.r.end - this.r.pos;
+  }
+
+  /** Reads one value at nesting `depth` (the depth bound is checked by each grammar). */
+  abstract readValue(depth: number): Value;
+
+  read(): Value {
+    if (this.r.pos >= this.r.end) this.r.fail('no value left to read');
+    return this.readValue(0);
+  }
+
+  readAll(): Value[] {
+    const out: Value[] = [];
+    while (this.r.pos < this.r.end) out.push(this.readValue(0));
+    return out;
+  }
+
+  /** Reads one value that must be a string (RTMP command names); DecodeError otherwise. */
+  readString(): string {
+    const at = this.r.pos;
+    const v = this.read();
+    if (typeof v === 'string') return v;
+    if (Buffer.isBuffer(v)) return v.toString('utf8');
+    return this.r.fail(`expected a string, got ${describeValue(v)}`, at);
+  }
+
+  /** Reads one value that must be a number (RTMP transaction ids); DecodeError otherwise. */
+  readNumber(): number {
+    const at = this.r.pos;
+    const v = this.read();
+    if (typeof v === 'number') return v;
+    return this.r.fail(`expected a number, got ${describeValue(v)}`, at);
+  }
+}
+
+/** A value's kind for error messages. */
+export function describeValue(v: Value): string {
+  if (v === null) return 'null';
+  if (v instanceof Table) return 'a table';
+  if (Buffer.isBuffer(v)) return 'bytes';
+  return typeof v;
+}
 export function decodeText(buf: Buffer, start: number, end: number): string | Buffer {
   if (end === start) return '';
   // ASCII fast path for the short names that fill RTMP commands

@@ -31,6 +31,7 @@
 import { DECODE_LIMITS, Key, Table, Value } from './value';
 import {
   AMFEncodeError,
+  AMFReader,
   ByteReader,
   ByteWriter,
   MAX_WRITE_DEPTH,
@@ -63,49 +64,12 @@ export const AMF0Marker = {
   AVMPlus: 0x11,
 } as const;
 
-export class AMF0Reader {
-  private readonly r: ByteReader;
+export class AMF0Reader extends AMFReader {
   private refs: Table[] = [];
   private amf3?: AMF3Reader;
 
   constructor(buf: Buffer, offset = 0, end = buf.length) {
-    this.r = new ByteReader(buf, offset, end, 'AMF0');
-  }
-
-  get offset(): number {
-    return this.r.pos;
-  }
-
-  get available(): number {
-    return this.r.end - this.r.pos;
-  }
-
-  read(): Value {
-    if (this.r.pos >= this.r.end) this.r.fail('no value left to read');
-    return this.readValue(0);
-  }
-
-  readAll(): Value[] {
-    const out: Value[] = [];
-    while (this.r.pos < this.r.end) out.push(this.readValue(0));
-    return out;
-  }
-
-  /** Reads one value that must be a string (RTMP command names); DecodeError otherwise. */
-  readString(): string {
-    const at = this.r.pos;
-    const v = this.read();
-    if (typeof v === 'string') return v;
-    if (Buffer.isBuffer(v)) return v.toString('utf8');
-    return this.r.fail(`expected a string, got ${v === null ? 'null' : v instanceof Table ? 'a table' : typeof v}`, at);
-  }
-
-  /** Reads one value that must be a number (RTMP transaction ids); DecodeError otherwise. */
-  readNumber(): number {
-    const at = this.r.pos;
-    const v = this.read();
-    if (typeof v === 'number') return v;
-    return this.r.fail(`expected a number, got ${v === null ? 'null' : v instanceof Table ? 'a table' : typeof v}`, at);
+    super(new ByteReader(buf, offset, end, 'AMF0'));
   }
 
   /** Forgets the reference tables (AMF0 and switched AMF3). */
@@ -114,7 +78,7 @@ export class AMF0Reader {
     this.amf3?.reset();
   }
 
-  private readValue(depth: number): Value {
+  readValue(depth: number): Value {
     const r = this.r;
     const at = r.pos;
     const marker = r.u8();

@@ -38,9 +38,11 @@
 import { DECODE_LIMITS, Key, Table, Value } from './value';
 import {
   AMFEncodeError,
+  AMFReader,
   ByteReader,
   ByteWriter,
   DICTIONARY_META,
+  describeValue,
   EXTERNALIZABLE,
   MAX_WRITE_DEPTH,
   TableKind,
@@ -85,49 +87,14 @@ interface Traits {
   sealed: string[];
 }
 
-export class AMF3Reader {
-  private readonly r: ByteReader;
+export class AMF3Reader extends AMFReader {
   private strings: (string | Buffer)[] = [];
   private objects: Value[] = [];
   private traits: Traits[] = [];
 
   /** `cursor` is internal: AMF0Reader passes its own so switched values share its position. */
   constructor(buf: Buffer, offset = 0, end = buf.length, cursor?: ByteReader) {
-    this.r = cursor ?? new ByteReader(buf, offset, end, 'AMF3');
-  }
-
-  get offset(): number {
-    return this.r.pos;
-  }
-
-  get available(): number {
-    return this.r.end - this.r.pos;
-  }
-
-  read(): Value {
-    if (this.r.pos >= this.r.end) this.r.fail('no value left to read');
-    return this.readValue(0);
-  }
-
-  readAll(): Value[] {
-    const out: Value[] = [];
-    while (this.r.pos < this.r.end) out.push(this.readValue(0));
-    return out;
-  }
-
-  readString(): string {
-    const at = this.r.pos;
-    const v = this.read();
-    if (typeof v === 'string') return v;
-    if (Buffer.isBuffer(v)) return v.toString('utf8');
-    return this.r.fail(`expected a string, got ${describe(v)}`, at);
-  }
-
-  readNumber(): number {
-    const at = this.r.pos;
-    const v = this.read();
-    if (typeof v === 'number') return v;
-    return this.r.fail(`expected a number, got ${describe(v)}`, at);
+    super(cursor ?? new ByteReader(buf, offset, end, 'AMF3'));
   }
 
   /** Forgets the reference tables (a new message). */
@@ -313,7 +280,7 @@ export class AMF3Reader {
     const payload = this.readValue(depth + 1);
     if (payload === null) return t;
     if (!(payload instanceof Table)) {
-      return this.r.fail(`${className} payload must be an array or object, got ${describe(payload)}`, at);
+      return this.r.fail(`${className} payload must be an array or object, got ${describeValue(payload)}`, at);
     }
     if (this.objects[slot + 1] !== payload) {
       // The payload is a reference to a table read earlier: copying it here would let a few bytes
@@ -386,13 +353,6 @@ function vectorTable(kind: string, fixed: number, typeName: string): Table {
   if (typeName) fields.set('__vectorType', typeName);
   if (fixed) fields.set('__fixed', true);
   return new Table([], fields);
-}
-
-function describe(v: Value): string {
-  if (v === null) return 'null';
-  if (v instanceof Table) return 'a table';
-  if (Buffer.isBuffer(v)) return 'bytes';
-  return typeof v;
 }
 
 /** Appends AMF3 values to one growing buffer. After an AMFEncodeError, reset() before reusing it. */
