@@ -60,9 +60,8 @@ export class HTTPSession {
   private busy = false;
   private fatal: HTTPError | null = null;
   private client: HTTPClient | null = null;
+  /** also set when the connection became a WebSocket: this session no longer reads or closes it */
   private closed = false;
-  /** set once the connection became a WebSocket: this session no longer reads it */
-  private handedOver = false;
   private listener: Listener | null = null;
   readonly address: string;
   private readonly onDataBound = (d: Buffer) => this.onData(d);
@@ -97,7 +96,7 @@ export class HTTPSession {
   }
 
   private onData(data: Buffer): void {
-    if (this.closed || this.handedOver) return;
+    if (this.closed) return;
     if (this.context.logger.dumping) this.context.logger.dump('HTTP', 'in', this.address, data);
     if (this.fatal) return;
     try {
@@ -111,7 +110,7 @@ export class HTTPSession {
   }
 
   private drain(): void {
-    while (!this.busy && !this.closed && !this.handedOver && this.queue.length) {
+    while (!this.busy && !this.closed && this.queue.length) {
       const req = this.queue.shift()!;
       try {
         this.handle(req);
@@ -121,7 +120,7 @@ export class HTTPSession {
         if (!this.busy) this.sendError(req, 500, 'internal error', true);
       }
     }
-    if (!this.busy && !this.closed && !this.handedOver && this.fatal && this.queue.length === 0) {
+    if (!this.busy && !this.closed && this.fatal && this.queue.length === 0) {
       const f = this.fatal;
       this.context.logger.debug('HTTP', `${this.address} bad request: ${f.message}`);
       this.sendRaw(f.status, [['Content-Type', 'text/html; charset=utf-8']], errorPage(f.status, f.message), false, false);
@@ -139,14 +138,12 @@ export class HTTPSession {
       this.client = null;
       this.disconnectClient(c);
     }
-    if (!this.handedOver) {
-      // end (FIN), not destroy: closing with unread request bytes would reset the connection and
-      // could drop our last answer (a 413 before the body) at the client; destroy later if stuck
-      if (!this.socket.destroyed) {
-        this.socket.end();
-        const s = this.socket;
-        setTimeout(() => s.destroy(), 2000).unref();
-      }
+    // end (FIN), not destroy: closing with unread request bytes would reset the connection and
+    // could drop our last answer (a 413 before the body) at the client; destroy later if stuck
+    if (!this.socket.destroyed) {
+      this.socket.end();
+      const s = this.socket;
+      setTimeout(() => s.destroy(), 2000).unref();
     }
     this.server.release(this);
   }
@@ -647,13 +644,12 @@ export class HTTPSession {
       this.client = null;
       this.disconnectClient(c);
     }
-    this.handedOver = true;
+    this.closed = true; // handed over: close() must not end the socket the WebSocket now owns
     this.socket.off('data', this.onDataBound);
     this.socket.removeAllListeners('timeout');
     this.socket.removeAllListeners('error');
     this.socket.removeAllListeners('close');
     this.server.release(this);
-    this.closed = true;
     acceptWebSocket(this.context, this.socket, req, r.app, target.query, this.parser.takeRest(), flvStream);
   }
 }
