@@ -125,7 +125,7 @@ async function player(port: number, name: string, app = 'live'): Promise<{ c: RT
 
 test('connect: command object and URL query become properties, the returned table extends Connect.Success', async () => {
   await withServer(async (s, host) => {
-    host.onConnect = (client, args) => {
+    host.onConnect = (_client, args) => {
       assert.deepEqual(args, ['extra', 7]);
       return Table.of({ greeting: 'hello', timeout: 60 });
     };
