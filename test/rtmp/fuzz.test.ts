@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { RTMPClient, clientHello } from '../../src/protocols/rtmp/client';
 import { encodeMessage, u32 } from '../../src/protocols/rtmp/chunk-writer';
-import { encodeCommand, encodeData } from '../../src/protocols/rtmp/commands';
+import { encodeCommand } from '../../src/protocols/rtmp/commands';
+import { encodeAMF0 } from '../../src/serialization/amf0';
 import { MessageType } from '../../src/protocols/rtmp/constants';
 import { Table } from '../../src/serialization/value';
 import { mutate, prng, randomBuffer } from '../helpers/prng';
@@ -26,7 +27,7 @@ function validSession(rand: () => number): Buffer {
   cmd(3, 0, 'createStream', 2, null, []);
   cmd(3, 0, 'hello', 3, null, [1, 'two', Table.of({ x: 1 })]);
   cmd(8, 1, 'publish', 0, null, [`fz${(rand() * 5) | 0}`, 'live']);
-  parts.push(...encodeMessage(4, MessageType.DataAMF0, 1, 0, encodeData(['@setDataFrame', 'onMetaData', Table.of({ width: 320 })]), 256));
+  parts.push(...encodeMessage(4, MessageType.DataAMF0, 1, 0, encodeAMF0('@setDataFrame', 'onMetaData', Table.of({ width: 320 })), 256));
   parts.push(...encodeMessage(6, MessageType.Video, 1, 0, Buffer.from([0x17, 0, 0, 0, 0, 1, 2, 3]), 256));
   parts.push(...encodeMessage(6, MessageType.Video, 1, 40, Buffer.concat([Buffer.from([0x17, 1, 0, 0, 0]), randomBuffer(rand, 700)]), 256));
   parts.push(...encodeMessage(4, MessageType.Audio, 1, 0xffffff + 10, Buffer.from([0xaf, 1, 9]), 256));

@@ -9,7 +9,8 @@ import * as net from 'node:net';
 import { Table, type Value } from '../../serialization/value';
 import { ChunkReader, type RTMPMessage } from './chunk-reader';
 import { encodeMessage, u32 } from './chunk-writer';
-import { decodeCommand, decodeData, encodeCommand, encodeData } from './commands';
+import { encodeAMF0 } from '../../serialization/amf0';
+import { decodeCommand, decodeData, encodeCommand } from './commands';
 import { MessageType, UserControl } from './constants';
 import { FP_KEY_SHORT, LAYOUTS, SIG_SIZE, signPacket } from './handshake-crypto';
 
@@ -187,7 +188,7 @@ export class RTMPClient {
   }
 
   sendData(streamId: number, values: Value[], timestamp = 0): void {
-    this.send(4, MessageType.DataAMF0, streamId, timestamp, encodeData(values));
+    this.send(4, MessageType.DataAMF0, streamId, timestamp, encodeAMF0(...values));
   }
 
   sendAudio(streamId: number, timestamp: number, payload: Buffer): void {

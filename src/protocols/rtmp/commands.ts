@@ -56,13 +56,6 @@ export function encodeCommand(amf3: boolean, name: string, transaction: number, 
   return { type: MessageType.CommandAMF3, payload };
 }
 
-/** A data message (type 18): handler name then values, all AMF0. */
-export function encodeData(values: Value[]): Buffer {
-  const w = new AMF0Writer();
-  for (const v of values) w.write(v);
-  return w.toBuffer();
-}
-
 /** A status info object {level, code, description, ...extra}. */
 export function statusInfo(level: 'status' | 'error' | 'warning', code: string, description: string, extra?: Table | null): Table {
   const t = Table.of({ level, code, description });

@@ -13,7 +13,7 @@ import { decodeQuery } from '../../serialization/query';
 import { encodeAMF0 } from '../../serialization/amf0';
 import { Table, type Value } from '../../serialization/value';
 import { CSID, MessageType, UserControl } from './constants';
-import { decodeData, encodeData, text } from './commands';
+import { decodeData, text } from './commands';
 import type { RTMPSession } from './session';
 
 export class RTMPStream implements MediaSink {
@@ -124,7 +124,7 @@ export class RTMPStream implements MediaSink {
     this.session.sendUserControl(UserControl.StreamBegin, this.id);
     this.status('status', 'NetStream.Play.Reset', `Playing and resetting ${name}`, { details: name });
     this.status('status', 'NetStream.Play.Start', `Started playing ${name}`, { details: name });
-    this.session.sendMessage(CSID.data, MessageType.DataAMF0, this.id, 0, encodeData(['|RtmpSampleAccess', true, true]));
+    this.session.sendMessage(CSID.data, MessageType.DataAMF0, this.id, 0, encodeAMF0('|RtmpSampleAccess', true, true));
   }
 
   pause(on: boolean, time: number): void {
