@@ -385,6 +385,10 @@ export class DataStore {
     } catch (e) {
       this.logger.error(SOURCE, `writing data.${p.join('.')}: ${(e as Error).message}`);
     }
+    // flushSync ran while this job had a step in the thread pool: that step may have landed after
+    // the synchronous write (e.g. an older value file renamed in beside the new one). Reconcile the
+    // path once more so the folder ends with exactly the value in memory.
+    if (generation !== this.generation && !this.dirty.has(id)) this.dirty.set(id, p);
   }
 
   /** Steps that bring the folder of p to the in-memory state of p. */
