@@ -1,5 +1,5 @@
 /**
- * Reads the UDP datagrams out of a pcapng file (the captures in ../shared/captures): enough of the
+ * Reads the UDP datagrams out of a pcapng file (the captures in test/fixtures/rtmfp): enough of the
  * format for our test vectors (section header, interface description, enhanced packet blocks,
  * Ethernet / Linux cooked / loopback links, IPv4 and IPv6).
  */

@@ -19,7 +19,7 @@ import { RtmfpTestClient } from '../helpers/rtmfp-client';
 import { prng, randomBuffer } from '../helpers/prng';
 import { readPcapUdp } from '../helpers/rtmfp-pcap';
 
-const CAPTURE = path.join(__dirname, '..', '..', '..', '..', 'shared', 'captures', 'rtmfp-librtmfp-client-vs-monaserver.pcap');
+const CAPTURE = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'rtmfp', 'rtmfp-librtmfp-client-vs-monaserver.pcap');
 
 /** Random bytes of a random length below `max` (the shared seeded helper draws the bytes). */
 function randomBytesUpTo(r: () => number, max: number): Buffer {

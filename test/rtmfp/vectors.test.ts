@@ -1,5 +1,5 @@
 /**
- * Packet layer against the real captures (../shared/captures): the handshake datagrams of librtmfp
+ * Packet layer against the real captures (test/fixtures/rtmfp): the handshake datagrams of librtmfp
  * and rtmfp-cpp clients talking to MonaServer decrypt with the default key, their checksums hold,
  * the handshake chunks parse to what the summaries show, our encryptor reproduces the datagrams
  * byte for byte, and every logged session plaintext parses into chunks and user data.
@@ -24,7 +24,7 @@ import {
 } from '../../src/protocols/rtmfp/handshake-chunks';
 import { parseUserData } from '../../src/protocols/rtmfp/user-data';
 
-const DIR = path.join(__dirname, '..', '..', '..', '..', 'shared', 'captures');
+const DIR = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'rtmfp');
 const CAPTURES = ['rtmfp-librtmfp-client-vs-monaserver', 'rtmfp-rtmfpcpp-client-vs-monaserver'];
 
 for (const name of CAPTURES) {

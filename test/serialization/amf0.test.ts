@@ -230,7 +230,7 @@ const FFMPEG_SETDATAFRAME = hex(
     '0000000000000000000009',
 );
 
-// RTMFP captures in /work/shared/captures (decrypted payloads in *.plaintext.txt): the AMF0 body of
+// RTMFP captures in test/fixtures/rtmfp (decrypted payloads in *.plaintext.txt): the AMF0 body of
 // the flow messages (after the 0x14 type byte and 4-byte timestamp).
 // rtmfp-rtmfpcpp-client-vs-monaserver, packet 5: the client's `connect` (strict array, nested objects,
 // the enhanced-RTMP fourCcList / *FourCcInfoMap fields).
