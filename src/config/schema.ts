@@ -34,6 +34,7 @@ export const KEYS: readonly KeySpec[] = [
   // application.dir is resolved by the loader (relative to the ini's folder)
   { section: 'servers', key: 'port', kind: 'port', set: (c, v) => (c.servers.port = v as number) },
   { section: 'servers', key: 'targets', kind: 'string', set: (c, v) => (c.servers.targets = v as string) },
+  { section: 'servers', key: 'secret', kind: 'string', set: (c, v) => (c.servers.secret = v as string) },
   { section: 'rtmfp', key: 'port', kind: 'port', set: (c, v) => (c.rtmfp.port = v as number) },
   {
     section: 'rtmfp', key: 'keepaliveserver', kind: 'int', min: 5, max: 255, clamp: true,
@@ -62,7 +63,7 @@ export function defaultConfig(dir: string): Config {
     socketBufferSize: 0,
     threads: 0,
     application: { dir },
-    servers: { port: 0, targets: '' },
+    servers: { port: 0, targets: '', secret: '' },
     rtmfp: { port: 1935, keepaliveServer: 15, keepalivePeer: 10 },
     rtmp: { port: 1935 },
     http: { port: 80, timeout: 7, index: '' },

@@ -6,10 +6,13 @@ import type { AppHost } from './app-host';
 import { type Client, Clients } from './client';
 import { InvalidApp } from './errors';
 import { Publications } from './publications';
+import { Servers } from './servers';
 
 /** Everything a protocol or the scripting layer needs from the server, built once by src/server.ts. */
 export class ServerContext {
   readonly clients = new Clients();
+  /** the other servers of the cluster (`mona.servers`), filled by the server link */
+  readonly servers = new Servers();
   readonly publications: Publications;
   readonly startTime = Date.now();
 
