@@ -157,6 +157,11 @@ export class ServerLink implements ServerChannel {
     return this.write(frame);
   }
 
+  sendApps(paths: readonly string[]): boolean {
+    if (this.state !== 'open') return false;
+    return this.write(this.encoder.message(APPS_HANDLER, encodeApps(paths)));
+  }
+
   reject(reason: string): void {
     if (this.state === 'closed') return;
     this.settings.logger.info('Servers', `rejecting ${this.address} server: ${reason}`);
@@ -280,7 +285,7 @@ export class ServerLink implements ServerChannel {
       this.reject((err as Error).message || 'rejected');
       return;
     }
-    if (this.state === 'open') this.write(this.encoder.message(APPS_HANDLER, encodeApps(servers.runningApps())));
+    if (this.state === 'open') this.sendApps(servers.runningApps());
   }
 
   private sendHello(): void {

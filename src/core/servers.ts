@@ -15,6 +15,8 @@ export interface ServerChannel {
    * when the link is gone or was closed because the peer stopped reading.
    */
   send(handler: string, args: readonly Value[]): boolean;
+  /** Tells the peer these apps run here (MonaServer loads the same ones on its side). */
+  sendApps(paths: readonly string[]): boolean;
   /** Tells the peer why, then closes the link. */
   reject(reason: string): void;
   /** bytes written to this peer and not yet taken by the network */
@@ -99,6 +101,10 @@ export class PeerServer {
   send(handler: string, ...args: Value[]): boolean {
     if (!this.connected) return false;
     return this.channel.send(handler, args);
+  }
+
+  announceApps(paths: readonly string[]): boolean {
+    return this.connected && this.channel.sendApps(paths);
   }
 
   /** `server:reject(reason)`: the peer is told why, then the link closes. */
@@ -188,6 +194,15 @@ export class Servers implements Iterable<PeerServer> {
     let n = 0;
     for (const s of [...to]) if (s.send(handler, ...args)) n++;
     return n;
+  }
+
+  /**
+   * Tells every connected server that these apps now run here (MonaServer does it when an app
+   * starts, so that the same app is loaded on the other side); the list of a new connection comes
+   * from `runningApps`.
+   */
+  announceApps(paths: readonly string[]): void {
+    for (const s of [...this.list]) s.announceApps(paths);
   }
 
   /** Adds a listener; returns the function that removes it. */

@@ -20,7 +20,10 @@ async function cleanup(...nodes: Node[]): Promise<void> {
 }
 
 test('two servers: hello both ways, properties, ports, app lists, send both ways, broadcast', async () => {
-  const b = await startNode('B', { overrides: { 'RTMFP.port': '19350', host: 'b.example.net' } });
+  const b = await startNode('B', {
+    overrides: { 'RTMFP.port': '19350', host: 'b.example.net' },
+    setup: (server) => (server.context.servers.runningApps = () => ['', '/live']),
+  });
   const a = await startNode('A', {
     targets: `127.0.0.1:${b.port}?name=master&arg=val+1`,
     overrides: { 'RTMP.port': '19351', 'myGroup.myConfig': '12', 'servers.secret': '' },
@@ -58,13 +61,11 @@ test('two servers: hello both ways, properties, ports, app lists, send both ways
     assert.deepEqual(b.server.context.servers.initiators(), [aOnB]);
     assert.equal(b.server.context.servers.get(0), aOnB);
     assert.equal(b.server.context.servers.get(aOnB.address), aOnB);
-    // app lists (MonaServer's "." frame): only the root app runs without scripts
-    assert.deepEqual((await a.waitFor((e) => e.type === 'apps', 'apps')) as { paths: string[] } & ServerEvent, {
-      type: 'apps',
-      server: bOnA,
-      paths: [''],
-    });
-    await b.waitFor((e) => e.type === 'apps', 'apps');
+    // app lists (MonaServer's "." frame): what runs on connection, then each app that starts
+    assert.deepEqual(await a.waitFor((e) => e.type === 'apps', 'apps'), { type: 'apps', server: bOnA, paths: ['', '/live'] });
+    assert.deepEqual(await b.waitFor((e) => e.type === 'apps', 'apps'), { type: 'apps', server: aOnB, paths: [''] });
+    b.server.context.servers.announceApps(['/game']);
+    await a.waitFor((e) => e.type === 'apps' && e.paths[0] === '/game', 'an app starting on B');
 
     // send both ways, names by reference the second time
     const table = new Table([1, 2], { k: 'v' });

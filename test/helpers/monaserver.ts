@@ -5,7 +5,7 @@
  * its executable), the ini and the www/ files given. Instances are stopped by their PID.
  *
  * The build is looked for at $MONASERVER_DIR (the source tree root, holding MonaBase/, MonaCore/
- * and MonaServer/), else in an `ext/MonaServer` folder beside any parent folder of this file.
+ * and MonaServer/, built), else in an `ext/MonaServer` folder beside any parent folder of this file.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
@@ -23,8 +23,9 @@ export interface MonaBuild {
 
 export function findMonaServer(): MonaBuild | null {
   const roots: string[] = [];
+  // an explicit place is the only place looked at (MONASERVER_DIR=none skips the tests that need it)
   if (process.env.MONASERVER_DIR) roots.push(process.env.MONASERVER_DIR);
-  for (let dir = __dirname; ; ) {
+  else for (let dir = __dirname; ; ) {
     roots.push(path.join(dir, 'ext', 'MonaServer'));
     const up = path.dirname(dir);
     if (up === dir) break;
