@@ -55,6 +55,22 @@ export const LINK_DEFAULTS = {
 
 type State = 'auth' | 'proof' | 'hello' | 'open' | 'closed';
 
+/**
+ * The arguments last encoded, for this turn of the event loop only: a broadcast hands the same
+ * array to every link, which then encodes it once instead of once per server.
+ */
+let lastArgs: readonly Value[] | null = null;
+let lastPayload: Buffer = Buffer.alloc(0);
+
+function payloadOf(args: readonly Value[]): Buffer {
+  if (args === lastArgs) return lastPayload;
+  const payload = encodeArgs(args);
+  if (lastArgs === null) queueMicrotask(() => (lastArgs = null));
+  lastArgs = args;
+  lastPayload = payload;
+  return payload;
+}
+
 export class ServerLink implements ServerChannel {
   /** set once both hellos are done */
   server: PeerServer | null = null;
@@ -153,7 +169,7 @@ export class ServerLink implements ServerChannel {
   send(handler: string, args: readonly Value[]): boolean {
     if (this.state !== 'open') return false;
     if (handler === APPS_HANDLER) throw new RangeError(`the handler "${APPS_HANDLER}" is reserved for the application list`);
-    const frame = this.encoder.message(handler, encodeArgs(args));
+    const frame = this.encoder.message(handler, payloadOf(args));
     return this.write(frame);
   }
 
@@ -172,6 +188,13 @@ export class ServerLink implements ServerChannel {
 
   queuedBytes(): number {
     return this.state === 'closed' ? 0 : this.wire.queued;
+  }
+
+  /** Cuts the link now and reports it closed (a stop whose goodbye was not taken in time). */
+  abort(reason: string): void {
+    this.closeReason ??= reason;
+    this.wire.destroy();
+    this.closed(null);
   }
 
   /** Stops the link: an open link is told why (MonaServer says "Server is stopping"), others just close. */

@@ -4,6 +4,7 @@
  * and feeds every link into the context's server registry (`context.servers`).
  */
 import { listenHost } from '../config/listen';
+import { Level } from '../logs/levels';
 import type { ServerContext } from '../core/context';
 import type { ProtocolServer } from '../core/protocol';
 import { configPairs, parseTargets, type TargetEntry } from './hello';
@@ -112,7 +113,7 @@ export class ClusterServer implements ProtocolServer {
       await Promise.race([drained, late]);
       clearTimeout(timer);
       // whatever did not close in time is cut, and still reported as disconnected
-      for (const link of [...this.links]) link.closed(new Error('Server is stopping'));
+      for (const link of [...this.links]) link.abort('Server is stopping');
     }
     await closing;
   }
@@ -138,7 +139,8 @@ export class ClusterServer implements ProtocolServer {
     if (this.stopping) return;
     const { logger } = this.context;
     const { host, port, properties } = target.entry;
-    logger.info('Servers', `Attempt to join ${host}:${port} server`);
+    // every attempt of a target that stays down would fill the log: only the first of a streak shows
+    logger.log(target.failures ? Level.DEBUG : Level.INFO, 'Servers', `Attempt to join ${host}:${port} server`);
     target.abort = dial(
       host,
       port,

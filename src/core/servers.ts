@@ -99,6 +99,10 @@ export class PeerServer {
 
   /** `server:send(handler, ...)`; false when not connected (see ServerChannel.send). */
   send(handler: string, ...args: Value[]): boolean {
+    return this.sendArgs(handler, args);
+  }
+
+  sendArgs(handler: string, args: readonly Value[]): boolean {
     if (!this.connected) return false;
     return this.channel.send(handler, args);
   }
@@ -192,7 +196,7 @@ export class Servers implements Iterable<PeerServer> {
   /** `mona.servers:broadcast(handler, ...)`: sends to every server of `to` (all by default); returns how many took it. */
   broadcast(handler: string, args: readonly Value[], to: Iterable<PeerServer> = this.list): number {
     let n = 0;
-    for (const s of [...to]) if (s.send(handler, ...args)) n++;
+    for (const s of [...to]) if (s.sendArgs(handler, args)) n++;
     return n;
   }
 
