@@ -14,12 +14,14 @@
  *                 readSync on the answer pipe (works across the cluster module's processes)
  *   ipc           the VM in another process; process.send round trips without blocking, one at a
  *                 time (latency) and 64 in flight (throughput), as per-session queues would allow
+ *   socket        the same over a unix socket with length-prefixed AMF frames (no JSON)
  * Each shape also runs with 2 callers on 2 cores against the one VM, in calls/s all callers
  * together (the VM serialises them: the question is what the hop leaves of one core's worth).
  * Figures are medians of `runs` runs; the machine is shared, so compare within one run.
  */
 import { fork, execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -179,6 +181,27 @@ function vmProcess(): void {
   process.on('message', (m: any) => {
     if (m.ipc) {
       process.send!({ id: m.id, out: encodeArgs(vm.call(decodeArgs(Buffer.from(m.ipc, 'base64')))).toString('base64') });
+      return;
+    }
+    if (m.unix) {
+      net
+        .createServer((c) => {
+          let pending: Buffer = Buffer.alloc(0);
+          c.on('data', (chunk: Buffer) => {
+            pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+            const outs: Buffer[] = [];
+            while (pending.length >= 4 && pending.length >= 4 + pending.readUInt32BE(0)) {
+              const len = pending.readUInt32BE(0);
+              const out = encodeArgs(vm.call(decodeArgs(pending.subarray(4, 4 + len))));
+              pending = Buffer.from(pending.subarray(4 + len));
+              const head = Buffer.allocUnsafe(4);
+              head.writeUInt32BE(out.length, 0);
+              outs.push(head, out);
+            }
+            if (outs.length) c.write(Buffer.concat(outs));
+          });
+        })
+        .listen(m.unix, () => process.send!({ listening: m.unix }));
       return;
     }
     if (m.fifo) {
@@ -368,6 +391,60 @@ async function main(): Promise<void> {
       }
       vm.kill();
       record(`ipc, ${inFlight} in flight`, times, calls);
+    }
+
+    // unix socket, framed AMF, 1 and 64 in flight
+    for (const inFlight of [1, 64]) {
+      const vm = fork(__filename, ['--role=vm'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      await waitMessage(vm, (m) => m.ready);
+      const sockPath = path.join(dir, `vm-${inFlight}.sock`);
+      const listening = waitMessage(vm, (m) => m.listening === sockPath);
+      vm.send({ unix: sockPath });
+      await listening;
+      const sock = net.connect(sockPath);
+      await new Promise((r) => sock.once('connect', r));
+      const body = encodeArgs(ARGS);
+      const frame = Buffer.allocUnsafe(4 + body.length);
+      frame.writeUInt32BE(body.length, 0);
+      body.copy(frame, 4);
+      const times: number[] = [];
+      for (let r = 0; r <= runs; r++) {
+        const t = performance.now();
+        await new Promise<void>((resolve) => {
+          let sent = 0;
+          let done = 0;
+          let pending: Buffer = Buffer.alloc(0);
+          const on = (chunk: Buffer) => {
+            pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+            let answers = 0;
+            while (pending.length >= 4 && pending.length >= 4 + pending.readUInt32BE(0)) {
+              const len = pending.readUInt32BE(0);
+              check(decodeArgs(pending.subarray(4, 4 + len)));
+              pending = Buffer.from(pending.subarray(4 + len));
+              answers++;
+            }
+            done += answers;
+            if (done === calls) {
+              sock.off('data', on);
+              resolve();
+              return;
+            }
+            const more = Math.min(answers, calls - sent);
+            if (more > 0) {
+              sock.write(more === 1 ? frame : Buffer.concat(Array(more).fill(frame)));
+              sent += more;
+            }
+          };
+          sock.on('data', on);
+          const first = Math.min(inFlight, calls);
+          sock.write(Buffer.concat(Array(first).fill(frame)));
+          sent = first;
+        });
+        times.push(performance.now() - t);
+      }
+      sock.destroy();
+      vm.kill();
+      record(`socket, ${inFlight} in flight`, times, calls);
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
