@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { listenHost } from '../../src/config/listen';
 import { loadConfig } from '../../src/config/load';
+import { tempDir as makeTempDir } from '../helpers/temp';
 
 function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'monats-config-'));
+  return makeTempDir('monats-config-');
 }
 
 test('no MonaServer.ini: every S1 default, application dir = working directory', () => {
