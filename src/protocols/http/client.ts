@@ -1,4 +1,4 @@
-import { Client } from '../../core/client';
+import { Client, type TrafficCounters } from '../../core/client';
 import { Writer } from '../../core/writer';
 import { Table, type Value } from '../../serialization/value';
 import { setCookieHeader } from './cookies';
@@ -82,8 +82,10 @@ export class HTTPClient extends Client {
   constructor(
     address: string,
     private readonly connection: HTTPConnection,
+    /** the connection's socket: this client's bytes are what it carries from now on */
+    traffic?: TrafficCounters,
   ) {
-    super(address);
+    super(address, undefined, traffic);
   }
 
   get writer(): HTTPWriter {

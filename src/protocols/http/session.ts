@@ -136,7 +136,7 @@ export class HTTPSession {
     if (this.client) {
       const c = this.client;
       this.client = null;
-      this.disconnectClient(c);
+      this.disconnectClient(c, reason ?? 'connection closed');
     }
     // end (FIN), not destroy: closing with unread request bytes would reset the connection and
     // could drop our last answer (a 413 before the body) at the client; destroy later if stuck
@@ -148,9 +148,9 @@ export class HTTPSession {
     this.server.release(this);
   }
 
-  private disconnectClient(c: HTTPClient): void {
+  private disconnectClient(c: HTTPClient, reason: string): void {
     try {
-      this.context.disconnect(c);
+      this.context.disconnect(c, reason);
     } catch (e) {
       this.context.logger.error('HTTP', `onDisconnection: ${(e as Error).message}`);
     }
@@ -283,7 +283,7 @@ export class HTTPSession {
     let c = this.client;
     if (c && (c.path !== app || c.query !== query)) {
       this.client = null;
-      this.disconnectClient(c);
+      this.disconnectClient(c, 'the connection moved to another app or query');
       c = null;
     }
     const cookies = parseCookies(req.headers.get('cookie'));
@@ -291,7 +291,7 @@ export class HTTPSession {
       for (const [k, v] of cookies) c.properties.set(k, v);
       return c;
     }
-    c = new HTTPClient(this.address, this);
+    c = new HTTPClient(this.address, this, this.socket);
     c.path = app;
     c.query = query;
     const props = c.properties;
@@ -642,7 +642,7 @@ export class HTTPSession {
     if (this.client) {
       const c = this.client;
       this.client = null;
-      this.disconnectClient(c);
+      this.disconnectClient(c, 'upgraded to WebSocket');
     }
     this.closed = true; // handed over: close() must not end the socket the WebSocket now owns
     this.socket.off('data', this.onDataBound);

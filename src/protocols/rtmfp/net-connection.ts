@@ -180,6 +180,6 @@ export class NetConnection implements SessionHandler {
     for (const s of this.streams.values()) s.stop();
     this.streams.clear();
     this.client.main?.close();
-    this.ctx.disconnect(this.client);
+    this.ctx.disconnect(this.client, this.session.closeReason || 'closed');
   }
 }

@@ -44,7 +44,7 @@ export class WSSession implements WSConnection {
     private readonly socket: Socket,
     query: string,
   ) {
-    this.client = new WSClient(`${socket.remoteAddress}:${socket.remotePort}`, this);
+    this.client = new WSClient(`${socket.remoteAddress}:${socket.remotePort}`, this, socket);
     this.client.query = query;
   }
 
@@ -113,7 +113,7 @@ export class WSSession implements WSConnection {
     this.closePublish();
     this.client.writer.close();
     try {
-      this.context.disconnect(this.client);
+      this.context.disconnect(this.client, reason === 'socket closed' ? 'closed by peer' : reason || 'closed');
     } catch (e) {
       this.context.logger.error('WebSocket', `onDisconnection: ${(e as Error).message}`);
     }
