@@ -3,8 +3,9 @@ import { Table, type Value } from '../serialization/value';
 import type { Writer } from './writer';
 
 /**
- * Byte counts of the connection a client arrived on: a `net.Socket` is one as it is (TCP
- * protocols pass their socket); RTMFP passes its session's counters.
+ * Byte counts of a client's connection: a `net.Socket` is one as it is (TCP protocols pass their
+ * socket); RTMFP passes its session's counters; HTTP, whose connection may carry several clients in
+ * turn, passes a view counting from where the previous client of the connection left off.
  */
 export interface TrafficCounters {
   readonly bytesRead: number;
@@ -39,27 +40,22 @@ export abstract class Client {
   /** Date.now() at creation: durations in the access log, `since` in the admin API */
   readonly since = Date.now();
   private readonly traffic: TrafficCounters | null;
-  /** counts of the connection when this client began (an HTTP connection may carry several clients) */
-  private readonly baseIn: number;
-  private readonly baseOut: number;
 
   constructor(address: string, rawId?: Buffer, traffic?: TrafficCounters) {
     this.address = address;
     this.rawId = rawId ?? randomBytes(32);
     this.id = this.rawId.toString('hex');
     this.traffic = traffic ?? null;
-    this.baseIn = traffic?.bytesRead ?? 0;
-    this.baseOut = traffic?.bytesWritten ?? 0;
   }
 
   /** bytes received from this client (0 when it has no connection of its own, e.g. in tests) */
   get bytesIn(): number {
-    return this.traffic ? this.traffic.bytesRead - this.baseIn : 0;
+    return this.traffic ? this.traffic.bytesRead : 0;
   }
 
   /** bytes sent (or queued to be sent) to this client */
   get bytesOut(): number {
-    return this.traffic ? this.traffic.bytesWritten - this.baseOut : 0;
+    return this.traffic ? this.traffic.bytesWritten : 0;
   }
 
   /** The main writer: where RPC results and invocations to this client go. */

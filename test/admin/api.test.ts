@@ -92,7 +92,7 @@ function setup(password = '') {
 }
 
 function connect(ctx: ServerContext, address: string, app = '/live'): FakeClient {
-  const c = new FakeClient(address, undefined, { bytesRead: 1000, bytesWritten: 0 });
+  const c = new FakeClient(address, undefined, { bytesRead: 1000, bytesWritten: 20 });
   c.path = app;
   ctx.connect(c, []);
   return c;
@@ -133,7 +133,7 @@ test('clients and publications: who publishes and plays what, codecs, bit rates,
   const p = clients.find((c: any) => c.id === publisher.id);
   assert.deepEqual(
     { protocol: p.protocol, address: p.address, app: p.app, publishing: p.publishing, playing: p.playing, bytesIn: p.bytesIn },
-    { protocol: 'RTMP', address: '10.0.0.1:1', app: '/live', publishing: ['cam/1'], playing: [], bytesIn: 0 },
+    { protocol: 'RTMP', address: '10.0.0.1:1', app: '/live', publishing: ['cam/1'], playing: [], bytesIn: 1000 },
   );
   assert.ok(Date.parse(p.since) <= Date.now());
   const one = body(await call('GET', `/v1/clients/${player.id.toUpperCase()}`));

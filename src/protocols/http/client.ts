@@ -68,6 +68,21 @@ export class HTTPWriter extends Writer {
 }
 
 /**
+ * The bytes of `socket` from `mark` on: a keep-alive connection carries its clients one after the
+ * other, each counting from where the previous one left.
+ */
+export function trafficFrom(socket: TrafficCounters, mark: { bytesRead: number; bytesWritten: number }): TrafficCounters {
+  return {
+    get bytesRead() {
+      return socket.bytesRead - mark.bytesRead;
+    },
+    get bytesWritten() {
+      return socket.bytesWritten - mark.bytesWritten;
+    },
+  };
+}
+
+/**
  * One HTTP client (SPEC S3/S7): a connection and its app path + query; a change of either on a
  * kept-alive connection makes a new client.
  */
@@ -82,7 +97,7 @@ export class HTTPClient extends Client {
   constructor(
     address: string,
     private readonly connection: HTTPConnection,
-    /** the connection's socket: this client's bytes are what it carries from now on */
+    /** this client's share of the connection's bytes (see trafficFrom) */
     traffic?: TrafficCounters,
   ) {
     super(address, undefined, traffic);

@@ -9,6 +9,7 @@
  */
 import type { Socket } from 'node:net';
 import type { ServerContext } from '../../core/context';
+import { Level } from '../../logs/levels';
 import { CallFailed, ConnectionRejected, InvalidApp, StreamRefused } from '../../core/errors';
 import type { Listener } from '../../core/listener';
 import { DataType } from '../../core/media';
@@ -154,6 +155,8 @@ export class WSSession implements WSConnection {
   }
 
   private message(opcode: number, data: Buffer): void {
+    const logger = this.context.logger;
+    if (logger.enabled(Level.TRACE)) logger.trace('WebSocket', `${this.client.address}: opcode ${opcode}, ${data.length} bytes`);
     switch (opcode) {
       case Opcode.Text:
         return this.text(data);
