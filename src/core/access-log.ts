@@ -29,7 +29,8 @@ export interface StreamObserver {
   published(publication: Publication, client: Client | null): void;
   unpublished(publication: Publication, client: Client | null): void;
   subscribed(listener: Listener): void;
-  unsubscribed(listener: Listener): void;
+  /** `reason`: why the server ended it (too slow, closed by a script or the admin), none when the player stopped */
+  unsubscribed(listener: Listener, reason?: string): void;
   refused(client: Client | null, what: 'publish' | 'play', name: string, reason: string): void;
   /** the publication left the registry (no publisher, no listener) */
   removed(publication: Publication): void;
@@ -192,7 +193,7 @@ export class AccessLog implements StreamObserver {
     });
   }
 
-  unsubscribed(listener: Listener): void {
+  unsubscribed(listener: Listener, reason?: string): void {
     const since = this.playing.get(listener);
     this.playing.delete(listener);
     const duration = since === undefined ? 0 : Date.now() - since;
@@ -200,8 +201,8 @@ export class AccessLog implements StreamObserver {
     const w = this.who(listener.client);
     this.logger.info(
       w.source,
-      `${w.text} stopped playing ${listener.publication.name} after ${formatDuration(duration)} (${formatBytes(bytesOut)} sent)`,
-      { event: 'stop', ...w.fields, stream: listener.publication.name, duration, bytesOut },
+      `${w.text} stopped playing ${listener.publication.name} after ${formatDuration(duration)} (${formatBytes(bytesOut)} sent)${reason ? `: ${reason}` : ''}`,
+      { event: 'stop', ...w.fields, stream: listener.publication.name, duration, bytesOut, reason },
     );
   }
 
