@@ -175,6 +175,14 @@ test('publish, play, stop and unpublish: INFO lines with stream, bytes and durat
   assert.equal(line.fields?.event, 'unpublish');
   assert.equal(line.fields?.bytesIn, 2006);
 
+  // a listener the server ends says why
+  const again = ctx.publications.subscribe(player, 'other', new NullSink());
+  logger.take();
+  ctx.publications.unsubscribe(again, 'too slow, 9000000 bytes queued');
+  [line] = logger.take();
+  assert.match(line.message, /^10\.0\.0\.2:2 stopped playing other after \d+ ms \(0 B sent\): too slow, 9000000 bytes queued$/);
+  assert.equal(line.fields?.reason, 'too slow, 9000000 bytes queued');
+
   // a script publishing (no client) is said so
   const scripted = ctx.publications.publish(null, 'bot');
   ctx.publications.unpublish(scripted);
