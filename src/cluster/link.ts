@@ -12,7 +12,6 @@ import {
   DEFAULT_LIMITS,
   FrameDecoder,
   FrameEncoder,
-  LinkProtocolError,
   decodeApps,
   decodeArgs,
   encodeApps,

@@ -9,7 +9,7 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { LUA_DUMP, MonaProcess, findMonaServer, freeTcpPort, freeUdpPort, type MonaBuild } from '../helpers/monaserver';
+import { LUA_DUMP, MonaProcess, findMonaServer, freeTcpPort, monaIni, type MonaBuild } from '../helpers/monaserver';
 import { removeDir, startNode, type Node, type ServerEvent } from '../helpers/cluster';
 import { TcpRecorder } from '../helpers/tcp-recorder';
 import { FrameDecoder } from '../../src/cluster/codec';
@@ -37,22 +37,6 @@ function onServerConnection(server)
 end
 function onServerDisconnection(server) NOTE("@@disconnection") end
 `;
-
-async function monaIni(options: { serversPort?: number; targets?: string }): Promise<string> {
-  return `host = 127.0.0.1
-[servers]
-${options.serversPort ? `port = ${options.serversPort}` : ''}
-${options.targets ? `targets = ${options.targets}` : ''}
-[RTMFP]
-port = ${await freeUdpPort()}
-[RTMP]
-port = ${await freeTcpPort()}
-[HTTP]
-port = 0
-[RTSP]
-port = 0
-`;
-}
 
 const message = (handler: string) => (e: ServerEvent) => e.type === 'message' && e.handler === handler;
 type Msg = Extract<ServerEvent, { type: 'message' }>;

@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { LUA_DUMP, MonaProcess, findMonaServer, freeTcpPort, freeUdpPort, type MonaBuild } from '../helpers/monaserver';
+import { LUA_DUMP, MonaProcess, findMonaServer, freeTcpPort, monaIni, type MonaBuild } from '../helpers/monaserver';
 import { TcpRecorder } from '../helpers/tcp-recorder';
 
 const FIXTURES = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'cluster');
@@ -61,8 +61,24 @@ function linkLines(p: MonaProcess): string[] {
     .map((l) => l.replace(/^\S+\s+/, '').trim());
 }
 
-function save(name: string, f: Fixture, rec: TcpRecorder): void {
-  f.connections = [];
+interface Played {
+  proc: MonaProcess;
+  ini: string;
+  lua: string;
+}
+
+/** Writes one scenario: what each MonaServer ran and printed, and every chunk the proxy saw. */
+function save(name: string, what: { scenario: string; description: string; notes?: Record<string, unknown> }, build: MonaBuild, servers: Record<string, Played>, rec: TcpRecorder): void {
+  const each = <T>(f: (p: Played) => T) => Object.fromEntries(Object.entries(servers).map(([k, p]) => [k, f(p)]));
+  const f: Fixture = {
+    ...what,
+    recordedWith: monaVersion(build),
+    ini: each((p) => p.ini),
+    lua: each((p) => p.lua),
+    connections: [],
+    logs: each((p) => luaLines(p.proc)),
+    linkLogs: each((p) => linkLines(p.proc)),
+  };
   for (let conn = 1; conn <= rec.connections; conn++) {
     const close = rec.closes.find((c) => c.conn === conn) ?? null;
     f.connections.push({
@@ -76,39 +92,8 @@ function save(name: string, f: Fixture, rec: TcpRecorder): void {
   console.log(`wrote ${name}.json: ${rec.connections} connection(s), ${rec.chunks.length} chunks`);
 }
 
-async function acceptorIni(serversPort: number, extra = ''): Promise<string> {
-  return `host = 127.0.0.1
-[servers]
-port = ${serversPort}
-[RTMFP]
-port = ${await freeUdpPort()}
-[RTMP]
-port = ${await freeTcpPort()}
-[HTTP]
-port = 0
-[RTSP]
-port = 0
-[logs]
-rotation = 1
-${extra}`;
-}
-
-async function initiatorIni(targets: string): Promise<string> {
-  return `host = 127.0.0.1
-[servers]
-targets = ${targets}
-[RTMFP]
-port = ${await freeUdpPort()}
-[RTMP]
-port = 0
-[HTTP]
-port = ${await freeTcpPort()}
-[RTSP]
-port = 0
-[myGroup]
-myConfig = 12
-`;
-}
+const acceptorIni = (serversPort: number) => monaIni({ serversPort, extra: '[logs]\nrotation = 1\n' });
+const initiatorIni = (targets: string) => monaIni({ targets, rtmp: false, http: true, extra: '[myGroup]\nmyConfig = 12\n' });
 
 const DESCRIBE_SERVER = `
 local function describe(who, server)
@@ -174,13 +159,9 @@ function onServerDisconnection(server, err) NOTE("@@B onServerDisconnection ", t
         'A (initiator, targets = the recording proxy ?name=master&arg=val) and B (acceptor). ' +
         'A sends ping (PING_ARGS), ping "second", other, broadcasts bcast; B answers each ping with pong and the same arguments and sends fromB on connection. ' +
         'Then A is stopped with SIGINT.',
-      recordedWith: monaVersion(build),
-      ini: { A: iniA, B: iniB },
-      lua: { A: luaA, B: luaB },
-      connections: [],
-      logs: { A: luaLines(A), B: luaLines(B) },
-      linkLogs: { A: linkLines(A), B: linkLines(B) },
     },
+    build,
+    { A: { proc: A, ini: iniA, lua: luaA }, B: { proc: B, ini: iniB, lua: luaB } },
     rec,
   );
   await rec.close();
@@ -218,13 +199,9 @@ function onServerDisconnection(server, err) NOTE("@@A onServerDisconnection ", t
     {
       scenario: 'reject',
       description: "A connects to C, whose onServerConnection raises error(\"go away\"): C answers A's hello with its own hello, then a reject carrying the error text, and closes.",
-      recordedWith: monaVersion(build),
-      ini: { A: iniA, C: iniC },
-      lua: { A: luaA, C: luaC },
-      connections: [],
-      logs: { A: luaLines(A), C: luaLines(C) },
-      linkLogs: { A: linkLines(A), C: linkLines(C) },
     },
+    build,
+    { A: { proc: A, ini: iniA, lua: luaA }, C: { proc: C, ini: iniC, lua: luaC } },
     rec,
   );
   await rec.close();
@@ -269,14 +246,10 @@ function onServerDisconnection(server, err) NOTE("@@A onServerDisconnection ", t
       description:
         'A connected to B; B stopped (SIGINT: it rejects A with "Server is stopping"), then restarted on the same port; A retries on its own and reconnects. ' +
         'notes.times are ms since A started; notes.attempts counts "Attempt to join" lines of A.',
-      recordedWith: monaVersion(build),
-      ini: { A: iniA, B: iniB },
-      lua: { A: luaA, B: luaB },
-      connections: [],
-      logs: { A: luaLines(A), B: luaLines(B) },
-      linkLogs: { A: linkLines(A), B: linkLines(B) },
       notes: { times, attempts, attemptTimes: rec.chunks.filter((c) => c.from === 'initiator' && c.data.length > 8 && c.data[5] === 0).map((c) => c.t) },
     },
+    build,
+    { A: { proc: A, ini: iniA, lua: luaA }, B: { proc: B, ini: iniB, lua: luaB } },
     rec,
   );
   await rec.close();

@@ -138,6 +138,21 @@ export class MonaProcess {
 }
 
 /**
+ * A MonaServer.ini for loopback tests: protocols bound to 127.0.0.1 (MonaServer binds them to its
+ * top-level `host`), RTMFP on a free UDP port, RTMP and HTTP on free TCP ports or off, RTSP off.
+ */
+export async function monaIni(o: { serversPort?: number; targets?: string; rtmp?: boolean; http?: boolean; extra?: string }): Promise<string> {
+  const lines = ['host = 127.0.0.1', '[servers]'];
+  if (o.serversPort) lines.push(`port = ${o.serversPort}`);
+  if (o.targets) lines.push(`targets = ${o.targets}`);
+  lines.push('[RTMFP]', `port = ${await freeUdpPort()}`);
+  lines.push('[RTMP]', `port = ${o.rtmp === false ? 0 : await freeTcpPort()}`);
+  lines.push('[HTTP]', `port = ${o.http ? await freeTcpPort() : 0}`);
+  lines.push('[RTSP]', 'port = 0');
+  return lines.join('\n') + '\n' + (o.extra ?? '');
+}
+
+/**
  * A Lua function, for the www/ apps of these tests, that prints any value deterministically
  * (table keys sorted, strings quoted), so that what MonaServer decoded can be compared with what
  * our decoder gives. `dumpArgs(...)` gives "count:v1|v2|...".
