@@ -80,6 +80,8 @@ export class ServerLink implements ServerChannel {
   private acceptingNonce: Buffer | null = null;
   /** why the link ends, when we know better than the socket */
   private closeReason: string | null = null;
+  /** the reason was logged when it happened (a reject either way, a protocol failure) */
+  private reasonLogged = false;
   private finished = false;
   private timer: NodeJS.Timeout | null = null;
 
@@ -152,8 +154,8 @@ export class ServerLink implements ServerChannel {
     const reason = this.closeReason ?? (error ? error.message : null);
     const { logger, servers } = this.settings;
     if (this.server) {
-      if (reason) logger.error('Servers', `Disconnection from ${this.address} server, ${reason}`);
-      else logger.note('Servers', `Disconnection from ${this.address} server`);
+      if (reason && !this.reasonLogged) logger.error('Servers', `Disconnection from ${this.address} server, ${reason}`);
+      else logger.note('Servers', `Disconnection from ${this.address} server${reason ? ` (${reason})` : ''}`);
       try {
         servers.disconnected(this.server, reason);
       } catch (err) {
@@ -180,7 +182,10 @@ export class ServerLink implements ServerChannel {
   reject(reason: string): void {
     if (this.state === 'closed') return;
     this.settings.logger.info('Servers', `rejecting ${this.address} server: ${reason}`);
-    this.closeReason ??= `rejected: ${reason}`;
+    if (this.closeReason === null) {
+      this.closeReason = `rejected: ${reason}`;
+      this.reasonLogged = true;
+    }
     this.write(this.encoder.reject(reason));
     this.end();
   }
@@ -212,6 +217,7 @@ export class ServerLink implements ServerChannel {
     switch (frame.kind) {
       case 'reject':
         this.closeReason = frame.reason || 'rejected without a reason';
+        this.reasonLogged = true;
         this.settings.logger.error('Servers', `Connection with ${this.address} server, ${this.closeReason}`);
         this.end();
         return;
@@ -321,7 +327,10 @@ export class ServerLink implements ServerChannel {
   /** Protocol or authentication failure: the peer is told why, then the link closes. */
   private refuse(reason: string): void {
     if (this.state === 'closed') return;
-    this.closeReason ??= reason;
+    if (this.closeReason === null) {
+      this.closeReason = reason;
+      this.reasonLogged = true;
+    }
     this.settings.logger.error('Servers', `${this.address} server: ${reason}`);
     this.write(this.encoder.reject(reason));
     this.end();
