@@ -3,6 +3,7 @@ import type { Config } from '../config/types';
 import type { Logger } from '../logs/levels';
 import type { Table, Value } from '../serialization/value';
 import type { AppHost } from './app-host';
+import { Blacklist } from './blacklist';
 import { type Client, Clients } from './client';
 import { InvalidApp } from './errors';
 import { Publications } from './publications';
@@ -12,6 +13,8 @@ export class ServerContext {
   readonly clients = new Clients();
   readonly publications: Publications;
   readonly startTime = Date.now();
+  /** IPs refused at accept/handshake; scripts fill it (mona:addToBlacklist) */
+  readonly blacklist = new Blacklist();
 
   constructor(
     readonly config: Config,
@@ -50,7 +53,7 @@ export class ServerContext {
    * its IP is on the script blacklist. Protocols ask at accept/handshake (MonaServer does the same).
    */
   isBlacklisted(address: string): boolean {
-    return this.host.isBlacklisted(address);
+    return this.blacklist.has(address);
   }
 
   /** Counterpart of connect(): safe to call for a client that never connected, and twice. */

@@ -40,8 +40,6 @@ export class Listener {
   readonly audioQOS = new QualityOfService();
   readonly videoQOS = new QualityOfService();
   readonly dataQOS = new QualityOfService();
-  /** scripting layer's slot */
-  script: unknown = undefined;
   private timeBase = -1;
   private lastTime = 0;
   /** video waits for a key frame: at start, after receiveVideo(true) and after congestion drops */

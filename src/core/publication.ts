@@ -4,8 +4,11 @@ import type { Listener } from './listener';
 import { DataType, MediaFrame, MediaType } from './media';
 import { QualityOfService } from './qos';
 
-/** Script hooks on a publication (`publication:onAudio/onVideo/onData/onFlush`), set by scripting. */
-export interface PublicationEvents {
+/**
+ * Someone watching a publication's media as it is pushed (scripts' `publication:onVideo`...,
+ * recorders): `observe()` adds one, the function it returns removes it.
+ */
+export interface PublicationObserver {
   onAudio?(frame: MediaFrame): void;
   onVideo?(frame: MediaFrame): void;
   onData?(frame: MediaFrame): void;
@@ -35,12 +38,19 @@ export class Publication {
   videoConfig: MediaFrame | null = null;
   hasVideo = false;
   hasAudio = false;
-  events: PublicationEvents | undefined = undefined;
-  /** scripting layer's slot */
-  script: unknown = undefined;
+  /** replaced (never mutated) on observe/unobserve, so a dispatch in progress is not disturbed */
+  private observers: readonly PublicationObserver[] = [];
   private readonly listenerSet = new Set<Listener>();
 
   constructor(readonly name: string) {}
+
+  /** Adds an observer of the frames pushed from now on; returns the function that removes it. */
+  observe(observer: PublicationObserver): () => void {
+    this.observers = [...this.observers, observer];
+    return () => {
+      this.observers = this.observers.filter((o) => o !== observer);
+    };
+  }
 
   get listeners(): ReadonlySet<Listener> {
     return this.listenerSet;
@@ -79,7 +89,7 @@ export class Publication {
     this.hasAudio = true;
     if (frame.config) this.audioConfig = frame;
     this.audioQOS.add(payload.length);
-    this.events?.onAudio?.(frame);
+    for (const o of this.observers) o.onAudio?.(frame);
     this.dispatch(frame);
   }
 
@@ -89,7 +99,7 @@ export class Publication {
     this.hasVideo = true;
     if (frame.config) this.videoConfig = frame;
     this.videoQOS.add(payload.length);
-    this.events?.onVideo?.(frame);
+    for (const o of this.observers) o.onVideo?.(frame);
     this.dispatch(frame);
   }
 
@@ -98,7 +108,7 @@ export class Publication {
     if (!this.running) return;
     const frame = new MediaFrame(MediaType.Data, time, payload, dataType);
     this.dataQOS.add(payload.length);
-    this.events?.onData?.(frame);
+    for (const o of this.observers) o.onData?.(frame);
     this.dispatch(frame);
   }
 
@@ -114,7 +124,7 @@ export class Publication {
 
   flush(): void {
     for (const l of this.listenerSet) l.sink.flush();
-    this.events?.onFlush?.();
+    for (const o of this.observers) o.onFlush?.();
   }
 
   private dispatch(frame: MediaFrame): void {
