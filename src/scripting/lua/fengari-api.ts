@@ -55,7 +55,9 @@ function luaText(s: LuaText): Uint8Array {
   let n = names.get(s);
   if (n === undefined) {
     n = toLuaString(s);
-    if (names.size < 4096) names.set(s, n);
+    // bounded: when full it starts again (names in use come back at once)
+    if (names.size >= 4096) names.clear();
+    names.set(s, n);
   }
   return n;
 }
@@ -148,8 +150,12 @@ export class FengariAPI implements LuaAPI {
     lua.lua_pushboolean(this.L, b);
   }
   pushstring(s: LuaText): void {
-    if (typeof s === 'string') lua.lua_pushstring(this.L, luaText(s));
-    else lua.lua_pushlstring(this.L, s, s.length);
+    if (typeof s !== 'string') lua.lua_pushlstring(this.L, s, s.length);
+    else if (s.length === 0) lua.lua_pushstring(this.L, EMPTY);
+    else if (s.length <= 64) {
+      // encoded once and shared: Lua strings are never modified, so no copy is needed
+      pushsvalue2s(this.L, luaS_bless(this.L, luaText(s)));
+    } else lua.lua_pushstring(this.L, luaText(s));
   }
   pushsharedstring(bytes: Uint8Array): void {
     if (bytes.length === 0) lua.lua_pushstring(this.L, EMPTY);
@@ -157,6 +163,7 @@ export class FengariAPI implements LuaAPI {
   }
   pushfunction(fn: LuaJSFunction): void {
     lua.lua_pushcfunction(this.L, (L2: any) => {
+      if (L2 === this.L) return fn(this);
       // the function works on the thread that called it (a coroutine's own stack included)
       const caller = this.L;
       this.L = L2;
@@ -238,8 +245,9 @@ export class FengariAPI implements LuaAPI {
     else this.tags.set(t, id);
   }
   gettag(index: number): number {
-    if (lua.lua_type(this.L, index) !== LuaType.TABLE) return 0;
-    return this.tags.get(lua.lua_topointer(this.L, index)) ?? 0;
+    // only tables are ever tagged: the identity of anything else is never found
+    const p = lua.lua_topointer(this.L, index);
+    return p === null ? 0 : this.tags.get(p) ?? 0;
   }
 
   // ---- registry ----

@@ -62,6 +62,8 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
   private root: App | null = null;
   /** engines made so far, by entry (an engine is made when the first app of its language loads) */
   private readonly engines = new Map<EngineEntry, ScriptEngine>();
+  /** the same engines as a list: walked per media frame, without an iterator */
+  private engineList: ScriptEngine[] = [];
   /** the entry an app runs in */
   private readonly entryOf = new WeakMap<App, EngineEntry>();
   /** publications whose media reach scripts: the function that stops it */
@@ -106,12 +108,12 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
 
   set callBudgetMs(ms: number) {
     this.budgetMs = ms;
-    for (const e of this.engines.values()) e.callBudgetMs = ms;
+    for (const e of this.engineList) e.callBudgetMs = ms;
   }
 
   /** The engines made so far (a language's engine is made when its first app loads). */
   loadedEngines(): ScriptEngine[] {
-    return [...this.engines.values()];
+    return [...this.engineList];
   }
 
   private engineFor(entry: EngineEntry): ScriptEngine {
@@ -120,7 +122,8 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
       engine = entry.create(this);
       engine.callBudgetMs = this.budgetMs;
       this.engines.set(entry, engine);
-      this.ctx.logger.debug('Scripts', `${entry.name} engine: ${engine.version}`);
+      this.engineList = [...this.engines.values()];
+      this.ctx.logger.info('Scripts', `${entry.name} apps run on ${engine.version}`);
     }
     return engine;
   }
@@ -164,8 +167,9 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     this.running = false;
     for (const unobserve of this.observed.values()) unobserve();
     this.observed.clear();
-    for (const engine of this.engines.values()) engine.close();
+    for (const engine of this.engineList) engine.close();
     this.engines.clear();
+    this.engineList = [];
     await this.data.flush();
   }
 
@@ -375,9 +379,10 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
    * engine that knows obj): null when none has one. Errors as for event().
    */
   method<T extends object, C>(cls: ObjectClass<T>, obj: T, name: string, write: ArgWriter<C> | null, ctx: C, rethrow = false, results = true): CallResult {
-    for (const engine of this.engines.values()) {
+    const engines = this.engineList;
+    for (let i = 0; i < engines.length; i++) {
       try {
-        const r = engine.callMethod(cls, obj, name, write, ctx, results);
+        const r = engines[i].callMethod(cls, obj, name, write, ctx, results);
         if (r !== null) return r;
       } catch (e) {
         if (rethrow) throw e;
@@ -404,7 +409,7 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
 
   /** obj ended: every engine drops its script object. */
   release(obj: object): void {
-    for (const engine of this.engines.values()) engine.release(obj);
+    for (const engine of this.engineList) engine.release(obj);
   }
 
   /** Routes a publication's media to its script objects (`publication:onVideo(time, packet)`...) once a script has seen it. */
@@ -427,7 +432,7 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
   }
 
   private knows(obj: object): boolean {
-    for (const engine of this.engines.values()) if (engine.knows(obj)) return true;
+    for (const engine of this.engineList) if (engine.knows(obj)) return true;
     return false;
   }
 
