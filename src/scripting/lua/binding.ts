@@ -153,7 +153,11 @@ class LuaOut implements Out {
   ) {}
 
   reserve(n: number): void {
-    if (!this.api.checkstack(n)) this.api.errorMessage(`stack overflow (${n} more values)`);
+    if (this.api.checkstack(n)) return;
+    const message = `too many values for one call (${n})`;
+    // writing a call's arguments from JS: no Lua function runs to raise an error in
+    if (this.engine.writingArgs > 0) throw new ScriptError(message);
+    this.api.errorMessage(message);
   }
   nil(): void {
     this.api.pushnil();
@@ -318,6 +322,8 @@ export class LuaEngine implements ScriptEngine {
   private readonly apps = new Map<string, LuaApp>();
   private readonly appsRef: number;
   private nextRef = -1;
+  /** > 0 while a call's arguments are written from JS (an error then is a JS exception, not a Lua error) */
+  writingArgs = 0;
   private closed = false;
 
   constructor(
@@ -418,7 +424,17 @@ export class LuaEngine implements ScriptEngine {
   /** Calls the function at base+1 with what is above it plus what `write` writes. */
   invoke<C>(base: number, write: ArgWriter<C> | null, ctx: C, results: boolean): CallResult {
     const api = this.api;
-    if (write) write(this.out, ctx);
+    if (write) {
+      this.writingArgs++;
+      try {
+        write(this.out, ctx);
+      } catch (e) {
+        api.settop(base);
+        throw e;
+      } finally {
+        this.writingArgs--;
+      }
+    }
     const nargs = api.gettop() - base - 1;
     this.protectedCall(nargs, results ? LUA_MULTRET : 0, base);
     if (!results) return NO_RESULTS;

@@ -226,6 +226,9 @@ function decodeMany(json) return select('#', mona:fromJSON(json)) end`,
     assert.equal(args.length, 15000);
     assert.deepEqual(s.host.call(c, 'count', args), [15000, 15000, 1]);
     assert.equal(s.host.call(c, 'many', []).length, 15000);
+    // more arguments than the VM's stack can hold: that call fails, the state goes on
+    assert.throws(() => s.host.call(c, 'count', new Array(2_000_000).fill(1)), { name: 'CallFailed', message: /too many values/ });
+    assert.deepEqual(s.host.call(c, 'count', [7, 8]), [2, 8, 7]);
     assert.deepEqual(evalRoot(s, `return decodeMany(${JSON.stringify(body.toString())})`), [15000]);
     let [v] = s.host.call(c, 'deep', []);
     let depth = 0;
