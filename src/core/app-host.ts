@@ -125,6 +125,6 @@ export class FolderHost implements AppHost {
   }
   onPublish(): void {}
   onUnpublish(): void {}
-  onSubscribe(): void {}
-  onUnsubscribe(): void {}
+  onSubscribe(_client: Client | null, _listener: Listener): void {}
+  onUnsubscribe(_client: Client | null, _listener: Listener): void {}
 }

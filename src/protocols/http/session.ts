@@ -631,7 +631,6 @@ export class HTTPSession {
       this.close(message);
       return;
     }
-    if (sink instanceof TSSink) sink.bind(this.listener.publication);
   }
 
   // ---- WebSocket ---------------------------------------------------------------------------
