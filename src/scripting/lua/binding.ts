@@ -717,10 +717,6 @@ export class LuaEngine implements ScriptEngine {
     return formatLuaNumber(n);
   }
 
-  collect(): number {
-    return this.api.gc();
-  }
-
   close(): void {
     if (this.closed) return;
     this.closed = true;

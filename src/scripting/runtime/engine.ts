@@ -145,8 +145,6 @@ export interface ScriptEngine {
   knows(obj: object): boolean;
   /** obj ends: its script object (scripts may still hold it) stops mirroring it */
   release(obj: object): void;
-  /** a full garbage collection; bytes in use after it (0 when the engine cannot tell) */
-  collect(): number;
   close(): void;
 }
 

@@ -111,11 +111,6 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     for (const e of this.engineList) e.callBudgetMs = ms;
   }
 
-  /** The engines made so far (a language's engine is made when its first app loads). */
-  loadedEngines(): ScriptEngine[] {
-    return [...this.engineList];
-  }
-
   private engineFor(entry: EngineEntry): ScriptEngine {
     let engine = this.engines.get(entry);
     if (!engine) {

@@ -183,9 +183,6 @@ export class FakeEngine implements ScriptEngine {
     return false;
   }
   release(): void {}
-  collect(): number {
-    return 0;
-  }
   close(): void {
     this.closed = true;
   }
