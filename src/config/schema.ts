@@ -69,6 +69,9 @@ export const KEYS: readonly KeySpec[] = [
     notInEffect: 'RTSP is not served yet',
   },
   { section: 'websocket', key: 'timeout', kind: 'seconds', set: (c, v) => (c.websocket.timeout = v as number) },
+  { section: 'admin', key: 'port', kind: 'port', set: (c, v) => (c.admin.port = v as number) },
+  { section: 'admin', key: 'host', kind: 'string', set: (c, v) => (c.admin.host = (v as string) || '127.0.0.1') },
+  { section: 'admin', key: 'password', kind: 'string', set: (c, v) => (c.admin.password = v as string) },
   // logs.directory is resolved by the loader (relative to application.dir)
   { section: 'logs', key: 'name', kind: 'filename', set: (c, v) => (c.logs.name = v as string) },
   { section: 'logs', key: 'rotation', kind: 'int', min: 0, max: 1000, set: (c, v) => (c.logs.rotation = v as number) },
@@ -88,6 +91,7 @@ export function defaultConfig(dir: string): Config {
     http: { port: 80, timeout: 7, index: '' },
     rtsp: { port: 554 },
     websocket: { timeout: 120 },
+    admin: { port: 9997, host: '127.0.0.1', password: '' },
     logs: { directory: 'logs', name: 'log', rotation: 10, maxSize: 1_000_000 },
     raw: {},
   };

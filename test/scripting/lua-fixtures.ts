@@ -4,7 +4,6 @@
  * a started host on them (on a given Lua engine, default the one the server would pick).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Config } from '../../src/config/types';
 import { Client } from '../../src/core/client';
@@ -17,6 +16,7 @@ import type { Out } from '../../src/scripting/runtime/engine';
 import { LuaHost } from '../../src/scripting/lua-host';
 import type { LuaAPI } from '../../src/scripting/lua/api';
 import { luaEngineEntry } from '../../src/scripting/lua/open';
+import { tempDir } from '../helpers/temp';
 import { defaultConfig } from '../../src/config/schema';
 
 export class MemoryLogger implements Logger {
@@ -104,7 +104,7 @@ export function testConfig(dir: string): Config {
 
 /** A temporary application dir with the given files ("www/main.lua" → source). */
 export function makeAppDir(files: Record<string, string>): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'monats-lua-'));
+  const dir = tempDir('monats-lua-');
   for (const [rel, content] of Object.entries(files)) writeFile(dir, rel, content);
   return dir;
 }
