@@ -50,6 +50,22 @@ interface AACConfig {
 export class TSMuxer {
   private readonly cc = new Map<number, number>();
   private readonly psCache = new WeakMap<VideoTrackInfo, Buffer>();
+  /** PIDs whose next packet carries the discontinuity indicator */
+  readonly discontinuity = new Set<number>();
+
+  /**
+   * Starts segment `index` of a stream whose segments are muxed independently (VOD): PAT/PMT
+   * counters continue as if each earlier segment had one PAT and one PMT, and the first audio and
+   * video packets flag a discontinuity, so demuxers reading the segments in a row expect the jump.
+   */
+  resume(index: number): void {
+    this.cc.set(0, (index - 1) & 0x0f);
+    this.cc.set(PMT_PID, (index - 1) & 0x0f);
+    if (index > 0) {
+      this.discontinuity.add(VIDEO_PID);
+      this.discontinuity.add(AUDIO_PID);
+    }
+  }
 
   /** PAT + PMT for this track set. */
   tables(video: VideoTrackInfo | null, audio: AudioTrackInfo | null): Buffer {
@@ -281,6 +297,10 @@ function pes(state: TSMuxer, pid: number, streamId: number, es: Buffer, pts: num
     } else if (first && key) {
       adaptLen = 1;
       flags = 0x40;
+    }
+    if (first && state.discontinuity.delete(pid)) {
+      adaptLen = Math.max(adaptLen, 1);
+      flags |= 0x80;
     }
     let room = TS_PACKET - 4 - (adaptLen || flags ? adaptLen + 1 : 0);
     const left = total - p;
