@@ -73,6 +73,8 @@ interface TrackClock {
 }
 
 const DEFAULT_PROBE_MS = 1000;
+/** after a switch, a frame further than this from the switch point belongs to the old timeline */
+const SWITCH_WINDOW_MS = 10_000;
 const DEFAULT_PROBE_BYTES = 8 << 20;
 
 export class Ingest {
@@ -179,8 +181,11 @@ export class Ingest {
   private settle(): void {
     const change = this.video !== null || this.audio !== null;
     const same = sameTrack(this.video, this.pendingVideo) && sameTrack(this.audio, this.pendingAudio);
-    this.video = this.pendingVideo as VideoTrackInfo | null;
-    this.audio = this.pendingAudio as AudioTrackInfo | null;
+    if (!same) {
+      // the same configuration keeps its track objects: consumers compare them by identity
+      this.video = this.pendingVideo as VideoTrackInfo | null;
+      this.audio = this.pendingAudio as AudioTrackInfo | null;
+    }
     this.settled = true;
     this.needKey = this.video !== null;
     if (change && same) this.handler.discontinuity();
@@ -218,6 +223,7 @@ export class Ingest {
         this.dropped++;
         return;
       }
+      if (this.jumped(this.vclock, time)) this.resync();
       if (this.needKey) {
         if (!tag.key) {
           this.dropped++;
@@ -245,6 +251,7 @@ export class Ingest {
       this.dropped++;
       return;
     }
+    if (this.jumped(this.aclock, time)) this.resync();
     if (this.needKey && this.video) {
       // output starts at the first video key frame: hold audio until it tells where that is
       this.audioWait.push({ time, data: tag.data });
@@ -262,13 +269,19 @@ export class Ingest {
     const wait = this.audioWait;
     this.audioWait = [];
     this.audioWaitBytes = 0;
-    for (const a of wait) this.audioSample(a.time, a.data);
+    for (const a of wait) {
+      if (this.jumped(this.aclock, a.time)) {
+        this.dropped++; // held across a jump: not of the timeline that resumes
+        continue;
+      }
+      this.audioSample(a.time, a.data);
+    }
   }
 
   private audioSample(time: number, data: Buffer): void {
     const track = this.audio!;
     const outMs = this.outMs(this.aclock, time);
-    if (outMs < this.startMs) {
+    if (!(outMs >= this.startMs)) {
       this.dropped++;
       return;
     }
@@ -287,36 +300,50 @@ export class Ingest {
   private videoDts(time: number): number {
     const c = this.vclock;
     const outMs = this.outMs(c, time);
-    let dts = Math.round(outMs * 90);
+    let dts = Number.isNaN(outMs) ? c.lastDts + 1 : Math.round(outMs * 90);
     if (c.lastDts >= 0 && dts <= c.lastDts) dts = c.lastDts + 1;
     if (c.lastDts >= 0) c.lastDuration = dts - c.lastDts;
     c.lastDts = dts;
     return dts;
   }
 
-  /** Input ms → output ms for one track, detecting restarts and clock jumps. */
+  /** A step back by more than `backMs` or forward by more than `maxGapMs` on one track. */
+  private jumped(c: TrackClock, time: number): boolean {
+    if (Number.isNaN(c.lastIn)) return false;
+    const step = time - c.lastIn;
+    return step < -this.backMs || step > this.maxGapMs;
+  }
+
+  /**
+   * A clock jump: like a new publisher, output resumes with a video key frame (audio waiting for
+   * it) and the timeline continues from its end, so nothing is left as a gap.
+   */
+  private resync(): void {
+    this.handler.discontinuity();
+    this.needKey = this.video !== null;
+    this.restartPending = true;
+    this.vclock.lastIn = this.aclock.lastIn = NaN;
+  }
+
+  /**
+   * Input ms → output ms for one track. After a restart or a jump, the first track to send a
+   * frame sets the new offset and the other adopts it; NaN for a frame of the other timeline (a
+   * late frame from before the switch), which callers drop.
+   */
   private outMs(c: TrackClock, time: number): number {
     if (this.restartPending) {
       this.restartPending = false;
       this.switchRef = { inMs: time, offset: this.endMs - time, adopted: new Set() };
-      this.aclock.lastIn = this.vclock.lastIn = NaN;
     }
     if (!Number.isNaN(c.lastIn)) {
-      const step = time - c.lastIn;
-      if (step >= -this.backMs && step <= this.maxGapMs) {
-        c.lastIn = Math.max(c.lastIn, time);
-        return Math.max(time + c.offset, 0);
-      }
-      const ref = this.switchRef;
-      if (ref && !ref.adopted.has(c) && Math.abs(time - ref.inMs) <= Math.min(this.maxGapMs, 10_000)) this.adopt(c, ref);
-      else {
-        // a jump seen first on this track: the output continues from the current end
-        this.switchRef = { inMs: time, offset: this.endMs - time, adopted: new Set() };
-        this.adopt(c, this.switchRef);
-        this.handler.discontinuity();
-      }
-    } else if (this.switchRef && !this.switchRef.adopted.has(c)) this.adopt(c, this.switchRef);
-    else if (!Number.isNaN(this.baseOffset)) c.offset = this.baseOffset;
+      c.lastIn = Math.max(c.lastIn, time); // small steps back are clamped by the callers
+      return Math.max(time + c.offset, 0);
+    }
+    const ref = this.switchRef;
+    if (ref && !ref.adopted.has(c)) {
+      if (Math.abs(time - ref.inMs) > SWITCH_WINDOW_MS) return NaN;
+      this.adopt(c, ref);
+    } else if (!Number.isNaN(this.baseOffset)) c.offset = this.baseOffset;
     else c.offset = this.baseOffset = this.startAt - time;
     c.lastIn = time;
     return Math.max(time + c.offset, 0);

@@ -160,6 +160,7 @@ export interface HLSStats {
 }
 
 const INTERVALS = 8;
+const COMMON_RATES = [24000 / 1001, 24, 25, 30000 / 1001, 30, 48, 50, 60000 / 1001, 60, 100, 120];
 
 export class HLSSegmenter {
   readonly segmentsListed: number;
@@ -599,7 +600,6 @@ export class HLSSegmenter {
         },
       };
       const timer = setTimeout(() => w.done('timeout'), this.holdMs());
-      timer.unref?.();
       this.waiters.add(w);
     });
     return { status: 200, wait };
@@ -708,10 +708,13 @@ export class HLSSegmenter {
     return { peak, average: seconds > 0 ? (bytes * 8) / seconds : 0 };
   }
 
+  /** Measured frame rate, snapped to a common rate within 0.05% (millisecond timestamps jitter). */
   private frameRate(): number | undefined {
     const span = this.lastPrimaryDts - this.rate.first;
     if (!this.video || this.rate.count < 2 || span <= 0) return undefined;
-    return ((this.rate.count - 1) * this.video.timescale) / span;
+    const fps = ((this.rate.count - 1) * this.video.timescale) / span;
+    const common = COMMON_RATES.find((r) => Math.abs(fps - r) / r < 0.0005);
+    return common ?? fps;
   }
 
   // ---- resources ----
