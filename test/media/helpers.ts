@@ -8,7 +8,9 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import assert from 'node:assert/strict';
 import { MediaFrame, MediaType } from '../../src/core/media';
+import { parsePlaylist } from './hls-validator';
 
 let root: string | null = null;
 
@@ -193,3 +195,18 @@ export function writeHLS(dir: string, playlists: Record<string, string>, source:
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** Each listed segment (init + segment for fMP4) starts with a video key frame. */
+export function assertKeyStarts(dir: string, playlist: string): void {
+  const p = parsePlaylist(fs.readFileSync(path.join(dir, playlist), 'utf8'));
+  assert.ok(p.segments.length > 1);
+  for (const s of p.segments) {
+    const file = path.join(dir, `check-${s.msn}${path.extname(s.uri)}`);
+    const parts = s.map ? [fs.readFileSync(path.join(dir, s.map))] : [];
+    parts.push(fs.readFileSync(path.join(dir, s.uri)));
+    fs.writeFileSync(file, Buffer.concat(parts));
+    const first = probe(file, { count: false }).packets.find((x) => x.type === 'video');
+    assert.ok(first?.key, `segment ${s.uri} does not start with a key frame`);
+  }
+}
+

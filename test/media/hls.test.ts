@@ -12,7 +12,7 @@ import { MediaFrame, MediaType } from '../../src/core/media';
 import { openMediaFile } from '../../src/media/files/open';
 import { HLSSegmenter, parseHLSQuery, type HLSOptions, type WaitResult } from '../../src/media/hls/segmenter';
 import { requireTool } from '../helpers/http-server';
-import { decodeErrors, fixture, flvFrames, packetCounts, playlistURIs, probe, streamOf, tmpDir, writeHLS, type Probe } from './helpers';
+import { assertKeyStarts, decodeErrors, fixture, flvFrames, packetCounts, playlistURIs, probe, streamOf, tmpDir, writeHLS, type Probe } from './helpers';
 import { parsePlaylist, ReloadChecker, validatePlaylist } from './hls-validator';
 
 const partId = (uri: string): [number, number] | null => {
@@ -79,20 +79,6 @@ function serve(seg: HLSSegmenter, dir: string): void {
   const fmp4 = seg.playlist('fmp4')!;
   const ts = seg.playlist('ts')!;
   writeHLS(dir, { 'index.m3u8': fmp4, 'ts.m3u8': ts, 'master.m3u8': seg.multivariant([{ uri: 'index.m3u8', format: 'fmp4' }])! }, seg);
-}
-
-/** Each listed segment (init + segment for fMP4) starts with a video key frame. */
-function assertKeyStarts(dir: string, playlist: string): void {
-  const p = parsePlaylist(fs.readFileSync(path.join(dir, playlist), 'utf8'));
-  assert.ok(p.segments.length > 1);
-  for (const s of p.segments) {
-    const file = path.join(dir, `check-${s.msn}${path.extname(s.uri)}`);
-    const parts = s.map ? [fs.readFileSync(path.join(dir, s.map))] : [];
-    parts.push(fs.readFileSync(path.join(dir, s.uri)));
-    fs.writeFileSync(file, Buffer.concat(parts));
-    const first = probe(file, { count: false }).packets.find((x) => x.type === 'video');
-    assert.ok(first?.key, `segment ${s.uri} does not start with a key frame`);
-  }
 }
 
 test('live H.264/AAC: LL-HLS fMP4 and MPEG-TS variants decode completely, key frames at segment starts, A/V in sync', async (t) => {

@@ -71,19 +71,25 @@ export async function scanFLV(fh: fsp.FileHandle, size: number): Promise<FLVScan
       const body = Buffer.from(await r.read(pos + 11, bodySize));
       if (body.subarray(0, ON_METADATA.length).equals(ON_METADATA)) scan.metadata = { offset: pos, body };
     } else if (!encrypted && type === 9 && bodySize > 0) {
-      if (!Number.isNaN(scan.lastVideoTime)) scan.videoStep = time - scan.lastVideoTime;
-      scan.lastVideoTime = time;
       const tag = readVideoTag(await r.read(pos + 11, Math.min(bodySize, 8))); // the header is enough
+      if (tag?.kind === 'frame') {
+        if (!Number.isNaN(scan.lastVideoTime)) scan.videoStep = time - scan.lastVideoTime;
+        scan.lastVideoTime = time;
+      }
       if (tag?.kind === 'config') {
         if (!scan.videoConfig) scan.videoConfig = Buffer.from(await r.read(pos + 11, bodySize));
       } else if (tag?.kind === 'frame' && tag.key && scan.seek.length < MAX_SEEK_POINTS) scan.seek.push({ time, offset: pos });
     } else if (!encrypted && type === 8 && bodySize > 0) {
-      if (!Number.isNaN(scan.lastAudioTime)) scan.audioStep = time - scan.lastAudioTime;
-      scan.lastAudioTime = time;
       const peek = await r.read(pos + 11, Math.min(bodySize, 2));
       if (peek.length >= 2 && peek[0] >> 4 === 10 && peek[1] === 0) {
         if (!scan.audioConfig) scan.audioConfig = Buffer.from(await r.read(pos + 11, bodySize));
-      } else if (time - lastAudioPoint >= AUDIO_SEEK_MS && audioSeek.length < MAX_SEEK_POINTS) {
+        pos = next;
+        scan.end = pos;
+        continue;
+      }
+      if (!Number.isNaN(scan.lastAudioTime)) scan.audioStep = time - scan.lastAudioTime;
+      scan.lastAudioTime = time;
+      if (time - lastAudioPoint >= AUDIO_SEEK_MS && audioSeek.length < MAX_SEEK_POINTS) {
         audioSeek.push({ time, offset: pos });
         lastAudioPoint = time;
       }
@@ -119,8 +125,9 @@ export class FLVFileReader implements MediaFileReader {
     });
     this.metadata = scan.metadata?.body ?? null;
     this.seekPoints = scan.seek.map((s) => s.time);
-    const step = Math.max(this.video ? scan.videoStep : 0, this.audio ? scan.audioStep : 0);
-    this.durationMs = scan.tags ? scan.lastTime - scan.firstTime + step : 0;
+    // the end of the longest track: its last frame plus that track's frame interval
+    const end = (last: number, step: number) => (Number.isNaN(last) ? 0 : last + step);
+    this.durationMs = scan.tags ? Math.max(end(scan.lastVideoTime, scan.videoStep), end(scan.lastAudioTime, scan.audioStep), scan.lastTime) - scan.firstTime : 0;
   }
 
   static async open(path: string): Promise<FLVFileReader> {
@@ -136,7 +143,8 @@ export class FLVFileReader implements MediaFileReader {
 
   async *frames(fromMs = 0, toMs = Infinity): AsyncGenerator<FileFrame> {
     const seek = this.scan.seek;
-    let pos = seek.length ? seek[seekIndex(this.seekPoints, fromMs)].offset : this.scan.firstTag;
+    // before the first seek point: from the first tag (audio may precede the first key frame)
+    let pos = seek.length && fromMs >= seek[0].time ? seek[seekIndex(this.seekPoints, fromMs)].offset : this.scan.firstTag;
     const stop = seek.find((s) => s.time === toMs);
     const endPos = stop ? stop.offset : this.scan.end;
     const r = new WindowReader(this.fh, this.size);
@@ -162,7 +170,7 @@ export class FLVFileReader implements MediaFileReader {
   bytesBetween(fromMs: number, toMs: number): number {
     const seek = this.scan.seek;
     if (!seek.length) return this.scan.end - this.scan.firstTag;
-    const from = seek[seekIndex(this.seekPoints, fromMs)].offset;
+    const from = fromMs >= seek[0].time ? seek[seekIndex(this.seekPoints, fromMs)].offset : this.scan.firstTag;
     const to = seek.find((s) => s.time >= toMs)?.offset ?? this.scan.end;
     return Math.max(0, to - from);
   }

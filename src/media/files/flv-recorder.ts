@@ -64,6 +64,7 @@ export class RecordingClock {
   }
 }
 
+const ON_METADATA = Buffer.from([0x02, 0x00, 0x0a, ...Buffer.from('onMetaData')]);
 /** a property name then the number marker: the 8-byte double follows */
 const DURATION_KEY = Buffer.from([0x00, 0x08, ...Buffer.from('duration'), 0x00]);
 const FILESIZE_KEY = Buffer.from([0x00, 0x08, ...Buffer.from('filesize'), 0x00]);
@@ -74,6 +75,8 @@ export class FLVRecorder {
   private frames = 0;
   private dropped = 0;
   private flags = 0;
+  /** last video and audio tag times */
+  private readonly lastTimes = [-1, -1];
   private closing: Promise<RecordingStats> | null = null;
 
   private constructor(
@@ -134,8 +137,11 @@ export class FLVRecorder {
   write(frame: MediaFrame): void {
     if (this.closing || this.writer.error) return;
     let body: Buffer | null;
-    if (frame.type === MediaType.Data) body = flvBody(frame);
-    else body = frame.payload;
+    if (frame.type === MediaType.Data) {
+      body = flvBody(frame);
+      // the file's own onMetaData (first tag) is the one players read: its duration is right
+      if (body && body.subarray(0, ON_METADATA.length).equals(ON_METADATA)) return;
+    } else body = frame.payload;
     if (!body || body.length === 0) return;
     if (frame.type === MediaType.Video && !frame.config) {
       if (this.needKey && !frame.key) {
@@ -144,7 +150,13 @@ export class FLVRecorder {
       }
       this.needKey = false;
     }
-    const time = frame.type === MediaType.Data && !this.clock.started ? 0 : this.clock.map(frame.time);
+    let time = frame.type === MediaType.Data && !this.clock.started ? 0 : this.clock.map(frame.time);
+    // each track's times go up (decoders and muxers refuse a frame at or before the previous one)
+    if (frame.type !== MediaType.Data && !frame.config) {
+      const i = frame.type === MediaType.Video ? 0 : 1;
+      if (this.lastTimes[i] >= 0) time = Math.max(time, this.lastTimes[i] + 1);
+      this.lastTimes[i] = time;
+    }
     if (!this.writer.append([flvTag(frame.type, time, body)])) {
       this.dropped++;
       if (frame.type === MediaType.Video) this.needKey = true;
@@ -153,6 +165,11 @@ export class FLVRecorder {
     this.frames++;
     if (frame.type === MediaType.Video) this.flags |= 0x01;
     else if (frame.type === MediaType.Audio) this.flags |= 0x04;
+  }
+
+  /** Resolves when what was written so far is in the file (not synced): for callers pacing writes. */
+  drained(): Promise<void> {
+    return this.writer.drain();
   }
 
   /** Writes what is queued, fills in duration and filesize, closes the file. */

@@ -154,9 +154,10 @@ export class MP4FileReader implements MediaFileReader {
   }
 
   async *frames(fromMs = 0, toMs = Infinity): AsyncGenerator<FileFrame> {
-    const start = this.seekPoints.length ? this.seekPoints[seekIndex(this.seekPoints, fromMs)] : 0;
-    let vi = this.vt ? this.firstAt(this.vt, start, true) : 0;
-    let ai = this.at ? this.firstAt(this.at, start, false) : 0;
+    // before the first seek point: every sample (audio may precede the first key frame)
+    const start = this.seekPoints.length && fromMs >= this.seekPoints[0] ? this.seekPoints[seekIndex(this.seekPoints, fromMs)] : -Infinity;
+    let vi = this.vt && start > -Infinity ? this.firstAt(this.vt, start, true) : 0;
+    let ai = this.at && start > -Infinity ? this.firstAt(this.at, start, false) : 0;
     const r = new WindowReader(this.fh, this.size);
     for (;;) {
       const vTime = this.vt && vi < this.vt.t.samples.count ? this.vt.time(vi) : Infinity;

@@ -224,6 +224,11 @@ export class MP4Recorder {
     return Math.round(end);
   }
 
+  /** Resolves when what was written so far is in the file (not synced): for callers pacing writes. */
+  drained(): Promise<void> {
+    return this.writer.drain();
+  }
+
   /** Writes the last fragment, the durations and the mfra index, then closes the file. */
   close(): Promise<RecordingStats> {
     this.closing ??= (async () => {

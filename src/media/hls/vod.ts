@@ -96,7 +96,9 @@ export class VodHLS {
     );
     if (this.reader.videoConfig) ingest.push(MediaType.Video, seg.start, this.reader.videoConfig);
     if (this.reader.audioConfig) ingest.push(MediaType.Audio, seg.start, this.reader.audioConfig);
-    for await (const f of this.reader.frames(seg.start, seg.end)) ingest.push(f.type, f.time, f.payload);
+    // the last segment reads to the end of the file (its end is the duration, an estimate)
+    const to = index === this.segments.length - 1 ? Infinity : seg.end;
+    for await (const f of this.reader.frames(seg.start, to)) ingest.push(f.type, f.time, f.payload);
     ingest.finish();
     if (format === 'fmp4') {
       const runs: TrackRun[] = [];
