@@ -48,7 +48,8 @@ interface AACConfig {
 
 /** One MPEG-TS stream: continuity counters per PID. Timestamps are in 90 kHz units. */
 export class TSMuxer {
-  private readonly cc = new Map<number, number>();
+  /** the next continuity counter of each PID */
+  private readonly cc = new Uint8Array(0x2000);
   private readonly psCache = new WeakMap<VideoTrackInfo, Buffer>();
   /** PIDs whose next packet carries the discontinuity indicator */
   readonly discontinuity = new Set<number>();
@@ -59,8 +60,8 @@ export class TSMuxer {
    * video packets flag a discontinuity, so demuxers reading the segments in a row expect the jump.
    */
   resume(index: number): void {
-    this.cc.set(0, (index - 1) & 0x0f);
-    this.cc.set(PMT_PID, (index - 1) & 0x0f);
+    this.cc[0] = index & 0x0f;
+    this.cc[PMT_PID] = index & 0x0f;
     if (index > 0) {
       this.discontinuity.add(VIDEO_PID);
       this.discontinuity.add(AUDIO_PID);
@@ -86,13 +87,13 @@ export class TSMuxer {
     // ADTS carries AAC Main/LC/SSR/LTP; HE-AAC is sent as its LC core (implicit SBR signalling)
     const profile = track.objectType >= 1 && track.objectType <= 4 ? track.objectType - 1 : 1;
     const head = adts({ profile, freqIndex: track.rateIndex, channels: track.channels }, raw.length);
-    return pes(this, AUDIO_PID, 0xc0, Buffer.concat([head, raw]), pts, pts, pcr, false);
+    return pes(this, AUDIO_PID, 0xc0, [head, raw], pts, pts, pcr, false);
   }
 
   /** The next continuity counter of a PID. */
   nextCounter(pid: number): number {
-    const v = ((this.cc.get(pid) ?? -1) + 1) & 0x0f;
-    this.cc.set(pid, v);
+    const v = this.cc[pid];
+    this.cc[pid] = (v + 1) & 0x0f;
     return v;
   }
 }
@@ -221,20 +222,20 @@ const AUD_HEVC = Buffer.from([0, 0, 0, 1, HEVC_NAL_AUD << 1, 0x01, 0x50]);
 
 /** Length-prefixed H.264 NAL units → Annex B, AUD first, SPS/PPS before key frames. */
 export function annexB(data: Buffer, cfg: AVCConfig, key: boolean): Buffer {
-  return toAnnexB(data, cfg.lengthSize, false, key ? cfg.annexB : null);
+  return Buffer.concat(toAnnexB(data, cfg.lengthSize, false, key ? cfg.annexB : null));
 }
 
 /**
- * Length-prefixed NAL units → Annex B: an access unit delimiter first, then `parameterSets` (key
- * frames), then the units; the stream's own delimiters, and its parameter sets where ours precede,
- * are dropped.
+ * Length-prefixed NAL units → Annex B pieces: an access unit delimiter first, then
+ * `parameterSets` (key frames), then the units; the stream's own delimiters, and its parameter
+ * sets where ours precede, are dropped.
  */
-function toAnnexB(data: Buffer, lengthSize: number, hevc: boolean, parameterSets: Buffer | null): Buffer {
+function toAnnexB(data: Buffer, lengthSize: number, hevc: boolean, parameterSets: Buffer | null): Buffer[] {
   const parts: Buffer[] = [hevc ? AUD_HEVC : AUD_AVC];
   if (parameterSets) parts.push(parameterSets);
   let o = 0;
   while (o + lengthSize <= data.length) {
-    const len = data.readUIntBE(o, lengthSize);
+    const len = lengthSize === 4 ? data.readUInt32BE(o) : data.readUIntBE(o, lengthSize);
     o += lengthSize;
     if (len === 0 || o + len > data.length) break;
     const type = hevc ? (data[o] >> 1) & 0x3f : data[o] & 0x1f;
@@ -244,7 +245,7 @@ function toAnnexB(data: Buffer, lengthSize: number, hevc: boolean, parameterSets
     if (!skip) parts.push(START_CODE, data.subarray(o, o + len));
     o += len;
   }
-  return Buffer.concat(parts);
+  return parts;
 }
 
 function timestamp(b: Buffer, o: number, marker: number, t: number): void {
@@ -260,23 +261,32 @@ function timestamp(b: Buffer, o: number, marker: number, t: number): void {
   b[o + 4] = ((lo & 0x7f) << 1) | 1;
 }
 
-/** A PES packet cut into TS packets; PCR in the first one when this PID carries it. */
-function pes(state: TSMuxer, pid: number, streamId: number, es: Buffer, pts: number, dts: number, pcr: boolean, key: boolean): Buffer {
+/**
+ * A PES packet cut into TS packets; PCR in the first one when this PID carries it. The elementary
+ * stream comes as pieces (start codes, NAL units, ADTS header and frame) copied straight into the
+ * packets: one copy of the media, no joined intermediate buffer.
+ */
+function pes(state: TSMuxer, pid: number, streamId: number, es: Buffer[], pts: number, dts: number, pcr: boolean, key: boolean): Buffer {
   pts = Math.max(0, Math.round(pts));
   dts = Math.max(0, Math.round(dts));
+  let esLength = 0;
+  for (const b of es) esLength += b.length;
   const withDts = pts !== dts;
   const headerLen = withDts ? 10 : 5;
   const head = Buffer.allocUnsafe(9 + headerLen);
   head.writeUIntBE(0x000001, 0, 3);
   head[3] = streamId;
-  const pesLen = 3 + headerLen + es.length;
+  const pesLen = 3 + headerLen + esLength;
   head.writeUInt16BE(streamId === 0xe0 || pesLen > 0xffff ? 0 : pesLen, 4);
   head[6] = 0x80;
   head[7] = withDts ? 0xc0 : 0x80;
   head[8] = headerLen;
   timestamp(head, 9, withDts ? 3 : 2, pts);
   if (withDts) timestamp(head, 14, 1, dts);
-  const total = head.length + es.length;
+  const total = head.length + esLength;
+  const pieces = [head, ...es];
+  let piece = 0;
+  let pieceAt = 0;
 
   const count = estimatePackets(total, pcr);
   const out = Buffer.allocUnsafe(count * TS_PACKET);
@@ -284,10 +294,9 @@ function pes(state: TSMuxer, pid: number, streamId: number, es: Buffer, pts: num
   let p = 0;
   let first = true;
   while (p < total) {
-    const pkt = out.subarray(o, o + TS_PACKET);
-    pkt[0] = 0x47;
-    pkt[1] = (first ? 0x40 : 0) | ((pid >> 8) & 0x1f);
-    pkt[2] = pid & 0xff;
+    out[o] = 0x47;
+    out[o + 1] = (first ? 0x40 : 0) | ((pid >> 8) & 0x1f);
+    out[o + 2] = pid & 0xff;
     const cc = state.nextCounter(pid);
     let adaptLen = 0; // bytes of adaptation field content after its length byte
     let flags = 0;
@@ -302,53 +311,59 @@ function pes(state: TSMuxer, pid: number, streamId: number, es: Buffer, pts: num
       adaptLen = Math.max(adaptLen, 1);
       flags |= 0x80;
     }
-    let room = TS_PACKET - 4 - (adaptLen || flags ? adaptLen + 1 : 0);
+    const room = TS_PACKET - 4 - (adaptLen || flags ? adaptLen + 1 : 0);
     const left = total - p;
     let stuffing = 0;
     if (left < room) {
       // pad with adaptation-field stuffing so the payload ends the packet
       if (adaptLen === 0 && flags === 0) {
         const need = room - left; // bytes to fill
-        if (need === 1) {
-          adaptLen = 0; // the length byte alone (value 0)
-          stuffing = -1;
-        } else {
+        if (need === 1) stuffing = -1; // the length byte alone (value 0)
+        else {
           adaptLen = 1;
           stuffing = need - 2;
         }
       } else stuffing = room - left;
-      room = left;
     }
     const hasAdapt = adaptLen > 0 || flags !== 0 || stuffing === -1;
-    pkt[3] = (hasAdapt ? 0x30 : 0x10) | cc;
-    let w = 4;
+    out[o + 3] = (hasAdapt ? 0x30 : 0x10) | cc;
+    let w = o + 4;
     if (hasAdapt) {
       if (stuffing === -1) {
-        pkt[w++] = 0;
+        out[w++] = 0;
       } else {
-        const totalAdapt = adaptLen + Math.max(0, stuffing);
-        pkt[w++] = totalAdapt;
-        pkt[w++] = flags;
+        out[w++] = adaptLen + Math.max(0, stuffing);
+        out[w++] = flags;
         if (flags & 0x10) {
           const v = dts % 8589934592; // PCR base in 90 kHz; extension 0
-          pkt[w++] = Math.floor(v / 33554432) & 0xff;
-          pkt[w++] = Math.floor(v / 131072) & 0xff;
-          pkt[w++] = Math.floor(v / 512) & 0xff;
-          pkt[w++] = Math.floor(v / 2) & 0xff;
-          pkt[w++] = ((v & 1) << 7) | 0x7e;
-          pkt[w++] = 0;
+          out[w++] = Math.floor(v / 33554432) & 0xff;
+          out[w++] = Math.floor(v / 131072) & 0xff;
+          out[w++] = Math.floor(v / 512) & 0xff;
+          out[w++] = Math.floor(v / 2) & 0xff;
+          out[w++] = ((v & 1) << 7) | 0x7e;
+          out[w++] = 0;
         }
-        for (let i = 0; i < stuffing; i++) pkt[w++] = 0xff;
+        if (stuffing > 0) {
+          out.fill(0xff, w, w + stuffing);
+          w += stuffing;
+        }
       }
     }
-    const take = Math.min(TS_PACKET - w, total - p);
-    // copy [p, p + take) of head + es without joining them first
-    let copied = 0;
-    if (p < head.length) copied = head.copy(pkt, w, p, Math.min(head.length, p + take));
-    if (copied < take) es.copy(pkt, w + copied, p + copied - head.length, p + take - head.length);
-    w += take;
+    let take = Math.min(o + TS_PACKET - w, total - p);
     p += take;
-    if (w !== TS_PACKET) throw new Error(`TS packet size ${w}`);
+    while (take > 0) {
+      const b = pieces[piece];
+      const n = Math.min(take, b.length - pieceAt);
+      b.copy(out, w, pieceAt, pieceAt + n);
+      w += n;
+      take -= n;
+      pieceAt += n;
+      if (pieceAt === b.length) {
+        piece++;
+        pieceAt = 0;
+      }
+    }
+    if (w !== o + TS_PACKET) throw new Error(`TS packet size ${w - o}`);
     o += TS_PACKET;
     first = false;
   }

@@ -474,7 +474,6 @@ export class HLSSegmenter {
     const end = boundary ?? this.partStart;
     cur.duration = Math.max(0, (end - cur.startDts) / cur.timescale);
     cur.complete = true;
-    if (this.ts && cur.tsChunks.length > 1) cur.tsChunks = [Buffer.concat(cur.tsChunks, cur.tsBytes)];
     this.current = null;
     if (cur.duration <= 0 || (!cur.parts.length && !cur.tsBytes)) {
       this.bytes -= cur.fmp4Bytes + cur.tsBytes;
@@ -627,7 +626,8 @@ export class HLSSegmenter {
       discontinuitySequence: first ? first.disc : this.discSeq,
       segments: [],
       ended: this.ended,
-      serverControl: { canBlockReload: true },
+      // HOLD-BACK is the RFC's default (three target durations), written out for players that want it
+      serverControl: { canBlockReload: true, holdBack: 3 * this.targetDuration },
     };
     // parts are listed for the last three target durations only
     const total = listed.reduce((n, s) => n + s.duration, 0) + this.openDuration();
