@@ -11,7 +11,7 @@
  */
 import type { MediaFrame } from '../core/media';
 import { MediaType } from '../core/media';
-import type { Publication } from '../core/publication';
+import { DerivedKey, type Publication } from '../core/publication';
 import { readAudioTag, readVideoTag } from './codecs/flv-body';
 import { HEVC_NAL_AUD, HEVC_NAL_PPS, HEVC_NAL_SPS, HEVC_NAL_VPS } from './codecs/hevc';
 import { audioTrack, videoTrack, type AudioTrackInfo, type VideoTrackInfo } from './tracks';
@@ -98,19 +98,21 @@ export class TSMuxer {
   }
 }
 
-/** Per-publication live state: the muxer and when tables were last sent. */
+/**
+ * Per-publication live state: the muxer (continuity counters) and when tables were last sent.
+ * Derived from the publication once, so every TS listener of it reads the same packets.
+ */
 class LiveState {
   readonly muxer = new TSMuxer();
   lastTables = -Infinity;
 }
 
-const states = new WeakMap<Publication, LiveState>();
+export const TS_MUX_STATE = new DerivedKey('mpegts', () => new LiveState());
 
 /** The TS packets of one frame of `pub`, made once per frame (frame.serialized). */
 export function tsChunk(pub: Publication, frame: MediaFrame): TSChunk {
   return frame.serialized('ts', (f) => {
-    let state = states.get(pub);
-    if (!state) states.set(pub, (state = new LiveState()));
+    const state = pub.derived(TS_MUX_STATE);
     try {
       return muxFrame(pub, state, f);
     } catch {
