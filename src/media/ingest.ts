@@ -16,7 +16,6 @@
  *   millisecond clock when they drift by more than half a frame, so sample durations stay exact.
  */
 import { MediaType } from '../core/media';
-import { MediaFormatError } from './codecs/bits';
 import { readAudioTag, readVideoTag, type VideoCodec } from './codecs/flv-body';
 import { audioTrack, sameTrack, videoTrack, type AudioTrackInfo, type TrackInfo, type VideoTrackInfo } from './tracks';
 
@@ -381,5 +380,3 @@ function isConfigVideo(p: Buffer): boolean {
 function isConfigAudio(p: Buffer): boolean {
   return readAudioTag(p)?.kind === 'config';
 }
-
-export { MediaFormatError };

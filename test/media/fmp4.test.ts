@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MediaType } from '../../src/core/media';
 import { FileWriter } from '../../src/media/files/writer';
 import { Ingest, type Sample } from '../../src/media/ingest';
 import { fragment, initSegment, type TrackRun } from '../../src/media/mp4/fmp4';
@@ -140,5 +139,4 @@ test('file writer: coalesced appends, ordered patches, truncation, bounded queue
   await bad.drain();
   assert.ok(bad.error);
   assert.ok(!bad.append([Buffer.alloc(1)]));
-  void MediaType;
 });

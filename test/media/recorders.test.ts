@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MediaFrame, MediaType } from '../../src/core/media';
@@ -105,9 +105,7 @@ test('FLV and MP4 recordings of 6 s last 6 s, decode completely, carry their dur
   const reader = await MP4FileReader.open(mp4);
   assert.ok(reader.parsed.fragmented && reader.seekPoints.length === 6);
   await reader.close();
-  const seek = probe(mp4, { count: false });
-  void seek;
-  const r = require('node:child_process').spawnSync('ffprobe', ['-v', 'error', '-read_intervals', '3%+0.5', '-show_entries', 'packet=pts_time,flags', '-select_streams', 'v', '-of', 'csv=p=0', mp4]);
+  const r = spawnSync('ffprobe', ['-v', 'error', '-read_intervals', '3%+0.5', '-show_entries', 'packet=pts_time,flags', '-select_streams', 'v', '-of', 'csv=p=0', mp4]);
   const first = r.stdout.toString().trim().split('\n')[0].split(',');
   assert.ok(Number(first[0]) >= 2.9 && Number(first[0]) <= 3.1 && first[1].startsWith('K'), `seek to 3 s gave ${first}`);
 });

@@ -265,23 +265,26 @@ export class HLSSegmenter {
     this.ingest.push(frame.type, frame.time, frame.payload);
   }
 
-  /** The publisher left: what was received becomes a complete segment (no EXT-X-ENDLIST). */
-  flush(): void {
-    this.ingest.finish();
-    this.closeSegment(undefined);
-  }
-
-  /** A new publisher on the same publication: next segment after a discontinuity, timeline continued. */
-  restart(): void {
-    this.flush();
+  /**
+   * A publisher starts (a publication observer's onStart). The first time it changes nothing; after
+   * a previous publisher, the next segment follows a discontinuity and the timeline continues.
+   */
+  start(): void {
+    this.stop();
     this.ended = false;
     this.ingest.restart();
+  }
+
+  /** The publisher left (onStop): what was received becomes a complete segment, no EXT-X-ENDLIST. */
+  stop(): void {
+    this.ingest.finish();
+    this.closeSegment(undefined);
   }
 
   /** The publication is over: last segment closed, EXT-X-ENDLIST, waiting requests answered. */
   end(): void {
     if (this.ended) return;
-    this.flush();
+    this.stop();
     this.ended = true;
     this.notify();
   }

@@ -46,15 +46,3 @@ export function zeros(n: number): Buffer {
 
 /** The unity transformation matrix of mvhd/tkhd. */
 export const MATRIX = u32(0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000);
-
-/** Finds a type's first occurrence in a box payload built here (offset of the box start). */
-export function findBox(data: Buffer, type: string, from = 0, to = data.length): number {
-  let o = from;
-  while (o + 8 <= to) {
-    const size = data.readUInt32BE(o);
-    if (data.toString('latin1', o + 4, o + 8) === type) return o;
-    if (size < 8) return -1;
-    o += size;
-  }
-  return -1;
-}
