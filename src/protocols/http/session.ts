@@ -7,6 +7,7 @@
 import * as path from 'node:path';
 import type { Socket } from 'node:net';
 import type { AppHost, ResolvedPath } from '../../core/app-host';
+import { appHook, HTTP_READ } from '../../core/app-hooks';
 import type { ServerContext } from '../../core/context';
 import { CallFailed, ConnectionRejected, InvalidApp, MethodNotFound, StreamRefused } from '../../core/errors';
 import type { Listener } from '../../core/listener';
@@ -474,7 +475,8 @@ export class HTTPSession {
     }
     let decision;
     try {
-      decision = this.context.host.onRead(client, name, params);
+      const hook = appHook(this.context.host, HTTP_READ);
+      decision = hook ? hook.onRead(client, name, params) : { file: name, template: null };
     } catch (e) {
       const out = client.endRequest();
       const headers: HeaderList = [['Content-Type', 'text/html; charset=utf-8']];
