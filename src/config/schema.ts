@@ -47,8 +47,19 @@ export const KEYS: readonly KeySpec[] = [
   { section: 'http', key: 'port', kind: 'port', set: (c, v) => (c.http.port = v as number) },
   { section: 'http', key: 'timeout', kind: 'seconds', set: (c, v) => (c.http.timeout = v as number) },
   { section: 'http', key: 'index', kind: 'string', set: (c, v) => (c.http.index = v as string) },
+  { section: 'http', key: 'headertimeout', kind: 'seconds', set: (c, v) => (c.http.headerTimeout = v as number) },
   { section: 'rtsp', key: 'port', kind: 'port', set: (c, v) => (c.rtsp.port = v as number) },
   { section: 'websocket', key: 'timeout', kind: 'seconds', set: (c, v) => (c.websocket.timeout = v as number) },
+  {
+    section: 'tcp', key: 'maxconnections', kind: 'int', min: -1, max: MAX_INT32,
+    set: (c, v) => (c.tcp.maxConnections = v as number),
+  },
+  {
+    section: 'tcp', key: 'maxconnectionsperip', kind: 'int', min: 0, max: MAX_INT32,
+    set: (c, v) => (c.tcp.maxConnectionsPerIP = v as number),
+  },
+  { section: 'tcp', key: 'outputlimit', kind: 'int', min: 16384, max: MAX_INT32, set: (c, v) => (c.tcp.outputLimit = v as number) },
+  { section: 'tcp', key: 'stalltimeout', kind: 'seconds', set: (c, v) => (c.tcp.stallTimeout = v as number) },
   // logs.directory is resolved by the loader (relative to application.dir)
   { section: 'logs', key: 'name', kind: 'filename', set: (c, v) => (c.logs.name = v as string) },
   { section: 'logs', key: 'rotation', kind: 'int', min: 0, max: 1000, set: (c, v) => (c.logs.rotation = v as number) },
@@ -65,9 +76,10 @@ export function defaultConfig(dir: string): Config {
     servers: { port: 0, targets: '' },
     rtmfp: { port: 1935, keepaliveServer: 15, keepalivePeer: 10 },
     rtmp: { port: 1935 },
-    http: { port: 80, timeout: 7, index: '' },
+    http: { port: 80, timeout: 7, index: '', headerTimeout: 10 },
     rtsp: { port: 554 },
     websocket: { timeout: 120 },
+    tcp: { maxConnections: -1, maxConnectionsPerIP: 1000, outputLimit: 1024 * 1024, stallTimeout: 15 },
     logs: { directory: 'logs', name: 'log', rotation: 10, maxSize: 1_000_000 },
     raw: {},
   };
