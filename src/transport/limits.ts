@@ -21,7 +21,7 @@ export const CORK_LIMIT = 64 * 1024;
 /** The coalescing tick: corked connections are uncorked together this often. */
 export const FLUSH_INTERVAL_MS = 50;
 /** File descriptors kept out of the automatic connection cap: logs, www/ files, data/, child pipes. */
-const FD_RESERVE = 128;
+export const FD_RESERVE = 128;
 
 /**
  * The soft open-file limit of this process (Linux /proc), null when it cannot be read or is
@@ -35,6 +35,19 @@ export function openFileLimit(): number | null {
     return Number(m[1]);
   } catch {
     return null;
+  }
+}
+
+/**
+ * Descriptors this process holds now (Linux), null when unknown; Infinity when even reading them
+ * needs a descriptor there is none left for.
+ */
+export function openFileCount(): number | null {
+  try {
+    return fs.readdirSync('/proc/self/fd').length;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'EMFILE' || code === 'ENFILE' ? Infinity : null;
   }
 }
 

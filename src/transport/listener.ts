@@ -12,7 +12,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import type { ServerContext } from '../core/context';
 import { Coalescer, Connection, type ConnectionOwner } from './connection';
-import { FLUSH_INTERVAL_MS, type TransportLimits, transportLimits } from './limits';
+import { FD_RESERVE, FLUSH_INTERVAL_MS, type TransportLimits, openFileCount, openFileLimit, transportLimits } from './limits';
 
 export interface ListenerOptions {
   /** protocol name for logs: "RTMP", "HTTP" */
@@ -36,6 +36,9 @@ export interface ListenerOptions {
 class ConnectionCounts {
   total = 0;
   readonly perIP = new Map<string, number>();
+  /** the soft open-file limit, read once */
+  readonly fdLimit = openFileLimit();
+  lastFdCheck = 0;
 }
 const countsOf = new WeakMap<ServerContext, ConnectionCounts>();
 
@@ -88,10 +91,16 @@ export class TCPListener implements ConnectionOwner {
         this.context.logger.debug(this.name, `no IPv6 listener: ${(e as Error).message}`);
       }
     }
+    const fds = this.counts.fdLimit;
+    if (fds !== null && this.limits.maxConnections > fds - FD_RESERVE && !this.warned.has('fd-config')) {
+      this.warned.set('fd-config', { at: Date.now(), suppressed: 0 });
+      this.context.logger.warn(this.name, `TCP.maxConnections=${this.limits.maxConnections} is above what the open-file limit (${fds}) allows: connections past about ${fds - FD_RESERVE} will be refused by the system; raise ulimit -n or lower TCP.maxConnections`);
+    }
     const period = Math.max(50, Math.min(SWEEP_MS, this.limits.stallTimeoutMs > 0 ? this.limits.stallTimeoutMs / 4 : SWEEP_MS));
     this.sweeper = setInterval(() => {
       const now = Date.now();
       for (const c of this.connections) c.sweep(now);
+      this.checkDescriptors(now);
     }, period);
     this.sweeper.unref();
   }
@@ -170,14 +179,32 @@ export class TCPListener implements ConnectionOwner {
     if (!connection.handler && !connection.closed) connection.close('no session', true);
   }
 
+  /**
+   * Out of descriptors, the kernel refuses accepts and libuv closes the waiting connections itself
+   * without telling us: nothing would be logged. So while the connections come near the open-file
+   * limit, the descriptors really held are counted (at most once a second) and exhaustion is said.
+   */
+  private checkDescriptors(now: number): void {
+    const counts = this.counts;
+    const limit = counts.fdLimit;
+    if (limit === null || counts.total + FD_RESERVE < limit || now - counts.lastFdCheck < SWEEP_MS) return;
+    counts.lastFdCheck = now;
+    const open = openFileCount();
+    if (open !== null && open >= limit - 8) this.fdExhausted('EMFILE', open === Infinity ? `all ${limit} descriptors open` : `${open} of ${limit} descriptors open`);
+  }
+
+  private fdExhausted(code: string, detail: string): void {
+    const which = code === 'EMFILE' ? 'this process' : 'the system';
+    this.warn(
+      'fd',
+      `cannot accept connections: ${which} is out of file descriptors (${code}, ${detail}, ${this.counts.total} connections held); raise the limit (ulimit -n, LimitNOFILE= in the systemd unit) or lower TCP.maxConnections / TCP.maxConnectionsPerIP`,
+    );
+  }
+
   /** Errors of the listening socket after bind: out of descriptors is said once, with what to do. */
   private acceptError(err: NodeJS.ErrnoException): void {
     if (err.code === 'EMFILE' || err.code === 'ENFILE') {
-      const which = err.code === 'EMFILE' ? 'this process' : 'the system';
-      this.warn(
-        'fd',
-        `cannot accept connections: ${which} is out of file descriptors (${err.code}, ${this.counts.total} connections held); raise the limit (ulimit -n, LimitNOFILE= in the systemd unit) or lower TCP.maxConnections / TCP.maxConnectionsPerIP`,
-      );
+      this.fdExhausted(err.code, 'accept failed');
       return;
     }
     this.context.logger.error(this.name, `listener: ${err.message}`);

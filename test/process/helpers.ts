@@ -96,8 +96,11 @@ export interface RunningChild {
   kill(): void;
 }
 
-export function startCli(args: string[], cwd: string): RunningChild {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+/** `shell`: a shell line run before the server replaces the shell (`ulimit -n 256`); same pid. */
+export function startCli(args: string[], cwd: string, shell?: string): RunningChild {
+  const env = { ...process.env, NO_COLOR: '1' };
+  const opts = { cwd, stdio: ['ignore', 'pipe', 'pipe'] as Array<'ignore' | 'pipe'>, env };
+  const child = shell ? spawn('sh', ['-c', `${shell}; exec "$0" "$@"`, process.execPath, CLI, ...args], opts) : spawn(process.execPath, [CLI, ...args], opts);
   let text = '';
   const waiters: Array<() => void> = [];
   const onData = (chunk: Buffer) => {

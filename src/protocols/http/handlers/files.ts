@@ -108,7 +108,9 @@ function read(ex: HTTPExchange, client: HTTPClient, name: string): void {
     return ex.sendError(403, 'path escapes the application folder');
   }
   if (file === '') return folder(ex, client);
-  const info = isServerScript(file) ? null : lookupFile(ex.context.wwwDir, appFile(ex, client.path, file));
+  // code of the app, not content (and main.ts is no live TS stream either)
+  if (isServerScript(file)) return ex.sendError(404, `${target.path} not found`);
+  const info = lookupFile(ex.context.wwwDir, appFile(ex, client.path, file));
   if (!info) {
     const missing: MissingFile = { client, file, params };
     ex.notes.set(MISSING_FILE, missing);
