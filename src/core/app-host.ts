@@ -137,8 +137,8 @@ export class FolderHost implements AppHost {
   }
   onPublish(): void {}
   onUnpublish(): void {}
-  onSubscribe(): void {}
-  onUnsubscribe(): void {}
+  onSubscribe(_client: Client | null, _listener: Listener): void {}
+  onUnsubscribe(_client: Client | null, _listener: Listener): void {}
   onRead(_client: Client, file: string): ReadDecision {
     return { file, template: null };
   }

@@ -69,7 +69,7 @@ export class Publications implements Iterable<Publication> {
     let pub = this.byName.get(name);
     const created = !pub;
     if (!pub) pub = new Publication(name);
-    const listener = new Listener(pub, client, sink, parameters);
+    const listener = new Listener(pub, client, sink, parameters, (l, reason) => this.unsubscribe(l, reason));
     try {
       this.host().onSubscribe(client, listener);
     } catch (e) {
@@ -81,15 +81,26 @@ export class Publications implements Iterable<Publication> {
     return listener;
   }
 
-  unsubscribe(listener: Listener): void {
+  /**
+   * Ends a subscription: the one way every listener ends (the player stopped or left, the server
+   * kicked it as too slow, a script or the admin closed it), so scripts always get onUnsubscribe.
+   * `reason` is given when the server ends it: the sink is then told (MediaSink.close). Safe twice.
+   */
+  unsubscribe(listener: Listener, reason?: string): void {
     const pub = listener.publication;
     listener.detach();
     if (!pub.removeListener(listener)) return;
-    this.host().onUnsubscribe(listener.client, listener);
-    this.dropIfIdle(pub);
+    try {
+      this.host().onUnsubscribe(listener.client, listener);
+    } finally {
+      if (reason !== undefined) listener.sink.close(reason);
+      this.dropIfIdle(pub);
+    }
   }
 
   private dropIfIdle(pub: Publication): void {
-    if (!pub.running && pub.listeners.size === 0 && this.byName.get(pub.name) === pub) this.byName.delete(pub.name);
+    if (pub.running || pub.listeners.size !== 0 || this.byName.get(pub.name) !== pub) return;
+    this.byName.delete(pub.name);
+    pub.drop();
   }
 }

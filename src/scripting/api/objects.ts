@@ -65,6 +65,8 @@ export class ScriptObjects {
   private readonly propertiesKey = new WeakMap<Client, PropertiesOf>();
   /** publication → its `listeners` collection key object */
   private readonly listenersKey = new WeakMap<Publication, ListenersOf>();
+  /** publications whose media events reach their script object */
+  private readonly watched = new WeakSet<Publication>();
 
   constructor(private readonly host: LuaHost) {
     const vm = host.vm;
@@ -516,7 +518,8 @@ export class ScriptObjects {
    * ...), only once a script has seen the publication: the per-frame cost without one is a Map lookup.
    */
   watchPublication(p: Publication): void {
-    if (p.events) return;
+    if (this.watched.has(p)) return;
+    this.watched.add(p);
     const host = this.host;
     const vm = host.vm;
     const pushSelf = (): void => vm.pushObject(this.publication, p);
@@ -528,7 +531,7 @@ export class ScriptObjects {
         return 2;
       });
     };
-    p.events = {
+    p.observe({
       onAudio: media('onAudio'),
       onVideo: media('onVideo'),
       onData(frame) {
@@ -543,7 +546,7 @@ export class ScriptObjects {
         if (!vm.hasObject(p)) return;
         host.method(pushSelf, 'onFlush', () => 0);
       },
-    };
+    });
   }
 
   /** `writer:onManage()` and similar events on a writer's script object. */

@@ -56,7 +56,6 @@ export const liveHandler: HTTPHandler = {
       ex.http.close(message);
       return true;
     }
-    if (sink instanceof TSSink) sink.bind(listener.publication);
     return true;
   },
 };
