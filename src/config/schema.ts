@@ -80,6 +80,9 @@ export const KEYS: readonly KeySpec[] = [
   },
   { section: 'tcp', key: 'outputlimit', kind: 'int', min: 16384, max: MAX_INT32, set: (c, v) => (c.tcp.outputLimit = v as number) },
   { section: 'tcp', key: 'stalltimeout', kind: 'seconds', set: (c, v) => (c.tcp.stallTimeout = v as number) },
+  { section: 'admin', key: 'port', kind: 'port', set: (c, v) => (c.admin.port = v as number) },
+  { section: 'admin', key: 'host', kind: 'string', set: (c, v) => (c.admin.host = (v as string) || '127.0.0.1') },
+  { section: 'admin', key: 'password', kind: 'string', set: (c, v) => (c.admin.password = v as string) },
   // logs.directory is resolved by the loader (relative to application.dir)
   { section: 'logs', key: 'name', kind: 'filename', set: (c, v) => (c.logs.name = v as string) },
   { section: 'logs', key: 'rotation', kind: 'int', min: 0, max: 1000, set: (c, v) => (c.logs.rotation = v as number) },
@@ -100,6 +103,7 @@ export function defaultConfig(dir: string): Config {
     rtsp: { port: 554 },
     websocket: { timeout: 120 },
     tcp: { maxConnections: -1, maxConnectionsPerIP: 1000, outputLimit: 1024 * 1024, stallTimeout: 15 },
+    admin: { port: 9997, host: '127.0.0.1', password: '' },
     logs: { directory: 'logs', name: 'log', rotation: 10, maxSize: 1_000_000 },
     raw: {},
   };

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { listenHost } from '../../src/config/listen';
 import { loadConfig } from '../../src/config/load';
+import { tempDir as makeTempDir } from '../helpers/temp';
 
 function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'monats-config-'));
+  return makeTempDir('monats-config-');
 }
 
 test('no MonaServer.ini: every S1 default, application dir = working directory', () => {
@@ -178,7 +178,7 @@ test('listenHost: [protocol] host binds, 0.0.0.0 by default, top-level host is n
 });
 
 test('keys read but not acted on yet are reported once, with why, when the ini sets them', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ini-inert-'));
+  const dir = tempDir();
   try {
     fs.writeFileSync(path.join(dir, 'MonaServer.ini'), 'threads = 4\n[RTMP]\nport = 1936\n');
     const r = loadConfig(undefined, {}, { cwd: dir });

@@ -3,13 +3,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { tempDir as makeTempDir } from '../helpers/temp';
 
 export const CLI = path.join(__dirname, '..', '..', 'src', 'cli.js');
 
+/** A temp application folder, removed once the test file has run (helpers/temp). */
 export function tempDir(prefix = 'monats-process-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return makeTempDir(prefix);
 }
 
 /** A TCP port the OS just gave us (free at that instant) on 127.0.0.1. */
@@ -42,6 +43,8 @@ export interface Ports {
   rtmp: number;
   http: number;
   rtsp: number;
+  /** the admin listener (API, metrics, dashboard), never its default 9997 in tests */
+  admin: number;
 }
 
 /** Every protocol on its own free non-default port. */
@@ -56,7 +59,7 @@ export async function freePorts(): Promise<Ports> {
       }
     }
   };
-  return { rtmfp: await next(), rtmp: await next(), http: await next(), rtsp: await next() };
+  return { rtmfp: await next(), rtmp: await next(), http: await next(), rtsp: await next(), admin: await next() };
 }
 
 /** A MonaServer.ini pointing application dir and logs into `dir`, ports as given, plus `extra` lines. */
@@ -76,6 +79,8 @@ export function writeIni(dir: string, ports: Ports, extra = ''): string {
       `port=${ports.http}`,
       '[RTSP]',
       `port=${ports.rtsp}`,
+      '[admin]',
+      `port=${ports.admin}`,
       '[logs]',
       'directory=logs',
       extra,
@@ -96,11 +101,15 @@ export interface RunningChild {
   kill(): void;
 }
 
-/** `shell`: a shell line run before the server replaces the shell (`ulimit -n 256`); same pid. */
-export function startCli(args: string[], cwd: string, shell?: string): RunningChild {
+/**
+ * Runs the CLI of this build, or `executable` (an installed `monats`) when given. `shell`: a shell
+ * line run before the server replaces the shell (`ulimit -n 256`); same pid.
+ */
+export function startCli(args: string[], cwd: string, executable?: string, shell?: string): RunningChild {
+  const [command, argv] = executable ? [executable, args] : [process.execPath, [CLI, ...args]];
   const env = { ...process.env, NO_COLOR: '1' };
   const opts = { cwd, stdio: ['ignore', 'pipe', 'pipe'] as Array<'ignore' | 'pipe'>, env };
-  const child = shell ? spawn('sh', ['-c', `${shell}; exec "$0" "$@"`, process.execPath, CLI, ...args], opts) : spawn(process.execPath, [CLI, ...args], opts);
+  const child = shell ? spawn('sh', ['-c', `${shell}; exec "$0" "$@"`, command, ...argv], opts) : spawn(command, argv, opts);
   let text = '';
   const waiters: Array<() => void> = [];
   const onData = (chunk: Buffer) => {

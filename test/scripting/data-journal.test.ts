@@ -7,11 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Level, type Logger } from '../../src/logs/levels';
 import { DataStore, DataTableRef } from '../../src/scripting/data-store';
 import { JOURNAL_NAME, crc32, decodeRecords, encodeRecord, type JournalRecord } from '../../src/scripting/data-journal';
+import { tempDir } from '../helpers/temp';
 
 function logger(lines: string[] = []): Logger {
   const add = (m: string) => void lines.push(m);
@@ -32,10 +32,9 @@ function logger(lines: string[] = []): Logger {
   };
 }
 
-function tempData(t: { after: (fn: () => void) => void }): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'monats-journal-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return path.join(dir, 'data');
+/** Removed at the end of the file (helpers/temp): background writes may outlive a test's last await. */
+function tempData(_t: unknown): string {
+  return path.join(tempDir('monats-journal-'), 'data');
 }
 
 const records: JournalRecord[] = [

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { DataStore, DataStoreError, DataTableRef, typeStoredValue } from '../../src/scripting/data-store';
 import { Level, Logger } from '../../src/logs/levels';
 import { JOURNAL_NAME } from '../../src/scripting/data-journal';
+import { tempDir } from '../helpers/temp';
 
 class RecordingLogger implements Logger {
   level = Level.TRACE;
@@ -32,10 +32,12 @@ class RecordingLogger implements Logger {
 
 const md5 = (s: string | Buffer) => createHash('md5').update(s).digest('hex');
 
-function tempData(t: { after: (fn: () => void) => void }): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'monats-data-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return path.join(dir, 'data');
+/**
+ * Removed at the end of the file, not of the test: stores finish their background writes after a
+ * test's last await, and a write into a folder removed under it would make it again.
+ */
+function tempData(_t: unknown): string {
+  return path.join(tempDir('monats-data-'), 'data');
 }
 
 /** Writes a value the way MonaServer's PersistentData does: <key folders>/<md5 of content>. */

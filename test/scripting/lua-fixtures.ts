@@ -3,7 +3,6 @@
  * records lines, a fake client and writer that record what scripts send, and a LuaHost on them.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Config } from '../../src/config/types';
 import { Client } from '../../src/core/client';
@@ -13,6 +12,7 @@ import { Writer } from '../../src/core/writer';
 import { Level, type Logger } from '../../src/logs/levels';
 import type { Value } from '../../src/serialization/value';
 import { LuaHost } from '../../src/scripting/lua-host';
+import { tempDir } from '../helpers/temp';
 import { defaultConfig } from '../../src/config/schema';
 
 export class MemoryLogger implements Logger {
@@ -100,7 +100,7 @@ export function testConfig(dir: string): Config {
 
 /** A temporary application dir with the given files ("www/main.lua" → source). */
 export function makeAppDir(files: Record<string, string>): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'monats-lua-'));
+  const dir = tempDir('monats-lua-');
   for (const [rel, content] of Object.entries(files)) writeFile(dir, rel, content);
   return dir;
 }

@@ -36,7 +36,7 @@ end
   const server = await startServer({
     cwd: dir,
     console: null,
-    overrides: { 'RTMP.port': String(port), 'RTMFP.port': '0', 'HTTP.port': '0', 'RTSP.port': '0' },
+    overrides: { 'RTMP.port': String(port), 'RTMFP.port': '0', 'HTTP.port': '0', 'RTSP.port': '0', 'admin.port': '0' },
   });
   let c: RTMPClient | null = null;
   try {

@@ -39,7 +39,7 @@ export async function childServer(t: TestContext, extra: string, prefix = ''): P
   const ports = await freePorts();
   const ini = writeIni(dir, { ...ports, rtmfp: 0, rtsp: 0 }, extra);
   // `prefix`: a shell line run before the server (ulimit -n)
-  const proc = prefix ? startCli(['--config=' + ini], dir, prefix) : startCli(['--config=' + ini], dir);
+  const proc = prefix ? startCli(['--config=' + ini], dir, undefined, prefix) : startCli(['--config=' + ini], dir);
   t.after(() => {
     proc.kill();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -17,7 +17,7 @@ import { Table } from '../../serialization/value';
 import type { Connection, ConnectionHandler } from '../../transport/connection';
 import { TurnQueue } from '../../transport/turns';
 import { isWebSocketUpgrade } from '../websocket/upgrade';
-import { HTTPClient } from './client';
+import { HTTPClient, trafficFrom } from './client';
 import { parseCookies } from './cookies';
 import { HTTPExchange } from './exchange';
 import { HTTPError, type HTTPRequest, RequestParser } from './parser';
@@ -33,6 +33,8 @@ export class HTTPConnection implements ConnectionHandler {
   private closed = false;
   /** the exchange whose answer is still being written (a file streamed, a live stream) */
   private current: HTTPExchange | null = null;
+  /** the socket's counts when the last client of this connection left (the next one counts from there) */
+  private trafficMark = { bytesRead: 0, bytesWritten: 0 };
   readonly address: string;
 
   constructor(
@@ -106,6 +108,7 @@ export class HTTPConnection implements ConnectionHandler {
   /** One request: false while its answer is still being written (the queue waits for done()). */
   private handle(req: HTTPRequest): boolean {
     if (this.closed) return true;
+    if (this.context.logger.enabled(Level.TRACE)) this.context.logger.trace('HTTP', `${this.address} ${req.method} ${req.target}`);
     const ex = new HTTPExchange(this, req);
     try {
       if (ex.target) this.router.route(ex);
@@ -142,7 +145,9 @@ export class HTTPConnection implements ConnectionHandler {
     let c = this.client;
     if (c && (c.path !== app || c.query !== query)) {
       this.client = null;
-      this.disconnectClient(c);
+      this.disconnectClient(c, 'the connection moved to another app or query');
+      const socket = this.connection.socket;
+      this.trafficMark = { bytesRead: socket.bytesRead, bytesWritten: socket.bytesWritten };
       c = null;
     }
     const cookies = parseCookies(req.headers.get('cookie'));
@@ -150,7 +155,7 @@ export class HTTPConnection implements ConnectionHandler {
       for (const [k, v] of cookies) c.properties.set(k, v);
       return c;
     }
-    c = new HTTPClient(this.address, this);
+    c = new HTTPClient(this.address, this, trafficFrom(this.connection.socket, this.trafficMark));
     c.path = app;
     c.query = query;
     const props = c.properties;
@@ -184,16 +189,16 @@ export class HTTPConnection implements ConnectionHandler {
   }
 
   /** The app client leaves (onDisconnection), e.g. before a WebSocket takes the connection. */
-  dropClient(): void {
+  dropClient(reason = 'upgraded to WebSocket'): void {
     if (!this.client) return;
     const c = this.client;
     this.client = null;
-    this.disconnectClient(c);
+    this.disconnectClient(c, reason);
   }
 
-  private disconnectClient(c: HTTPClient): void {
+  private disconnectClient(c: HTTPClient, reason: string): void {
     try {
-      this.context.disconnect(c);
+      this.context.disconnect(c, reason);
     } catch (e) {
       this.context.logger.error('HTTP', `onDisconnection: ${(e as Error).message}`);
     }
@@ -234,6 +239,6 @@ export class HTTPConnection implements ConnectionHandler {
     const ex = this.current;
     this.current = null;
     ex?.abort();
-    this.dropClient();
+    this.dropClient(reason || 'connection closed');
   }
 }

@@ -73,7 +73,7 @@ export class RTMPSession extends Client implements ConnectionHandler {
     private readonly host: SessionHost,
     readonly connection: Connection,
   ) {
-    super(connection.address);
+    super(connection.address, undefined, connection.socket);
     this.context = host.context;
     this.reader = new ChunkReader((m) => this.onMessage(m));
     this.mainWriter = new RTMPWriter(this, CSID.command, 0, true);
@@ -394,7 +394,7 @@ export class RTMPSession extends Client implements ConnectionHandler {
     try {
       for (const s of this.streams.values()) s.stop(false);
       this.streams.clear();
-      this.context.disconnect(this);
+      this.context.disconnect(this, reason === 'socket closed' ? 'closed by peer' : reason);
     } catch (e) {
       this.log('error', `while closing: ${(e as Error).message}`);
     }

@@ -12,6 +12,7 @@
  * socket stays open — one failed call should not cost a browser its connection.
  */
 import type { ServerContext } from '../../core/context';
+import { Level } from '../../logs/levels';
 import { CallFailed, ConnectionRejected, InvalidApp, StreamRefused } from '../../core/errors';
 import type { Listener } from '../../core/listener';
 import { DataType } from '../../core/media';
@@ -54,7 +55,7 @@ export class WSSession implements WSConnection, ConnectionHandler {
     private readonly conn: Connection,
     query: string,
   ) {
-    this.client = new WSClient(conn.address, this);
+    this.client = new WSClient(conn.address, this, conn.socket);
     this.client.query = query;
     this.queue = new TurnQueue(conn, (m) => {
       this.inTurn = true;
@@ -148,7 +149,7 @@ export class WSSession implements WSConnection, ConnectionHandler {
     this.closePublish();
     this.client.writer.close();
     try {
-      this.context.disconnect(this.client);
+      this.context.disconnect(this.client, reason === 'socket closed' ? 'closed by peer' : reason || 'closed');
     } catch (e) {
       this.context.logger.error('WebSocket', `onDisconnection: ${(e as Error).message}`);
     }
@@ -192,6 +193,8 @@ export class WSSession implements WSConnection, ConnectionHandler {
   }
 
   private message(opcode: number, data: Buffer): void {
+    const logger = this.context.logger;
+    if (logger.enabled(Level.TRACE)) logger.trace('WebSocket', `${this.client.address}: opcode ${opcode}, ${data.length} bytes`);
     switch (opcode) {
       case Opcode.Text:
         return this.text(data);
