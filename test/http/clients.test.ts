@@ -131,8 +131,26 @@ test('the router: a handler added before the files, and a second listener with i
     },
     { before: 'files' },
   );
-  assert.deepEqual(s.http.router.names, ['methods', 'options', 'upgrade', 'rpc', 'folders', 'hello', 'files', 'live']);
+  assert.deepEqual(s.http.router.names.slice(0, 8), ['methods', 'options', 'upgrade', 'rpc', 'folders', 'hello', 'files', 'live']);
   assert.match((await rawExchange(s.port, 'GET /app/hello.txt HTTP/1.1\r\nHost: t\r\n\r\n')).toString(), /\r\n\r\nfrom a handler$/);
+  // an answer that comes later (a promise): pipelined requests behind it wait, answers stay in order
+  s.http.router.add(
+    {
+      name: 'later',
+      handle(ex) {
+        if (ex.target?.path !== '/later') return false;
+        ex.pending = true;
+        setTimeout(() => {
+          ex.send(200, [['Content-Type', 'text/plain']], Buffer.from('late'));
+          ex.done();
+        }, 200);
+        return true;
+      },
+    },
+    { before: 'methods' },
+  );
+  const both = (await rawExchange(s.port, 'GET /later HTTP/1.1\r\nHost: t\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n', 600)).toString();
+  assert.match(both, /^HTTP\/1\.1 200 OK[^]*\r\n\r\nlateHTTP\/1\.1 200 OK[^]*\r\n\r\nhello$/);
   assert.throws(() => s.http.router.add({ name: 'x', handle: () => false }, { before: 'nothing' }), /no HTTP handler "nothing"/);
 
   // another port, another router: only its handler, 404 for the rest

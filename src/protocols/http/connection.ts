@@ -239,6 +239,7 @@ export class HTTPConnection implements ConnectionHandler {
     const ex = this.current;
     this.current = null;
     ex?.abort();
-    this.dropClient(reason || 'connection closed');
+    // the peer leaving, or our end after an answer: the access log says "connection closed"
+    this.dropClient(reason === 'socket closed' || reason === 'closed' || !reason ? 'connection closed' : reason);
   }
 }
