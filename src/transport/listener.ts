@@ -39,6 +39,8 @@ class ConnectionCounts {
   /** the soft open-file limit, read once */
   readonly fdLimit = openFileLimit();
   lastFdCheck = 0;
+  /** what was said, shared by the listeners: descriptors and caps are facts of the process */
+  readonly warned = new Map<string, { at: number; suppressed: number }>();
 }
 const countsOf = new WeakMap<ServerContext, ConnectionCounts>();
 
@@ -60,7 +62,6 @@ export class TCPListener implements ConnectionOwner {
   private servers: net.Server[] = [];
   private sweeper: NodeJS.Timeout | null = null;
   private readonly counts: ConnectionCounts;
-  private readonly warned = new Map<string, { at: number; suppressed: number }>();
 
   constructor(
     readonly context: ServerContext,
@@ -92,8 +93,8 @@ export class TCPListener implements ConnectionOwner {
       }
     }
     const fds = this.counts.fdLimit;
-    if (fds !== null && this.limits.maxConnections > fds - FD_RESERVE && !this.warned.has('fd-config')) {
-      this.warned.set('fd-config', { at: Date.now(), suppressed: 0 });
+    if (fds !== null && this.limits.maxConnections > fds - FD_RESERVE && !this.counts.warned.has('fd-config')) {
+      this.counts.warned.set('fd-config', { at: Date.now(), suppressed: 0 });
       this.context.logger.warn(this.name, `TCP.maxConnections=${this.limits.maxConnections} is above what the open-file limit (${fds}) allows: connections past about ${fds - FD_RESERVE} will be refused by the system; raise ulimit -n or lower TCP.maxConnections`);
     }
     const period = Math.max(50, Math.min(SWEEP_MS, this.limits.stallTimeoutMs > 0 ? this.limits.stallTimeoutMs / 4 : SWEEP_MS));
@@ -210,16 +211,17 @@ export class TCPListener implements ConnectionOwner {
     this.context.logger.error(this.name, `listener: ${err.message}`);
   }
 
-  /** One line per kind and period; the next line says how many were not logged. */
+  /** One line per kind and period for the whole server; the next line says how many were not logged. */
   private warn(kind: string, message: string): void {
     const now = Date.now();
-    const w = this.warned.get(kind);
+    const warned = this.counts.warned;
+    const w = warned.get(kind);
     if (w && now - w.at < WARN_EVERY_MS) {
       w.suppressed++;
       return;
     }
     const more = w && w.suppressed ? ` (${w.suppressed} more since the last report)` : '';
-    this.warned.set(kind, { at: now, suppressed: 0 });
+    warned.set(kind, { at: now, suppressed: 0 });
     this.context.logger.error(this.name, message + more);
   }
 

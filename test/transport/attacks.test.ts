@@ -163,6 +163,7 @@ test('out of file descriptors: said once with what to do; the automatic cap keep
   // a cap above what `ulimit -n 200` allows: the server warns at start and once when it runs out
   const over = await childServer(t, '[TCP]\nmaxConnections=100000\nmaxConnectionsPerIP=0\n', 'ulimit -n 200');
   assert.match(over.proc.output(), /TCP\.maxConnections=100000 is above what the open-file limit \(200\) allows/);
+  assert.equal(over.proc.output().split('\n').filter((l) => l.includes('is above what the open-file limit')).length, 1, 'said once for the server (RTMP and HTTP listen)');
   const held: net.Socket[] = [];
   t.after(() => held.forEach((s) => s.destroy()));
   for (let i = 0; i < 300; i++) {
