@@ -13,7 +13,7 @@ import { loadConfig } from './config/load';
 import type { Config } from './config/types';
 import { FolderHost, type AppHost } from './core/app-host';
 import { ServerContext } from './core/context';
-import { LuaHost } from './scripting/lua-host';
+import { createScriptHost } from './scripting/engines';
 import type { ProtocolServer } from './core/protocol';
 import type { LogFormat } from './logs/format';
 import { Level } from './logs/levels';
@@ -40,8 +40,8 @@ export const PROTOCOLS: ProtocolEntry[] = [
   { name: 'HTTP', port: (c) => c.http.port, create: (ctx) => new HTTPServer(ctx) },
 ];
 
-/** The application layer: Lua apps of www/ (tests may pass `appHost`, e.g. a script-less FolderHost). */
-export const createAppHost: (context: ServerContext) => AppHost = (context) => new LuaHost(context);
+/** The application layer: the script apps of www/ (tests may pass `appHost`, e.g. a script-less FolderHost). */
+export const createAppHost: (context: ServerContext) => AppHost = (context) => createScriptHost(context);
 
 export interface ServerOptions {
   /** --config (default MonaServer.ini in cwd; an explicit path must exist) */

@@ -33,8 +33,6 @@ export abstract class Client {
   /** round trip time in ms, as measured by the protocol */
   ping = 0;
   lastReceptionTime = Date.now();
-  /** scripting layer's slot (the Lua client object) */
-  script: unknown = undefined;
   /** true once onConnection accepted it (protocols keep sessions that are not yet connected off it) */
   connected = false;
   /** Date.now() at creation: durations in the access log, `since` in the admin API */

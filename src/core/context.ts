@@ -4,6 +4,7 @@ import type { Logger } from '../logs/levels';
 import type { Table, Value } from '../serialization/value';
 import { AccessLog } from './access-log';
 import type { AppHost } from './app-host';
+import { Blacklist } from './blacklist';
 import { type Client, Clients } from './client';
 import { InvalidApp } from './errors';
 import { ipOfAddress } from './ip';
@@ -14,6 +15,8 @@ export class ServerContext {
   readonly clients = new Clients();
   readonly publications: Publications;
   readonly startTime = Date.now();
+  /** IPs refused at accept/handshake; scripts fill it (mona:addToBlacklist) */
+  readonly blacklist = new Blacklist();
   /** the INFO access log and the per-protocol totals (admin API, metrics) */
   readonly access: AccessLog;
 
@@ -62,7 +65,7 @@ export class ServerContext {
    * its IP is on the script blacklist. Protocols ask at accept/handshake (MonaServer does the same).
    */
   isBlacklisted(address: string): boolean {
-    if (!this.host.isBlacklisted(address)) return false;
+    if (!this.blacklist.has(address)) return false;
     this.access.blacklisted(ipOfAddress(address) ?? address, address);
     return true;
   }

@@ -5,7 +5,7 @@
  * ## API (what the Lua bridge codes against)
  *   const store = new DataStore(dataDir, logger);   // dataDir: the server's "data" folder
  *   store.load();                  // once at start, synchronous: reads the whole tree
- *   store.get(path)                // typed value | DataTableRef (a sub-table) | null (absent)
+ *   store.get(path)                // string/Buffer/boolean | DataTableRef (a sub-table) | null (absent)
  *   store.kind(path)               // 'value' | 'table' | null
  *   store.keys(path)               // names of the direct entries of a table (values and tables)
  *   store.count(path)              // `#`: number of direct entries holding a VALUE (MonaServer)
@@ -29,16 +29,17 @@
  *    functional test expects `#data == 1` with one value and one sub-app table).
  *  - Writing into a path whose parent does not exist or is a value is refused.
  * Deliberate differences: deleting a table deletes its children on disk too (MonaServer left
- * them behind); an empty table is kept as an empty folder (MonaServer kept nothing); reads are
- * always typed as a restart would type them (MonaServer returned the assigned Lua value until
- * the next restart, then the typed reading), so an app behaves the same before and after one.
+ * them behind); an empty table is kept as an empty folder (MonaServer kept nothing); a value reads
+ * back the same before and after a restart: as the text it was stored as (MonaServer kept the
+ * assigned value converted to its string in memory, `data.n = 10` reading "10", but typed numbers
+ * as numbers when it loaded them at the next start).
  *
  * ## Layout (verified in MonaServer's PersistentData.cpp and MonaServer.cpp)
  *   <dataDir>/<key>/<key>/.../<md5>   — one folder per key, nested for sub-tables; a key holding a
  *   value has one file named by the lowercase hex MD5 of its bytes, the bytes as content.
  * Values are written as text: strings as UTF-8, numbers as Lua prints them (formatLuaNumber),
- * booleans "true"/"false". Read back: "true"/"false"/"null" (any case) → boolean/absent, text in
- * MonaServer's number grammar → number, else string (a Buffer when not UTF-8).
+ * booleans "true"/"false". Read back: "true"/"false"/"null" (any case) → boolean/absent, any
+ * other text → string (a Buffer when not UTF-8): a number reads back as its text, "10".
  * At load: a 32-hex file whose MD5 does not match its name is reported (logger.warn, with its
  * path) and never served (MonaServer deleted it; we leave it for inspection until that key is next
  * written); files with other names are not ours and are ignored (as MonaServer did), except our
@@ -69,7 +70,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import type { Logger } from '../logs/levels';
-import { formatLuaNumber, parseMonaNumber } from '../serialization/text-values';
+import { formatLuaNumber } from '../serialization/text-values';
 import { DiskWriter, Entry, Job, RESERVED_PREFIX } from './data-store-disk';
 import { DataJournal, type JournalOptions, type JournalRecord } from './data-journal';
 
@@ -104,17 +105,13 @@ const MD5_NAME = /^[0-9a-f]{32}$/;
 const RETRY_MS = 5000;
 const RESERVED = RESERVED_PREFIX;
 
-/** Text → what a script reads (MonaServer's typing of persisted values). null = nil. */
+/** Text → what a script reads: booleans typed, "null" absent, anything else the text itself. */
 export function typeStoredValue(bytes: Buffer): DataValue | null {
   if (bytes.length === 4 || bytes.length === 5) {
     const l = bytes.toString('latin1').toLowerCase();
     if (l === 'true') return true;
     if (l === 'false') return false;
     if (l === 'null') return null;
-  }
-  if (bytes.length <= 400) {
-    const n = parseMonaNumber(bytes.toString('latin1'));
-    if (n !== null) return n;
   }
   return isUtf8(bytes) ? bytes.toString('utf8') : Buffer.from(bytes);
 }

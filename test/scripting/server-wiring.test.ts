@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { RTMPClient } from '../../src/protocols/rtmp/client';
-import { LuaHost } from '../../src/scripting/lua-host';
+import { ScriptHost } from '../../src/scripting/runtime/host';
 import { startServer } from '../../src/server';
 import { makeAppDir } from './lua-fixtures';
 
@@ -40,7 +40,7 @@ end
   });
   let c: RTMPClient | null = null;
   try {
-    assert.ok(server.context.host instanceof LuaHost);
+    assert.ok(server.context.host instanceof ScriptHost);
     c = new RTMPClient({ port });
     await c.handshake();
     const r = await c.connect('', {}, [], port);

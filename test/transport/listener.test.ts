@@ -16,15 +16,15 @@ import type { TransportLimits } from '../../src/transport/limits';
 import { TCPListener, hasIPv6 } from '../../src/transport/listener';
 import { sleep } from './helpers';
 
-function context(blacklisted: (address: string) => boolean = () => false): ServerContext {
+function context(blacklisted: string[] = []): ServerContext {
   const dir = os.tmpdir();
   const logger = new ServerLogger({ level: Level.FATAL, console: null, file: null });
   const ctx = new ServerContext(defaultConfig(dir), logger, new FolderHost(dir), 'test');
-  ctx.host.isBlacklisted = blacklisted;
+  for (const ip of blacklisted) ctx.blacklist.add(ip);
   return ctx;
 }
 
-async function listen(t: TestContext, options: { host?: string; limits?: Partial<TransportLimits>; blacklisted?: (a: string) => boolean }, onConnection: (c: Connection) => void): Promise<TCPListener> {
+async function listen(t: TestContext, options: { host?: string; limits?: Partial<TransportLimits>; blacklisted?: string[] }, onConnection: (c: Connection) => void): Promise<TCPListener> {
   const l = new TCPListener(context(options.blacklisted), { name: 'T', port: 0, host: options.host ?? '127.0.0.1', limits: options.limits, onConnection });
   await l.start();
   t.after(() => l.stop());
@@ -75,7 +75,7 @@ test('0.0.0.0 also listens on [::] (same port) where the machine has IPv6; addre
 
 test('blacklisted peers and peers over the caps are closed at accept; the counts come back when they leave', async (t) => {
   let accepted = 0;
-  const l = await listen(t, { limits: { maxConnections: 5, maxConnectionsPerIP: 3 }, blacklisted: (a) => a.startsWith('127.0.0.9:') }, (c) => {
+  const l = await listen(t, { limits: { maxConnections: 5, maxConnectionsPerIP: 3 }, blacklisted: ['127.0.0.9'] }, (c) => {
     accepted++;
     c.handler = { onData: () => {}, onClose: () => {} };
   });

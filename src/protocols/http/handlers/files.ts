@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { appHook, HTTP_READ } from '../../../core/app-hooks';
 import { MethodNotFound } from '../../../core/errors';
 import { decodeQuery } from '../../../serialization/query';
 import { Table } from '../../../serialization/value';
@@ -95,7 +96,8 @@ function read(ex: HTTPExchange, client: HTTPClient, name: string): void {
   }
   let decision;
   try {
-    decision = ex.context.host.onRead(client, name, params);
+    const hook = appHook(ex.context.host, HTTP_READ);
+    decision = hook ? hook.onRead(client, name, params) : { file: name, template: null };
   } catch (e) {
     return ex.sendCollected(client, 403, e instanceof Error ? e.message : String(e));
   }
