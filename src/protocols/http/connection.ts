@@ -100,7 +100,7 @@ export class HTTPConnection implements ConnectionHandler {
     if (this.closed || this.current || this.queue.length || !this.fatal) return;
     const f = this.fatal;
     this.context.logger.debug('HTTP', `${this.address} bad request: ${f.message}`);
-    const ex = new HTTPExchange(this, null, null);
+    const ex = new HTTPExchange(this, null);
     ex.sendRaw(f.status, [['Content-Type', 'text/html; charset=utf-8']], errorPage(f.status, f.message), false, false);
     this.close(f.message);
   }

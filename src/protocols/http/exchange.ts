@@ -57,11 +57,11 @@ export class HTTPExchange {
 
   constructor(
     readonly http: HTTPConnection,
+    /** null: the answer to bytes that were no request (400, 408, 431…) */
     readonly req: HTTPRequest | null,
-    target?: null,
   ) {
     let t: ParsedTarget | null = null;
-    if (req && target !== null) {
+    if (req) {
       try {
         t = parseTarget(req.target);
       } catch (e) {
