@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import type { Table, Value } from '../serialization/value';
 import type { Client } from './client';
 import { InvalidApp, MethodNotFound } from './errors';
+import type { Group } from './groups';
 import type { Listener } from './listener';
 import type { Publication } from './publication';
 
@@ -61,6 +62,11 @@ export interface AppHost {
   onHandshake(address: string, path: string, properties: Table, attempts: number): string[];
   /** RTMFP: addresses of other servers for an unknown peer id */
   onRendezVousUnknown(protocol: string, peerId: string): string[];
+
+  /** `client:onJoinGroup(group)`: the client became a member (before it is introduced to others) */
+  onJoinGroup?(client: Client, group: Group): void;
+  /** `client:onUnjoinGroup(group)`: the client left the group (flow closed, session ended) */
+  onUnjoinGroup?(client: Client, group: Group): void;
 
   /**
    * true if scripts refused this peer's IP (mona:addToBlacklist); protocols refuse such a peer at

@@ -5,12 +5,15 @@ import type { Table, Value } from '../serialization/value';
 import type { AppHost } from './app-host';
 import { type Client, Clients } from './client';
 import { InvalidApp } from './errors';
+import { Groups } from './groups';
 import { Publications } from './publications';
 
 /** Everything a protocol or the scripting layer needs from the server, built once by src/server.ts. */
 export class ServerContext {
   readonly clients = new Clients();
   readonly publications: Publications;
+  /** peer-to-peer groups (RTMFP NetGroup and virtual members from scripts) */
+  readonly groups: Groups;
   readonly startTime = Date.now();
 
   constructor(
@@ -21,6 +24,7 @@ export class ServerContext {
     readonly version: string,
   ) {
     this.publications = new Publications(() => this.host);
+    this.groups = new Groups(() => this.host);
   }
 
   /** absolute path of the www/ folder */

@@ -11,6 +11,7 @@ import type { ProtocolServer } from '../../core/protocol';
 import { Table } from '../../serialization/value';
 import { DEFAULT_KEY, decryptPacket, unscrambleSessionId } from './crypto';
 import { ADDRESS_LOCAL, ADDRESS_PUBLIC, ADDRESS_REDIRECT, Handshaker, type NewSession } from './handshake';
+import { groupAddress } from './group-message';
 import { parsePacket, MODE_STARTUP } from './packet';
 import { NetConnection } from './net-connection';
 import { Session, type SessionHost } from './session';
@@ -67,6 +68,8 @@ export class RTMFPServer implements ProtocolServer {
     private readonly host = listenHost(ctx.config, 'RTMFP'),
   ) {
     const self = this;
+    // members sit on the group ring where Flash peers place each other
+    ctx.groups.memberAddress = groupAddress;
     this.sessionHost = {
       send: (d, a) => this.send(d, a),
       removed: (s) => this.removeSession(s),

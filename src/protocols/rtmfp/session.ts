@@ -29,6 +29,8 @@ export interface SessionHandler {
   onFlow(flow: IncomingFlow): boolean;
   onMessage(flow: IncomingFlow, message: Buffer): void;
   onAddressChanged(oldAddress: string): void;
+  /** the peer finished a flow (its final fragment and everything before it arrived) */
+  onFlowEnd?(flow: IncomingFlow): void;
   onClosed(): void;
   /** a forwarded IHello reached us (only clients act on it) */
   onForwardedHello?(data: Buffer): void;
@@ -188,6 +190,7 @@ export class Session {
         // remember it ended: a late retransmission is acknowledged, not taken for a new flow
         if (this.finished.size >= MAX_FLOWS) this.finished.delete(this.finished.keys().next().value as number);
         this.finished.set(flow.id, flow.ack());
+        this.handler?.onFlowEnd?.(flow);
       }
     }
     this.flushNow();
