@@ -31,6 +31,7 @@ import type { IncomingFlow } from '../../src/protocols/rtmfp/flow';
 import type { FlowSender } from '../../src/protocols/rtmfp/flow-writer';
 import { MSG, header, invocationBody, parseFlashMessage, readInvocation } from '../../src/protocols/rtmfp/flash-message';
 import { signatureStream, streamSignature } from '../../src/protocols/rtmfp/net-connection';
+import { GROUP_METADATA, groupJoin, isGroupMetadata, parseGroupMember } from '../../src/protocols/rtmfp/group-message';
 import { AMF0Writer } from '../../src/serialization/amf0';
 import { Table, type Value } from '../../src/serialization/value';
 
@@ -216,8 +217,12 @@ export class RtmfpTestClient extends EventEmitter {
 
   private flashHandler(): SessionHandler {
     return {
-      onFlow: (flow: IncomingFlow) => signatureStream(flow.metadata) >= 0,
-      onMessage: (flow: IncomingFlow, message: Buffer) => this.onFlash(signatureStream(flow.metadata), message),
+      onFlow: (flow: IncomingFlow) => signatureStream(flow.metadata) >= 0 || isGroupMetadata(flow.metadata),
+      onMessage: (flow: IncomingFlow, message: Buffer) => {
+        if (isGroupMetadata(flow.metadata)) this.emit('groupMember', parseGroupMember(message).toString('hex'), flow.id);
+        else this.onFlash(signatureStream(flow.metadata), message);
+      },
+      onFlowEnd: (flow: IncomingFlow) => this.emit('flowEnd', flow.id, flow.metadata),
       onAddressChanged: () => {},
       onForwardedHello: (data: Buffer) => this.emit('forwardedHello', data),
       onClosed: () => {
@@ -344,6 +349,25 @@ export class RtmfpTestClient extends EventEmitter {
     if (!sender || !this.session) return;
     sender.write(header(type, time), body);
     this.session.scheduleFlush();
+  }
+
+  /**
+   * NetGroup: opens a "GC" flow and sends the join message for `groupId` (or `raw`, a whole join
+   * message); the server's answers come as 'groupMember' events (peer id hex). Resolves with the
+   * flow's sender; closing it (`leaveGroup`) leaves the group.
+   */
+  joinGroup(groupId: Buffer | null, raw?: Buffer): FlowSender {
+    const s = this.session;
+    if (!s) throw new Error('not connected');
+    const sender = s.newSender(GROUP_METADATA, -1);
+    sender.write(null, raw ?? groupJoin(groupId!));
+    s.scheduleFlush();
+    return sender;
+  }
+
+  leaveGroup(sender: FlowSender): void {
+    sender.close();
+    this.session?.scheduleFlush();
   }
 
   /** bytes our flows still hold (queued + unacknowledged) */
