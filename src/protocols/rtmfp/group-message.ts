@@ -71,8 +71,26 @@ export function groupAddress(peerId: Buffer): Buffer {
   return createHash('sha256').update(PEER_ID_OPTION).update(peerId).digest();
 }
 
-/** The group id of a group specifier as librtmfp computes it (SHA-256, twice for version 2 specifiers). */
-export function groupIdOf(specifier: string, v2: boolean): Buffer {
-  const once = createHash('sha256').update(specifier, 'latin1').digest();
-  return v2 ? createHash('sha256').update(once).digest() : once;
+/**
+ * The group id a client derives from a group specifier ("G:" then hex option bytes, as AS3's
+ * GroupSpecifier writes it): SHA-256 of the text up to its end marker (a zero size byte), applied
+ * twice when the version option (0x7f) says 2. Returns null for a malformed specifier.
+ */
+export function groupIdOfSpecifier(spec: string): Buffer | null {
+  if (!spec.startsWith('G:')) return null;
+  const bytes = Buffer.from(spec.slice(2), 'hex');
+  let pos = 0;
+  let v2 = false;
+  while (pos < bytes.length) {
+    const size = bytes[pos];
+    if (size === 0) {
+      const text = Buffer.from(spec.slice(0, 2 + 2 * pos), 'latin1');
+      const once = createHash('sha256').update(text).digest();
+      return v2 ? createHash('sha256').update(once).digest() : once;
+    }
+    if (pos + 1 + size > bytes.length) return null;
+    if (bytes[pos + 1] === 0x7f && size === 2 && bytes[pos + 2] === 2) v2 = true;
+    pos += 1 + size;
+  }
+  return null;
 }
