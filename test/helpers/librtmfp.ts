@@ -95,8 +95,13 @@ export function loggedPeerId(proc: Proc): string | null {
   return /Peer ID : \s*([0-9a-f]{64})/.exec(proc.out)?.[1] ?? null;
 }
 
-/** A test FLV: H.264 + AAC, `seconds` long at 25 fps, `size` WxH. */
-export function makeFlv(file: string, seconds: number, size = '320x240'): void {
-  const ff = spawnSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc=size=${size}:rate=25`, '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100', '-t', String(seconds), '-c:v', 'libx264', '-preset', 'veryfast', '-g', '25', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-f', 'flv', file]);
+/**
+ * A test FLV: H.264 + AAC, `seconds` long at 25 fps, `size` WxH. `realTime`: constant 130 kbit/s
+ * video, about the 1.5 KB per 50 ms TestClient's publisher reads, so it publishes at the pace of
+ * the timestamps (it reads by bytes, not by time: the default, smaller file goes out ~1.8x faster).
+ */
+export function makeFlv(file: string, seconds: number, size = '320x240', realTime = false): void {
+  const rate = realTime ? ['-b:v', '130k', '-minrate', '130k', '-maxrate', '130k', '-bufsize', '130k', '-x264-params', 'nal-hrd=cbr'] : [];
+  const ff = spawnSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc=size=${size}:rate=25`, '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100', '-t', String(seconds), '-c:v', 'libx264', '-preset', 'veryfast', '-g', '25', ...rate, '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-f', 'flv', file]);
   if (ff.status !== 0) throw new Error(`ffmpeg: ${ff.stderr.toString()}`);
 }
