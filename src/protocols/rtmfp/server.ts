@@ -163,13 +163,16 @@ export class RTMFPServer implements ProtocolServer {
   /** Entry point of every datagram. */
   onDatagram(msg: Buffer, address: string): void {
     try {
-      if (msg.length < 20 || (msg.length - 4) % 16 !== 0) {
+      // a session that negotiated HMAC appends it after the AES blocks: only startup packets
+      // are whole blocks for sure
+      if (msg.length < 20 || msg.length > 2048) {
         this.drop(address, 'bad size');
         return;
       }
       if (this.ctx.logger.dumping) this.ctx.logger.dump('RTMFP', 'in', address, msg);
       const id = unscrambleSessionId(msg);
       if (id === 0) {
+        if ((msg.length - 4) % 16 !== 0) return this.drop(address, 'bad size');
         // a blacklisted IP (mona:addToBlacklist) gets no answer at all, as if nobody listened
         if (this.ctx.isBlacklisted(address)) return this.drop(address, 'blacklisted');
         const plain = decryptPacket(msg, DEFAULT_KEY);
@@ -206,7 +209,7 @@ export class RTMFPServer implements ProtocolServer {
     let id: number;
     do id = randomBytes(4).readUInt32BE(0);
     while (id === 0 || this.sessions.has(id));
-    const session = new Session(id, n.farId, n.decryptKey, n.encryptKey, n.address, n.peerId, this.sessionHost);
+    const session = new Session(id, n.farId, n.crypto, n.address, n.peerId, this.sessionHost);
     const keepalive = { server: this.ctx.config.rtmfp.keepaliveServer * 1000, peer: this.ctx.config.rtmfp.keepalivePeer * 1000 };
     session.handler = new NetConnection(this.ctx, session, keepalive);
     this.sessions.set(id, session);

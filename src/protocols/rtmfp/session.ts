@@ -6,10 +6,10 @@
  */
 import { Reader, option, vlu } from './binary';
 import { EPD_PEER_ID, encodeAddress } from './handshake-chunks';
-import { decryptPacket, encryptPacket } from './crypto';
 import { IncomingFlow, type ReceiveBudget } from './flow';
 import { FlowSender, type Fragment } from './flow-writer';
 import { CHUNK, FLAG_TCR, FLAG_TS, MODE_INITIATOR, MODE_RESPONDER, PacketBuilder, nowTimestamp, parsePacket, type Chunk } from './packet';
+import type { SessionCrypto } from './session-crypto';
 import { parseUserData, type UserData } from './user-data';
 
 /** What a session needs from its server (socket, registry, logs) and its application layer. */
@@ -36,7 +36,6 @@ export interface SessionHandler {
   onForwardedHello?(data: Buffer): void;
 }
 
-const PLAIN_CAPACITY = 1180;
 /** bytes of out-of-order/partial input a session may hold */
 const RECEIVE_BUDGET = 4 * 1024 * 1024;
 const MIN_RTO = 250;
@@ -88,8 +87,8 @@ export class Session {
   constructor(
     readonly id: number,
     readonly farId: number,
-    readonly decryptKey: Buffer,
-    readonly encryptKey: Buffer,
+    /** packet protection: keys and the negotiated HMAC / sequence number options */
+    readonly crypto: SessionCrypto,
     public address: string,
     readonly peerId: Buffer,
     private readonly host: SessionHost,
@@ -111,7 +110,7 @@ export class Session {
   /** A datagram addressed to our session id. Returns false when it did not authenticate. */
   receive(datagram: Buffer, address: string): boolean {
     if (this.closed && this.closeSends === 0) return false;
-    const plain = decryptPacket(datagram, this.decryptKey);
+    const plain = this.crypto.decrypt(datagram);
     if (!plain) return false;
     const packet = parsePacket(plain);
     if (packet.mode !== (this.role === 'responder' ? MODE_INITIATOR : MODE_RESPONDER)) return false;
@@ -372,7 +371,7 @@ export class Session {
           let end = s.nextFragment(p.buf, p.pos + 3, p.room() - 3, now);
           if (end < 0) {
             if (p.empty) continue;
-            p = builder(PLAIN_CAPACITY);
+            p = builder(this.crypto.capacity);
             end = s.nextFragment(p.buf, p.pos + 3, p.room() - 3, now);
             if (end < 0) continue;
           }
@@ -430,14 +429,14 @@ export class Session {
   private newBuilder(now: number): PacketBuilder {
     const echo = this.peerTimestamp >= 0 && now - this.peerTimestampAt < 30_000;
     const flags = this.role === 'responder' ? FLAG_TCR | MODE_RESPONDER : MODE_INITIATOR;
-    return new PacketBuilder(this.timestamps ? flags | FLAG_TS : flags, echo, PLAIN_CAPACITY);
+    return new PacketBuilder(this.timestamps ? flags | FLAG_TS : flags, echo, this.crypto.capacity);
   }
 
   private emit(b: PacketBuilder, now: number): void {
     if (b.empty) return;
     const echo = (this.peerTimestamp + Math.floor((now - this.peerTimestampAt) / 4)) & 0xffff;
     const len = b.finish(nowTimestamp(now), echo);
-    const datagram = encryptPacket(b.buf, len, this.encryptKey, this.farId);
+    const datagram = this.crypto.encrypt(b.buf, len, this.farId);
     this.bytesSent += datagram.length;
     this.host.send(datagram, this.address);
   }
