@@ -1,14 +1,15 @@
-import { createHash, randomInt } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { AppHost } from './app-host';
 import type { Client } from './client';
+import { KeyRing, rankOf } from './key-ring';
 
 /**
  * Peer-to-peer groups (`mona.groups`): the server only introduces members to each other, the
  * members build their mesh themselves. A group is known by a 32-byte id; its members are peers
  * (32-byte peer ids) placed on a ring by a 32-byte address (RTMFP: the "group address" its clients
- * use for their own neighbour choices). Joining costs O(log n) to find the place plus one array
- * move, and at most `MAX_INTRODUCTIONS` ids sent to the newcomer whatever the group size; leaving
- * sends one id. Nothing here knows a protocol: a member hears of others through its `MemberSink`.
+ * use for their own neighbour choices). Joining costs two binary searches and a move within one
+ * block of the ring (key-ring.ts), and at most `MAX_INTRODUCTIONS` ids sent to the newcomer
+ * whatever the group size; leaving sends one id. Nothing here knows a protocol: a member hears of others through its `MemberSink`.
  */
 
 /** How a member is told about another member (RTMFP: a message on the member's group flow). */
@@ -33,6 +34,8 @@ function toRawId(id: string | Buffer): Buffer | null {
 /** One peer in one group. `client` is null for a virtual member (a peer served elsewhere). */
 export class GroupMember {
   readonly id: string;
+  /** first bits of the address, for quick ordering */
+  readonly rank: number;
   released = false;
 
   constructor(
@@ -45,6 +48,7 @@ export class GroupMember {
     private readonly registry: Groups,
   ) {
     this.id = peerId.toString('hex');
+    this.rank = rankOf(address);
   }
 
   get virtual(): boolean {
@@ -59,8 +63,8 @@ export class GroupMember {
 
 export class Group {
   readonly id: string;
-  /** members sorted by ring address */
-  private readonly ring: GroupMember[] = [];
+  /** members around the ring, by address */
+  private readonly ring = new KeyRing<GroupMember>();
   private readonly byPeer = new Map<string, GroupMember>();
 
   constructor(readonly rawId: Buffer) {
@@ -68,7 +72,7 @@ export class Group {
   }
 
   size(): number {
-    return this.ring.length;
+    return this.ring.size;
   }
 
   get members(): Iterable<GroupMember> {
@@ -81,38 +85,27 @@ export class Group {
     return raw ? this.byPeer.get(raw.toString('hex')) : undefined;
   }
 
-  /** index of the first member whose address is >= `address` */
-  private place(address: Buffer): number {
-    let lo = 0;
-    let hi = this.ring.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.ring[mid].address.compare(address) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+  /** members in ring order (tests, scripts listing neighbours) */
+  ringOrder(): GroupMember[] {
+    return [...this.ring];
   }
 
   /** @internal registry use */
   insert(m: GroupMember): void {
-    this.ring.splice(this.place(m.address), 0, m);
+    this.ring.insert(m);
     this.byPeer.set(m.id, m);
   }
 
-  /** @internal registry use; returns the ring index it had, -1 if absent */
-  remove(m: GroupMember): number {
-    if (this.byPeer.get(m.id) !== m) return -1;
+  /**
+   * @internal registry use: removes `m`; returns its former ring neighbours (predecessor,
+   * successor), null when it was absent or no one else is left.
+   */
+  remove(m: GroupMember): { predecessor: GroupMember; successor: GroupMember } | null {
+    if (this.byPeer.get(m.id) !== m) return null;
     this.byPeer.delete(m.id);
-    let i = this.place(m.address);
-    while (i < this.ring.length && this.ring[i] !== m) i++;
-    if (i < this.ring.length) this.ring.splice(i, 1);
-    return i;
-  }
-
-  /** the member at ring index i (wrapping) */
-  at(i: number): GroupMember {
-    const n = this.ring.length;
-    return this.ring[((i % n) + n) % n];
+    const next = this.ring.remove(m);
+    if (!next) return null;
+    return { predecessor: this.ring.step(next, -1), successor: this.ring.at(next) };
   }
 
   /**
@@ -121,24 +114,24 @@ export class Group {
    * (shortcuts across the ring). At most MAX_INTRODUCTIONS, whatever the group size.
    */
   bestPeers(m: GroupMember): GroupMember[] {
-    const n = this.ring.length;
+    const n = this.ring.size;
     const out: GroupMember[] = [];
+    const at = this.ring.find(m);
+    if (!at) return out; // not (or no longer) a member
     const chosen = new Set<GroupMember>([m]);
     const take = (c: GroupMember) => {
       if (chosen.has(c)) return;
       chosen.add(c);
       out.push(c);
     };
-    const i = this.place(m.address);
-    if (this.ring[i] !== m) return out; // not (or no longer) a member
     for (let k = 1; k <= NEAR_EACH_SIDE && chosen.size < n; k++) {
-      take(this.at(i - k));
-      take(this.at(i + k));
+      take(this.ring.step(at, -k));
+      take(this.ring.step(at, k));
     }
     // random draws: bounded attempts, duplicates just cost a retry
     const wanted = Math.min(RANDOM_PEERS, n - chosen.size);
     for (let tries = 0, got = 0; got < wanted && tries < 4 * RANDOM_PEERS; tries++) {
-      const c = this.ring[randomInt(n)];
+      const c = this.ring.random();
       if (chosen.has(c)) continue;
       take(c);
       got++;
@@ -212,17 +205,14 @@ export class Groups implements Iterable<Group> {
     if (m.released) return;
     m.released = true;
     const group = m.group;
-    const index = group.remove(m);
-    if (index < 0) return;
+    const hadMember = group.member(m.peerId) === m;
+    const neighbours = group.remove(m);
+    if (!hadMember) return;
     if (m.client) this.host().onUnjoinGroup?.(m.client, group);
-    const n = group.size();
-    if (n === 0) {
+    if (group.size() === 0) {
       if (this.byId.get(group.id) === group) this.byId.delete(group.id);
       return;
     }
-    if (n < 2) return;
-    const successor = group.at(index);
-    const predecessor = group.at(index - 1);
-    successor.sink?.introduce(predecessor.peerId);
+    if (neighbours && neighbours.successor !== neighbours.predecessor) neighbours.successor.sink?.introduce(neighbours.predecessor.peerId);
   }
 }

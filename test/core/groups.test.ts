@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { FolderHost } from '../../src/core/app-host';
 import type { Client } from '../../src/core/client';
 import { Groups, MAX_INTRODUCTIONS, NEAR_EACH_SIDE, type Group, type MemberSink } from '../../src/core/groups';
+import { KeyRing, rankOf } from '../../src/core/key-ring';
 
 const id = (s: string) => createHash('sha256').update(s).digest();
 
@@ -61,6 +62,7 @@ test('groups by hex or raw id; join/unjoin events; introductions bounded and rin
   assert.equal(sinks[39].got.length, MAX_INTRODUCTIONS);
   // the last one's ring neighbours (by address order, wrapping) are among what it was told
   const ring = [...group.members].sort((a, b) => a.address.compare(b.address));
+  assert.deepEqual(group.ringOrder(), ring);
   const last = ring.findIndex((m) => m.peerId.equals(peers[39]));
   for (let k = 1; k <= NEAR_EACH_SIDE; k++) {
     for (const j of [last - k, last + k]) {
@@ -138,4 +140,40 @@ test('a 5,000-member group: each join introduces at most MAX_INTRODUCTIONS peers
   assert.equal(groups.get(gid)!.size(), 5000);
   assert.equal(max, MAX_INTRODUCTIONS);
   assert.ok(total <= 5000 * MAX_INTRODUCTIONS);
+});
+
+test('KeyRing: sorted around the ring across block splits; steps wrap; removal tells the successor', () => {
+  type Item = { address: Buffer; rank: number; n: number };
+  const ring = new KeyRing<Item>();
+  const items: Item[] = Array.from({ length: 3000 }, (_, n) => {
+    // a few share their first bytes: ties are settled by the whole key
+    const address = n % 7 === 0 ? Buffer.concat([Buffer.alloc(6, 0x42), id(`k${n}`).subarray(6)]) : id(`k${n}`);
+    return { address, rank: rankOf(address), n };
+  });
+  for (const it of items) ring.insert(it);
+  const sorted = [...items].sort((a, b) => a.address.compare(b.address));
+  assert.deepEqual([...ring].map((x) => x.n), sorted.map((x) => x.n));
+  assert.equal(ring.size, 3000);
+  const first = ring.find(sorted[0])!;
+  assert.equal(ring.step(first, -1), sorted.at(-1));
+  assert.equal(ring.step(first, 3), sorted[3]);
+  const last = ring.find(sorted.at(-1)!)!;
+  assert.equal(ring.step(last, 2), sorted[1]);
+  // remove every other one (some whole blocks empty out), checking the successor each time
+  const left = [...sorted];
+  for (let k = 0; k < sorted.length; k += 2) {
+    const victim = sorted[k];
+    const at = left.indexOf(victim);
+    left.splice(at, 1);
+    const next = ring.remove(victim)!;
+    assert.equal(ring.at(next), left[at % left.length]);
+  }
+  assert.deepEqual([...ring].map((x) => x.n), left.map((x) => x.n));
+  assert.equal(ring.remove(sorted[0]), null, 'absent');
+  const seen = new Set<number>();
+  for (let k = 0; k < 5000; k++) seen.add(ring.random().n);
+  assert.ok(seen.size > 1400, 'random draws reach the whole ring');
+  for (const it of left) ring.remove(it);
+  assert.equal(ring.size, 0);
+  assert.deepEqual([...ring], []);
 });
