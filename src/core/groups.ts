@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { GROUP_EVENTS, appHook } from './app-hooks';
 import type { AppHost } from './app-host';
 import type { Client } from './client';
 import { KeyRing, rankOf } from './key-ring';
@@ -195,7 +196,7 @@ export class Groups implements Iterable<Group> {
     const m = new GroupMember(group, peer, this.memberAddress(peer), client, sink, this);
     group.insert(m);
     // the app may write to the client before the introductions go out
-    if (client) this.host().onJoinGroup?.(client, group);
+    if (client) appHook(this.host(), GROUP_EVENTS)?.onJoinGroup(client, group);
     if (sink && !m.released) for (const p of group.bestPeers(m)) sink.introduce(p.peerId);
     return m;
   }
@@ -208,7 +209,7 @@ export class Groups implements Iterable<Group> {
     const hadMember = group.member(m.peerId) === m;
     const neighbours = group.remove(m);
     if (!hadMember) return;
-    if (m.client) this.host().onUnjoinGroup?.(m.client, group);
+    if (m.client) appHook(this.host(), GROUP_EVENTS)?.onUnjoinGroup(m.client, group);
     if (group.size() === 0) {
       if (this.byId.get(group.id) === group) this.byId.delete(group.id);
       return;

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { GROUP_EVENTS, type HookKey } from '../../src/core/app-hooks';
 import { FolderHost } from '../../src/core/app-host';
 import type { Client } from '../../src/core/client';
 import { Groups, MAX_INTRODUCTIONS, NEAR_EACH_SIDE, type Group, type MemberSink } from '../../src/core/groups';
@@ -14,6 +15,10 @@ import { KeyRing, rankOf } from '../../src/core/key-ring';
 const id = (s: string) => createHash('sha256').update(s).digest();
 
 class EventHost extends FolderHost {
+  /** answers the group events hook (the script runtime does the same for client:onJoinGroup) */
+  hook<T extends object>(key: HookKey<T>): T | undefined {
+    return (key as HookKey<object>) === GROUP_EVENTS ? (this as unknown as T) : undefined;
+  }
   events: string[] = [];
   onJoinGroup(client: Client, group: Group): void {
     this.events.push(`join ${client.id.slice(0, 4)} ${group.size()}`);

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { GROUP_EVENTS, type HookKey } from '../../src/core/app-hooks';
 import { FolderHost, type AppHost } from '../../src/core/app-host';
 import type { Client } from '../../src/core/client';
 import type { Group } from '../../src/core/groups';
@@ -50,6 +51,10 @@ export async function startRtmfpTestServer(options: { port?: number; level?: Lev
 
 /** FolderHost that prints group events as lines ("join <group> <peer> <size>"), for runs in a child process. */
 class GroupLoggingHost extends FolderHost {
+  /** answers the group events hook (the script runtime does the same for client:onJoinGroup) */
+  hook<T extends object>(key: HookKey<T>): T | undefined {
+    return (key as HookKey<object>) === GROUP_EVENTS ? (this as unknown as T) : undefined;
+  }
   override onConnection(client: Client): Table | null {
     super.onConnection(client);
     process.stdout.write(`connect ${client.id}\n`);

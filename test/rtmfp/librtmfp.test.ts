@@ -5,7 +5,8 @@
  *  (a) connect: onConnection sees the URL query, its returned table is in Connect.Success;
  *  (b) RTMFP publish (ffmpeg-made FLV) → RTMFP play by a second TestClient;
  *  (c) RTMP publish by ffmpeg → RTMFP play;  (d) RTMFP publish → RTMP play by ffmpeg.
- * TestClient is looked for at $LIBRTMFP_TESTCLIENT or ../ext/librtmfp/TestClient/TestClient; the
+ * TestClient is looked for at $LIBRTMFP_TESTCLIENT or ext/librtmfp/TestClient/TestClient beside the
+ * repo or one of its parents (test/helpers/librtmfp.ts); the
  * test is skipped when it is absent (CI does not build librtmfp).
  */
 import { test } from 'node:test';
@@ -59,7 +60,7 @@ async function setup(): Promise<{ server: Server; dir: string; rtmfp: number; rt
   const server = await startServer({
     cwd: dir,
     console: null,
-    overrides: { 'RTMFP.port': String(rtmfp), 'RTMP.port': String(rtmp), 'HTTP.port': '0', 'RTSP.port': '0', 'servers.port': '0' },
+    overrides: { 'RTMFP.port': String(rtmfp), 'RTMP.port': String(rtmp), 'HTTP.port': '0', 'RTSP.port': '0', 'servers.port': '0', 'admin.port': '0' },
   });
   const media = path.join(dir, 'in.flv');
   makeFlv(media, 4);

@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { GROUP_EVENTS, type HookKey } from '../../src/core/app-hooks';
 import { FolderHost } from '../../src/core/app-host';
 import type { Client } from '../../src/core/client';
 import { MAX_INTRODUCTIONS, type Group } from '../../src/core/groups';
@@ -16,6 +17,10 @@ import { startRtmfpTestServer, type RtmfpTestServer } from '../helpers/rtmfp-ser
 import { RtmfpTestClient } from '../helpers/rtmfp-client';
 
 class GroupHost extends FolderHost {
+  /** answers the group events hook (the script runtime does the same for client:onJoinGroup) */
+  hook<T extends object>(key: HookKey<T>): T | undefined {
+    return (key as HookKey<object>) === GROUP_EVENTS ? (this as unknown as T) : undefined;
+  }
   events: string[] = [];
   onJoinGroup(client: Client, group: Group): void {
     this.events.push(`join ${client.id} ${group.id}`);
@@ -25,7 +30,7 @@ class GroupHost extends FolderHost {
   }
 }
 
-const until = async (what: () => boolean, ms = 3000): Promise<void> => {
+const until = async (what: () => boolean, ms = 10_000): Promise<void> => {
   const end = Date.now() + ms;
   while (!what()) {
     if (Date.now() > end) throw new Error('timed out');

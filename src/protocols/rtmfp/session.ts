@@ -93,12 +93,16 @@ export class Session {
   private lastKeepalive = 0;
   private keepalivesUnanswered = 0;
   closed = false;
+  /** why the session ended, for the disconnection's log line */
+  closeReason = '';
   private closeSends = 0;
   handler: SessionHandler | null = null;
   /** no packet for this long ends the session (0 = only the keepalive rule); onConnection's `timeout` */
   idleTimeoutMs = 0;
   /** bytes sent, for benches and QoS */
   bytesSent = 0;
+  /** bytes of the datagrams that authenticated as this session's (the client's bytes in) */
+  bytesReceived = 0;
   /** abandon chunks sent for late unreliable fragments (partial reliability at work; tests read it) */
   abandons = 0;
   /** authenticated packets from another address ignored as replays (older than the newest seen) */
@@ -147,6 +151,7 @@ export class Session {
       this.replays++;
       return true;
     }
+    this.bytesReceived += datagram.length;
     this.lastReception = now;
     this.keepalivesUnanswered = 0;
     // RFC 7016 3.5.4.2: the session moves only once the new address answers a probe; the packet
@@ -408,6 +413,7 @@ export class Session {
       this.host.error(`RTMFP session ${this.id} ended by an internal error: ${(e as Error).stack ?? e}`);
       if (!this.closed) {
         this.closed = true;
+        this.closeReason = `internal error: ${(e as Error).message}`;
         this.release();
         this.finish();
       }
@@ -567,6 +573,7 @@ export class Session {
     if (this.closed) return;
     this.host.debug(`RTMFP session ${this.id} closing: ${reason}`);
     this.closed = true;
+    this.closeReason = reason;
     this.flushNow(); // control chunks still queued (acks, answers) go out first
     this.release();
     this.sendClose();
@@ -587,6 +594,7 @@ export class Session {
   private terminate(): void {
     if (!this.closed) {
       this.closed = true;
+      this.closeReason = 'closed by peer';
       this.release();
     }
     this.finish();
