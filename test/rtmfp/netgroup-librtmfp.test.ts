@@ -8,7 +8,8 @@
  *      stream;
  *  (c) a member leaves mid-stream and another joins: the server sees both, the newcomer meets
  *      the members still there (not the one gone), the stayer keeps playing and the newcomer
- *      gets the stream from there.
+ *      gets the stream from there;
+ *  (d) direct P2P (no group): a player reaches a publisher by its peer id through our rendezvous.
  * The files are made so TestClient publishes them in real time (see makeFlv) and are longer
  * than the runs: players are stopped after their time.
  * librtmfp hands its peers every interface address of the host and peers send to them, so the
@@ -39,7 +40,7 @@ function groupId(spec: string): string {
   return groupIdOfSpecifier(spec)!.toString('hex');
 }
 
-test('librtmfp TestClient NetGroup through our server, in a loopback-only network namespace', { timeout: 300_000 }, async (t) => {
+test('librtmfp TestClient NetGroup and P2P through our server, in a loopback-only network namespace', { timeout: 300_000 }, async (t) => {
   if (!haveTestClient(t) || !requireTool(t, 'ffmpeg') || !requireTool(t, 'ffprobe')) return;
   const ns = createNetns('monats-ng');
   if (typeof ns === 'string') {
@@ -132,6 +133,18 @@ test('librtmfp TestClient NetGroup through our server, in a loopback-only networ
       t.diagnostic(`(c) stayer ${JSON.stringify(stayed)} joiner ${JSON.stringify(got)}`);
       assert.ok(stayed.h264 >= 150, `stayer video frames ${JSON.stringify(stayed)}`);
       assert.ok(got.h264 >= 150, `joiner video frames ${JSON.stringify(got)}`);
+    });
+
+    await t.test('(d) direct P2P: a player reaches the publisher by its peer id', async () => {
+      const pub = run([url('d'), '--p2pWrite', `--mediaFile=${media}`]);
+      await waitFor(pub, /Peer ID : \s*[0-9a-f]{64}/, 10_000);
+      const p = run([url('d'), `--peerId=${loggedPeerId(pub)}`, `--mediaFile=${path.join(dir, 'd.flv')}`]);
+      await waitFor(p, new RegExp(`P2PSession is now connected to ${loggedPeerId(pub)}`), 10_000);
+      await waitFor(p, /NetStream\.Play\.Start/, 10_000);
+      await playUntil(Date.now(), 15_000, [p], [pub]);
+      const frames = countFrames(path.join(dir, 'd.flv'));
+      t.diagnostic(`(d) player: ${JSON.stringify(frames)}`);
+      assert.ok(frames.h264 >= 150, `video frames ${JSON.stringify(frames)}`);
     });
   } finally {
     await Promise.all(procs.map((p) => stopProc(p, 'SIGKILL')));
