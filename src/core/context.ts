@@ -10,10 +10,13 @@ import { InvalidApp } from './errors';
 import { Groups } from './groups';
 import { ipOfAddress } from './ip';
 import { Publications } from './publications';
+import { Servers } from './servers';
 
 /** Everything a protocol or the scripting layer needs from the server, built once by src/server.ts. */
 export class ServerContext {
   readonly clients = new Clients();
+  /** the other servers of the cluster (`mona.servers`), filled by the server link */
+  readonly servers = new Servers();
   readonly publications: Publications;
   /** peer-to-peer groups (RTMFP NetGroup and virtual members from scripts) */
   readonly groups: Groups;
