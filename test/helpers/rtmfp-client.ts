@@ -340,9 +340,9 @@ export class RtmfpTestClient extends EventEmitter {
     });
   }
 
-  /** audio (8), video (9) or data (0x12) on a publishing stream */
+  /** audio (8), video (9) or data (0x12) on a stream (0: the NetConnection's flow) */
   sendMedia(streamId: number, type: number, time: number, body: Buffer): void {
-    const sender = this.streams.get(streamId);
+    const sender = streamId === 0 ? this.main : this.streams.get(streamId);
     if (!sender || !this.session) return;
     sender.write(header(type, time), body);
     this.session.scheduleFlush();

@@ -287,9 +287,8 @@ export class ScriptObjects {
           return 0;
         },
         close(vm, p) {
-          const code = vm.toText(2);
-          const description = vm.toText(3);
-          if (code && p.publisher) p.publisher.writer.writeStatusResponse(code, description ?? undefined);
+          // the publisher's own end (its NetStream) is told why and stops; then the publication ends
+          p.source?.closePublication(vm.toText(2) || null, vm.toText(3));
           self.host.ctx.publications.unpublish(p);
           return 0;
         },
