@@ -12,7 +12,8 @@ export interface Config {
   application: { dir: string }; // absolute; holds www/ and data/
   servers: { port: number; targets: string };
   rtmfp: { port: number; keepaliveServer: number; keepalivePeer: number };
-  rtmp: { port: number };
+  /** rtmpeRate: RTMPE handshakes per second one IP may start (bursts of twice that), 0 = no limit */
+  rtmp: { port: number; rtmpeRate: number };
   http: { port: number; timeout: number; index: string };
   rtsp: { port: number };
   websocket: { timeout: number };

@@ -8,6 +8,7 @@ import type { ServerContext } from '../../core/context';
 import type { ProtocolServer } from '../../core/protocol';
 import { listenHost } from '../../config/listen';
 import { RTMP_DEFAULTS } from './constants';
+import { HandshakeLimiter } from './handshake-limiter';
 import { RTMPSession, type SessionHost } from './session';
 
 export interface RTMPServerOptions {
@@ -22,6 +23,8 @@ export class RTMPServer implements ProtocolServer, SessionHost {
   private server: net.Server | null = null;
   private pendingFlush = new Set<RTMPSession>();
   private flushScheduled = false;
+  /** RTMPE handshakes per IP (`[RTMP] rtmpeRate`) */
+  private readonly rtmpeLimiter = new HandshakeLimiter(() => this.context.config.rtmp.rtmpeRate);
 
   constructor(
     readonly context: ServerContext,
@@ -81,6 +84,10 @@ export class RTMPServer implements ProtocolServer, SessionHost {
       this.pendingFlush = new Set();
       for (const s of sessions) s.flushOutput();
     }, RTMP_DEFAULTS.flushIntervalMs);
+  }
+
+  allowEncryptedHandshake(address: string): boolean {
+    return this.rtmpeLimiter.allow(address);
   }
 
   sessionClosed(session: RTMPSession): void {

@@ -19,7 +19,7 @@ import { ChunkReader, type RTMPMessage } from './chunk-reader';
 import { encodeMessage, messageHeader, sharedMediaBody, u32 } from './chunk-writer';
 import { CSID, MessageType, RTMP_DEFAULTS, UserControl } from './constants';
 import { RTMPTransport } from './flash-transport';
-import { answerHandshake } from './handshake';
+import { HandshakeError, answerHandshake } from './handshake';
 import { SIG_SIZE } from './handshake-crypto';
 import type { RC4 } from './rc4';
 
@@ -28,6 +28,8 @@ export interface SessionHost {
   readonly context: ServerContext;
   scheduleFlush(session: RTMPSession): void;
   sessionClosed(session: RTMPSession): void;
+  /** false when this peer's IP started too many RTMPE handshakes lately (each costs a DH) */
+  allowEncryptedHandshake(address: string): boolean;
 }
 
 /** bytes written while corked beyond which the session uncorks without waiting for the tick */
@@ -130,6 +132,9 @@ export class RTMPSession extends Client {
     if (this.stage === Stage.C0C1) {
       if (this.handshakeLen < SIG_SIZE + 1) return Buffer.alloc(0);
       const all = Buffer.concat(this.handshakeBuf, this.handshakeLen);
+      if ((all[0] === 6 || all[0] === 8) && !this.host.allowEncryptedHandshake(this.address)) {
+        throw new HandshakeError('too many RTMPE handshakes from this address');
+      }
       const answer = answerHandshake(all.subarray(0, SIG_SIZE + 1));
       if (answer.encrypted) this.protocol = 'RTMPE';
       this.log('debug', `${answer.kind} handshake`);
