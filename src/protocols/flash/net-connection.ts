@@ -8,6 +8,7 @@
 import { connectionAppPath } from '../../core/app-host';
 import { CallFailed, ConnectionRejected, InvalidApp } from '../../core/errors';
 import type { Publication } from '../../core/publication';
+import { Level } from '../../logs/levels';
 import { decodeQuery } from '../../serialization/query';
 import { Table, type Value } from '../../serialization/value';
 import { type Command, MessageType, decodeCommand, decodeData, encodeCommand, isCommand, isData, text } from './messages';
@@ -103,6 +104,9 @@ export class NetConnection implements StreamOwner, WriterOwner {
   }
 
   private onCommand(streamId: number, cmd: Command): void {
+    if (this.transport.context.logger.enabled(Level.TRACE)) {
+      this.transport.log('trace', `${cmd.name} (transaction ${cmd.transaction}, stream ${streamId})`);
+    }
     if (cmd.name === 'connect') {
       if (this.connectSeen) throw new FlashProtocolError('second connect');
       this.connectSeen = true;
@@ -309,8 +313,11 @@ export class NetConnection implements StreamOwner, WriterOwner {
 
   // ---- end
 
-  /** The session ended: streams stopped without statuses, the client disconnected (onDisconnection), writers closed. */
-  close(): void {
+  /**
+   * The session ended (`reason` for the disconnection's log line): streams stopped without
+   * statuses, the client disconnected (onDisconnection), writers closed.
+   */
+  close(reason: string): void {
     if (this.ended) return;
     this.ended = true;
     try {
@@ -319,7 +326,7 @@ export class NetConnection implements StreamOwner, WriterOwner {
         s.channel.close();
       }
       this.streams.clear();
-      this.transport.context.disconnect(this.client);
+      this.transport.context.disconnect(this.client, reason);
     } catch (e) {
       this.transport.log('error', `while closing: ${(e as Error).message}`);
     }

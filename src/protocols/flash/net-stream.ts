@@ -303,11 +303,9 @@ export class NetStream implements MediaSink, PublicationSource {
     return this.channel.queuedBytes() + (media && media !== this.channel ? media.queuedBytes() : 0);
   }
 
-  /** Core ends this listener (too slow, publication gone...). */
+  /** The server ended this listener (too slow, kicked by a script or the admin): the registry already unsubscribed it. */
   close(reason: string): void {
-    const listener = this.listener;
     this.listener = null;
-    if (listener) this.transport.context.publications.unsubscribe(listener);
     this.closeMedia();
     if (this.channel.queuedBytes() > LISTENER_LIMITS.dropBytes) {
       // a player that far behind cannot catch up, and a status would wait behind its queue: end

@@ -38,7 +38,7 @@ export interface FlashChannel {
   close(): void;
 }
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 
 export interface FlashTransport {
   readonly context: ServerContext;

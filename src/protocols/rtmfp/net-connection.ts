@@ -7,6 +7,7 @@
  * for unbuffered plays, the session's idle timeout.
  */
 import type { ServerContext } from '../../core/context';
+import { Level } from '../../logs/levels';
 import { MessageType, UserControl, userControl } from '../flash/messages';
 import { NetConnection as FlashNetConnection } from '../flash/net-connection';
 import type { FlashChannel, FlashTransport, LogLevel } from '../flash/transport';
@@ -94,8 +95,9 @@ export class NetConnection implements SessionHandler, FlashTransport {
   onClosed(): void {
     if (this.closing) clearTimeout(this.closing);
     this.closing = null;
-    if (this.flash) this.flash.close();
-    else this.context.disconnect(this.client);
+    const reason = this.session.closeReason || 'closed';
+    if (this.flash) this.flash.close(reason);
+    else this.context.disconnect(this.client, reason);
   }
 
   // ---- FlashTransport
@@ -130,7 +132,7 @@ export class NetConnection implements SessionHandler, FlashTransport {
 
   log(level: LogLevel, message: string): void {
     const logger = this.context.logger;
-    if (level === 'debug' && !logger.enabled(7)) return;
+    if ((level === 'debug' || level === 'trace') && !logger.enabled(level === 'debug' ? Level.DEBUG : Level.TRACE)) return;
     logger[level]('RTMFP', `${this.client.address}: ${message}`);
   }
 }

@@ -11,7 +11,14 @@ export class RtmfpClient extends Client {
     readonly session: Session,
     private readonly connection: NetConnection,
   ) {
-    super(session.address, session.peerId);
+    super(session.address, session.peerId, {
+      get bytesRead() {
+        return session.bytesReceived;
+      },
+      get bytesWritten() {
+        return session.bytesSent;
+      },
+    });
   }
 
   /** the NetConnection's writer, once its flow arrived */

@@ -73,7 +73,7 @@ export class RTMPSession extends Client {
     private readonly host: SessionHost,
     readonly socket: Socket,
   ) {
-    super(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`);
+    super(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, undefined, socket);
     this.context = host.context;
     this.reader = new ChunkReader((m) => this.onMessage(m));
     this.flash = new NetConnection(new RTMPTransport(this));
@@ -92,7 +92,7 @@ export class RTMPSession extends Client {
     return `${this.protocol} ${this.address}`;
   }
 
-  log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void {
+  log(level: 'trace' | 'debug' | 'info' | 'warn' | 'error', message: string): void {
     this.context.logger[level]('RTMP', `${this.name}: ${message}`);
   }
 
@@ -318,7 +318,7 @@ export class RTMPSession extends Client {
     if (this.idleTimer) clearInterval(this.idleTimer);
     this.pingTimer = this.idleTimer = null;
     if (reason !== 'socket closed') this.log('debug', `closing: ${reason}`);
-    this.flash.close();
+    this.flash.close(reason === 'socket closed' ? 'closed by peer' : reason);
     this.flushOutput();
     this.stage = Stage.Closed;
     if (abrupt) this.socket.destroy();

@@ -40,7 +40,7 @@ class MemoryClient extends Client {
   }
   close(reason = 'closed'): void {
     this.closedWith = reason;
-    this.flash.close();
+    this.flash.close(reason);
   }
 }
 
