@@ -54,12 +54,13 @@ export class NetConnection implements StreamOwner, WriterOwner {
   /** `client.writer` */
   readonly writer: FlashWriter;
   private readonly streams = new Map<number, NetStream>();
-  private readonly writers = new Set<FlashWriter>();
+  /** writers made by newWriter (made on first use: most connections never have one) */
+  private writers: Set<FlashWriter> | null = null;
   /** the RPC transaction being served (writer:writeMessage answers it) */
   private transaction = 0;
   private transactionTaken = false;
-  private readonly touchedPublications = new Set<Publication>();
-  private flushScheduled = false;
+  /** publications fed during the current input burst (a publisher's only) */
+  private touchedPublications: Set<Publication> | null = null;
   private connectSeen = false;
   private ended = false;
 
@@ -268,16 +269,18 @@ export class NetConnection implements StreamOwner, WriterOwner {
 
   /** StreamOwner: publications fed during this input burst are flushed once it is over. */
   touched(pub: Publication): void {
-    this.touchedPublications.add(pub);
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
+    if (this.touchedPublications) {
+      this.touchedPublications.add(pub);
+      return;
+    }
+    this.touchedPublications = new Set([pub]);
     setImmediate(() => this.flushTouched());
   }
 
   private flushTouched(): void {
-    this.flushScheduled = false;
-    const pubs = [...this.touchedPublications];
-    this.touchedPublications.clear();
+    const pubs = this.touchedPublications;
+    this.touchedPublications = null;
+    if (!pubs) return;
     for (const pub of pubs) {
       try {
         pub.flush();
@@ -297,14 +300,15 @@ export class NetConnection implements StreamOwner, WriterOwner {
   }
 
   newWriter(parent: FlashWriter): FlashWriter {
-    if (this.writers.size >= FLASH_LIMITS.maxWriters) throw new Error(`too many writers (${FLASH_LIMITS.maxWriters})`);
+    const writers = (this.writers ??= new Set());
+    if (writers.size >= FLASH_LIMITS.maxWriters) throw new Error(`too many writers (${FLASH_LIMITS.maxWriters})`);
     const w = new FlashWriter(this, parent.channel.open(), parent.object, false);
-    this.writers.add(w);
+    writers.add(w);
     return w;
   }
 
   writerClosed(w: FlashWriter): void {
-    this.writers.delete(w);
+    this.writers?.delete(w);
   }
 
   closeSession(reason: string): void {
@@ -330,8 +334,8 @@ export class NetConnection implements StreamOwner, WriterOwner {
     } catch (e) {
       this.transport.log('error', `while closing: ${(e as Error).message}`);
     }
-    for (const w of [...this.writers]) w.ended();
-    this.writers.clear();
+    if (this.writers) for (const w of [...this.writers]) w.ended();
+    this.writers = null;
     this.writer.ended();
   }
 }
