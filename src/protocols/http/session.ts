@@ -348,7 +348,7 @@ export class HTTPSession {
       const args = decodeQuery(target.query);
       try {
         const results = this.context.host.call(client, name, args);
-        return this.reply(req, client, formatOf(req.headers.get('content-type')), results);
+        return this.replyCall(req, client, formatOf(req.headers.get('content-type')), results);
       } catch (e) {
         if (!(e instanceof MethodNotFound)) return this.callFailed(req, client, formatOf(req.headers.get('content-type')), e);
         // not a method: a file (or a folder without its trailing slash)
@@ -371,7 +371,7 @@ export class HTTPSession {
       return this.sendError(req, 400, message);
     }
     const method = where.name || body.method;
-    let results: Value[];
+    let results: Value[] | Promise<Value[]>;
     try {
       results = method ? this.context.host.call(client, method, body.args) : this.context.host.onMessage(client, body.args);
     } catch (e) {
@@ -380,7 +380,26 @@ export class HTTPSession {
       }
       return this.callFailed(req, client, format, e);
     }
-    this.reply(req, client, format, results);
+    this.replyCall(req, client, format, results);
+  }
+
+  /**
+   * Answers an RPC now, or when an asynchronous method (a JavaScript app's async function) settles:
+   * later pipelined requests wait for it, as they do for a streamed file, so replies keep their order.
+   */
+  private replyCall(req: HTTPRequest, client: HTTPClient, format: BodyFormat, results: Value[] | Promise<Value[]>): void {
+    if (!(results instanceof Promise)) return this.reply(req, client, format, results);
+    this.busy = true;
+    const settled = (answer: () => void): void => {
+      this.busy = false;
+      if (this.closed) return;
+      answer();
+      this.drain();
+    };
+    results.then(
+      (r) => settled(() => this.reply(req, client, format, r)),
+      (e: unknown) => settled(() => this.callFailed(req, client, format, e)),
+    );
   }
 
   private fileExists(client: HTTPClient, name: string): boolean {
@@ -445,7 +464,7 @@ export class HTTPSession {
       // an index without extension may be a method of the app (MonaServer's rule)
       try {
         const results = this.context.host.call(client, index, decodeQuery(target.query));
-        return this.reply(req, client, formatOf(req.headers.get('content-type')), results);
+        return this.replyCall(req, client, formatOf(req.headers.get('content-type')), results);
       } catch (e) {
         if (!(e instanceof MethodNotFound)) return this.callFailed(req, client, formatOf(req.headers.get('content-type')), e);
       }

@@ -159,13 +159,21 @@ export class NetConnection implements SessionHandler {
   }
 
   private call(name: string, transactionId: number, args: Value[]): void {
-    try {
-      const results = this.ctx.host.call(this.client, name, args);
+    const answer = (results: Value[]): void => {
       if (transactionId > 0 || results.length) this.client.main!.invoke('_result', transactionId, results);
-    } catch (e) {
+    };
+    const fail = (e: unknown): void => {
       const message = e instanceof Error ? e.message : String(e);
       if (!(e instanceof CallFailed)) this.ctx.logger.error('RTMFP', `${name}: ${message}`);
       this.error(transactionId, 'NetConnection.Call.Failed', message);
+    };
+    try {
+      const results = this.ctx.host.call(this.client, name, args);
+      // an asynchronous method answers its transaction when it settles, if the client is still there
+      if (results instanceof Promise) results.then((r) => this.client.connected && answer(r), (e: unknown) => this.client.connected && fail(e));
+      else answer(results);
+    } catch (e) {
+      fail(e);
     }
   }
 

@@ -74,17 +74,32 @@ function result(session: RTMPSession, cmd: Command, values: Value[]): void {
   session.sendCommand(CSID.command, 0, '_result', cmd.transaction, null, values);
 }
 
-/** `client:method(...)` → `_result(values)` or `_error(Call.Failed)`. */
+/**
+ * `client:method(...)` → `_result(values)` or `_error(Call.Failed)`. An asynchronous method answers
+ * its transaction when it settles (other commands are served meanwhile: replies carry their
+ * transaction id), unless the client is gone by then.
+ */
 function call(session: RTMPSession, cmd: Command): void {
   const { host } = session.context;
   try {
     const values = session.serving(cmd.transaction, () => host.call(session, cmd.name, cmd.args));
+    if (values instanceof Promise) {
+      values.then(
+        (v) => session.connected && cmd.transaction && result(session, cmd, v),
+        (e: unknown) => session.connected && callFailed(session, cmd, e),
+      );
+      return;
+    }
     if (cmd.transaction) result(session, cmd, values);
   } catch (e) {
-    if (!(e instanceof CallFailed)) throw e;
-    const info = statusInfo('error', 'NetConnection.Call.Failed', e.message);
-    session.sendCommand(CSID.command, 0, '_error', cmd.transaction, null, [info]);
+    callFailed(session, cmd, e);
   }
+}
+
+function callFailed(session: RTMPSession, cmd: Command, e: unknown): void {
+  if (!(e instanceof CallFailed)) throw e;
+  const info = statusInfo('error', 'NetConnection.Call.Failed', e.message);
+  session.sendCommand(CSID.command, 0, '_error', cmd.transaction, null, [info]);
 }
 
 /** Splits tcUrl/app into the app path and the query (SPEC S2: the last segment may be a stream). */
