@@ -25,7 +25,7 @@ import { JSData } from './data-js';
 import { AppModules, type ModuleRecord, type Scope } from './modules';
 import { APIError, entryOf, JSArgs, JSOut, ScriptObjects, type ObjectsHost } from './objects';
 import { fromScript, opaque, toScript } from './values';
-import { Watchdog } from './watchdog';
+import { RUNAWAY_EXIT_CODE, Watchdog, type StackFrame } from './watchdog';
 
 const hasOwn = Object.prototype.hasOwnProperty;
 
@@ -208,7 +208,7 @@ export class JSEngine implements ScriptEngine, ObjectsHost {
   constructor(readonly runtime: Runtime) {
     this.objects = new ScriptObjects(this);
     this.data = new JSData(runtime.data);
-    this.watchdog = new Watchdog(runtime.ctx.logger, (what) => this.interrupted(what));
+    this.watchdog = new Watchdog(runtime.ctx.logger, (what, stack, inScript) => this.runaway(what, stack, inScript));
     process.on('unhandledRejection', this.onUnhandled);
   }
 
@@ -461,9 +461,19 @@ export class JSEngine implements ScriptEngine, ObjectsHost {
     throw reason;
   };
 
-  /** The watchdog stopped a call: logged; the client that call served goes (its connection was mid-message). */
-  private interrupted(what: string): void {
-    this.runtime.ctx.logger.error('Scripts', `JavaScript ${what} interrupted: still running after ${this.watchdog.budgetMs} ms`);
+  /** A handler ran past its budget: said at FATAL before the process exits (watchdog.ts says why). */
+  private runaway(what: string, stack: StackFrame[], inScript: boolean): void {
+    const script = stack.find((f) => this.scriptFiles.has(f.file));
+    const where = script ? `${script.file}:${script.line}` : 'Scripts';
+    const frames = stack
+      .filter((f) => this.scriptFiles.has(f.file))
+      .map((f) => `${f.fn || '(anonymous)'} ${f.file}:${f.line}`)
+      .join(' < ');
+    this.runtime.ctx.logger.fatal(
+      where,
+      `JavaScript ${what} still running after ${this.watchdog.budgetMs} ms${inScript ? '' : ' (stopped in the server code it called)'}: the server exits (${RUNAWAY_EXIT_CODE}) to be restarted; script stack: ${frames || 'none'}`,
+    );
+    this.runtime.data.flushSync();
   }
 
   close(): void {
