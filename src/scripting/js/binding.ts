@@ -162,8 +162,10 @@ export class JSApp implements AppInstance {
     return r instanceof Promise ? this.engine.unawaited(r) : r;
   }
 
+  /** Runs `code` as a function body in the app's scope (`exports` is the main module's); its return value. */
   evaluate(code: string, chunkName: string): Value[] {
-    const record = this.modules.run(Buffer.from(`module.exports = (function () {${code}\n})();`), `${this.app.dir}/${chunkName}`, chunkName);
+    const source = Buffer.from(`module.exports = (function () {${code}\n}).call(this);`);
+    const record = this.modules.run(source, `${this.app.dir}/${chunkName}`, chunkName, this.exports() ?? {});
     return resultValues(record.exports);
   }
 

@@ -111,8 +111,8 @@ export class AppModules {
   }
 
   /** Runs a file's code as a module of this app (the main file: `code` already read). */
-  run(code: Buffer, file: string, chunkName: string): ModuleRecord {
-    const record: ModuleRecord = { exports: {}, filename: file, loaded: false };
+  run(code: Buffer, file: string, chunkName: string, exports: unknown = {}): ModuleRecord {
+    const record: ModuleRecord = { exports, filename: file, loaded: false };
     this.cache.set(file, record);
     try {
       this.execute(record, code.toString('utf8'), file, chunkName);
