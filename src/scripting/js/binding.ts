@@ -55,6 +55,22 @@ const writeScriptArgs: ArgWriter<readonly unknown[]> = (out: Out, args) => {
   }
 };
 
+/** The engines of the process (tests run several servers in one): whose script left a Promise rejected. */
+const LIVE_ENGINES = new Set<JSEngine>();
+
+/** A Promise a script left rejected: logged by its engine; anything else as Node does without this listener. */
+function onUnhandled(reason: unknown): void {
+  if (reason instanceof Error) {
+    for (const engine of LIVE_ENGINES) {
+      if (engine.position(reason.stack) === null) continue;
+      engine.runtime.logError(engine.scriptError(reason));
+      return;
+    }
+  }
+  // not a script's: an uncaught exception, as without this listener
+  throw reason;
+}
+
 /** One JavaScript app: its module scope, main module and timers. */
 export class JSApp implements AppInstance {
   readonly modules: AppModules;
@@ -211,7 +227,8 @@ export class JSEngine implements ScriptEngine, ObjectsHost {
     this.objects = new ScriptObjects(this);
     this.data = new JSData(runtime.data);
     this.watchdog = new Watchdog(runtime.ctx.logger, (what, stack, inScript) => this.runaway(what, stack, inScript));
-    process.on('unhandledRejection', this.onUnhandled);
+    if (LIVE_ENGINES.size === 0) process.on('unhandledRejection', onUnhandled);
+    LIVE_ENGINES.add(this);
   }
 
   get callBudgetMs(): number {
@@ -453,15 +470,6 @@ export class JSEngine implements ScriptEngine, ObjectsHost {
     return null;
   }
 
-  /** A Promise a script left rejected: logged when it came from a script, the server's own rule otherwise. */
-  private readonly onUnhandled = (reason: unknown): void => {
-    if (reason instanceof Error && this.position(reason.stack) !== null) {
-      this.runtime.logError(this.scriptError(reason));
-      return;
-    }
-    // not a script's: as Node does without this listener (an uncaught exception)
-    throw reason;
-  };
 
   /** A handler ran past its budget: said at FATAL before the process exits (watchdog.ts says why). */
   private runaway(what: string, stack: StackFrame[], inScript: boolean): void {
@@ -485,7 +493,8 @@ export class JSEngine implements ScriptEngine, ObjectsHost {
     this.apps.clear();
     this.objects.clear();
     this.watchdog.close();
-    process.removeListener('unhandledRejection', this.onUnhandled);
+    LIVE_ENGINES.delete(this);
+    if (LIVE_ENGINES.size === 0) process.removeListener('unhandledRejection', onUnhandled);
   }
 }
 

@@ -151,6 +151,13 @@ export class Watchdog {
   }
 
   private start(): void {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    if ((require('node:inspector') as typeof import('node:inspector')).url()) {
+      // a debugger may stop a handler at a breakpoint for as long as it likes
+      this.failed = true;
+      this.logger.info('Scripts', 'JavaScript handlers are not bounded in time while the inspector listens (--inspect)');
+      return;
+    }
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { Worker } = require('node:worker_threads') as typeof import('node:worker_threads');

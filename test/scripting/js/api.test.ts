@@ -345,7 +345,7 @@ test('hot reload: main.js rewritten, a required file rewritten; the app\'s timer
     'www/app/main.js': `
 import { version } from './version';
 let ticks = 0;
-setInterval(() => { ticks++; }, 5);
+setInterval(() => { ticks++; data.oldTicks = ticks; }, 5);
 export function info() { return { version, main: 1, ticks }; }
 `,
     'www/app/version.js': `export const version = 'v1';`,
@@ -353,6 +353,8 @@ export function info() { return { version, main: 1, ticks }; }
   try {
     const info = () => toJS(evalIn(s, '/app', 'return exports.info();')[0]) as { version: string; main: number; ticks: number };
     assert.deepEqual([info().version, info().main], ['v1', 1]);
+    await new Promise((r) => setTimeout(r, 30));
+    assert.ok(Number(evalIn(s, '/app', 'return data.oldTicks;')[0]) > 0, 'the interval runs while its app is loaded');
     rewriteFile(s.dir, 'www/app/version.js', `export const version = 'v2';`);
     expireReloadChecks(s.host);
     assert.deepEqual([info().version, info().main], ['v2', 1]);
@@ -361,9 +363,10 @@ export function info() { return { version, main: 1, ticks }; }
     expireReloadChecks(s.host);
     assert.deepEqual(info(), { version: 'none', main: 2, ticks: -1 });
     // the old interval was cleared with its app: nothing of the old code runs any more
-    const handles = (process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    await new Promise((r) => setTimeout(r, 30));
-    assert.equal((process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo().filter((r) => r === 'Timeout').length <= handles, true);
+    const ticks = () => evalIn(s, '/app', 'return data.oldTicks;')[0];
+    const before = ticks();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(ticks(), before);
   } finally {
     await stop(s);
   }
@@ -439,6 +442,36 @@ end
     // app objects: children, child(), super
     assert.deepEqual(evalIn(s, '/js', "return [...app.children.keys()].sort().join(',') + '|' + app.child('luachild').path + '|' + app.child('nope');"), ['inherits,luachild|/js/luachild|null']);
     assert.deepEqual(errors(s), []);
+  } finally {
+    await stop(s);
+  }
+});
+
+test('the bundled sample\'s JS and TS apps: the chat room broadcasts and counts in data; api/ adds to the Lua root\'s onConnection', async () => {
+  const dir = makeAppDir({});
+  fs.cpSync(path.join(__dirname, '..', '..', '..', '..', 'www'), path.join(dir, 'www'), { recursive: true });
+  const s = startLua(dir);
+  try {
+    const ann = new FakeClient('/chat', 'WebSocket');
+    const bob = new FakeClient('/chat', 'WebSocket');
+    s.ctx.connect(ann, []);
+    s.ctx.connect(bob, []);
+    assert.deepEqual(toJS((s.host.call(ann, 'join', ['Ann']) as Value[])[0]), ['Ann']);
+    assert.deepEqual(toJS((s.host.call(bob, 'join', ['Bob']) as Value[])[0]), ['Ann', 'Bob']);
+    s.host.call(ann, 'say', ['hi']);
+    assert.deepEqual(bob.mainWriter.sent.map((m) => (m.kind === 'invocation' ? [m.name, ...m.args] : m.kind)), [
+      ['onChat', 'Bob joined'],
+      ['onChat', 'Ann: hi'],
+    ]);
+    assert.deepEqual((await s.host.call(ann, 'history', [])).map(toJS), [{ messages: 1, members: 2 }]);
+    assert.throws(() => s.host.call(ann, 'join', ['']), { name: 'CallFailed', message: /^www\/chat\/main\.ts:\d+: join takes a name$/ });
+    s.ctx.disconnect(bob);
+    assert.deepEqual(ann.mainWriter.sent.at(-1), { kind: 'invocation', name: 'onChat', args: ['Bob left'] });
+    const c = new FakeClient('/api', 'HTTP');
+    assert.deepEqual(toJS(s.ctx.connect(c, [])), { message: 'welcome' });
+    assert.match(String((s.host.call(c, 'time', []) as Value[])[0]), /^\d{4}-\d\d-\d\dT/);
+    assert.deepEqual(s.host.call(c, 'hello', ['Zoe']), ['Hello Zoe'], "the Lua root's method on the same client");
+    assert.deepEqual(errors(s), ['www/chat/main.ts:14: join takes a name'], 'only the refused join');
   } finally {
     await stop(s);
   }

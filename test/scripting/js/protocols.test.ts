@@ -48,6 +48,8 @@ export function onConnection(client: Client, login?: string): { message: string 
   };
   client.onUnpublish = (publication: Publication) => { unpublished = publication.name; };
   client.stats = () => [published, packets, bytes, keyFrames, unpublished];
+  client.login = (name: string) => client.properties('user', name, { path: '/', expires: 3600 });
+  client.whoami = () => client.properties.user;
   return { message: 'welcome' };
 }
 `;
@@ -151,6 +153,12 @@ test('HTTP with curl: GET, JSON and form POSTs call the same JS function; an asy
   r = await curl(['-H', 'Content-Type: application/json', '--data-binary', '[]', s.url('slowFail')]);
   assert.equal(r.status, 500);
   assert.match(r.body.toString(), /www\/main\.ts:15: late boom/);
+  // cookies: client.properties(key, value, options) is callable from JS as from Lua
+  const jar = path.join(s.dir, 'jar.txt');
+  r = await curl(['-c', jar, s.url('login?ann')]);
+  assert.match(r.headers, /Set-Cookie: user=ann/i);
+  r = await curl(['-b', jar, s.url('whoami')]);
+  assert.deepEqual(JSON.parse(r.body.toString()), ['ann']);
   // two requests on one connection: the second waits for the async first, answers keep their order
   const both = await curl(['-H', 'Content-Type: application/json', '--data-binary', '[120, "first"]', s.url('slow'), '--next', s.url('add?a=1&b=1')]);
   assert.equal(both.body.toString(), '["first"][2]');
