@@ -13,7 +13,8 @@ export interface Config {
   /** `secret`: shared secret of the server link ("" = none, MonaServer's plain link) */
   servers: { port: number; targets: string; secret: string };
   rtmfp: { port: number; keepaliveServer: number; keepalivePeer: number };
-  rtmp: { port: number };
+  /** rtmpeRate: RTMPE handshakes per second one IP may start (bursts of twice that), 0 = no limit */
+  rtmp: { port: number; rtmpeRate: number };
   /** `headerTimeout`: seconds to receive a whole request head (additive) */
   http: { port: number; timeout: number; index: string; headerTimeout: number };
   rtsp: { port: number };

@@ -24,7 +24,7 @@ test('no MonaServer.ini: every S1 default, application dir = working directory',
   assert.equal(c.application.dir, dir);
   assert.deepEqual(c.servers, { port: 0, targets: '', secret: '' });
   assert.deepEqual(c.rtmfp, { port: 1935, keepaliveServer: 15, keepalivePeer: 10 });
-  assert.deepEqual(c.rtmp, { port: 1935 });
+  assert.deepEqual(c.rtmp, { port: 1935, rtmpeRate: 10 });
   assert.deepEqual(c.http, { port: 80, timeout: 7, index: '', headerTimeout: 10 });
   assert.deepEqual(c.rtsp, { port: 554 });
   assert.deepEqual(c.websocket, { timeout: 120 });

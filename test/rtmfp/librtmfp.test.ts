@@ -4,7 +4,9 @@
  * and RTMFP on free ports), plus ffmpeg over RTMP for the relays. Checked with ffprobe:
  *  (a) connect: onConnection sees the URL query, its returned table is in Connect.Success;
  *  (b) RTMFP publish (ffmpeg-made FLV) → RTMFP play by a second TestClient;
- *  (c) RTMP publish by ffmpeg → RTMFP play;  (d) RTMFP publish → RTMP play by ffmpeg.
+ *  (c) RTMP publish by ffmpeg → RTMFP play;  (d) RTMFP publish → RTMP play by ffmpeg;
+ *  (e) a `?query` after the published name is not part of the name;
+ *  (f) a play the script refuses gets NetStream.Play.Failed and no Play.Reset/Play.Start.
  * TestClient is looked for at $LIBRTMFP_TESTCLIENT or ext/librtmfp/TestClient/TestClient beside the
  * repo or one of its parents (test/helpers/librtmfp.ts); the
  * test is skipped when it is absent (CI does not build librtmfp).
@@ -47,6 +49,9 @@ function dumpBytes(out: string): string {
 
 const MAIN_LUA = `
 function onConnection(client, ...)
+  function client:onSubscribe(listener)
+    if listener.publication.name == "secret" then error("members only") end
+  end
   return { greeting = "hello " .. tostring(client.properties.user), argsCount = select('#', ...) }
 end
 `;
@@ -85,8 +90,11 @@ test('librtmfp TestClient: connect, publish/play over RTMFP, relays with RTMP (f
       // the decrypted packets as TestClient dumps them (hex columns), bytes put back together
       const dumped = dumpBytes(c.out);
       assert.match(dumped, /_result.*NetConnection\.Connect\.Success/s);
-      assert.match(dumped, /greeting\x02\x00\x09hello bob/);
-      assert.match(dumped, /argsCount\x00\x00{8}/); // the number 0: librtmfp passes no extra args
+      // librtmfp connects with objectEncoding 3: the answer is a type-17 command whose info object is
+      // AMF3 (string marker 6, length 9 << 1 | 1; integer marker 4), as Flash expects it
+      assert.match(dumped, /\x11\x00\x00\x00\x00\x00\x02\x00\x07_result/);
+      assert.match(dumped, /greeting\x06\x13hello bob/);
+      assert.match(dumped, /argsCount\x04\x00/); // the number 0: librtmfp passes no extra args
     });
 
     await t.test('(b) RTMFP publish of an ffmpeg-made FLV → RTMFP play by a second TestClient', async () => {
@@ -128,6 +136,29 @@ test('librtmfp TestClient: connect, publish/play over RTMFP, relays with RTMP (f
       const frames = countFrames(out);
       assert.ok(frames.h264 >= 95, `video frames ${JSON.stringify(frames)}`);
       assert.ok(frames.aac >= 150, `audio frames ${JSON.stringify(frames)}`);
+    });
+
+    await t.test('(e) RTMFP publish of name?token=… publishes name, which an RTMFP player plays', async () => {
+      const out = path.join(dir, 'e.flv');
+      const pub = run(TESTCLIENT, [url('e?token=abc'), '--write', `--mediaFile=${media}`]);
+      await waitFor(pub, /NetStream\.Publish\.Start/);
+      assert.equal(server.context.publications.get('e')?.running, true, 'published as "e"');
+      assert.equal(server.context.publications.get('e?token=abc'), undefined);
+      const player = run(TESTCLIENT, [url('e'), `--mediaFile=${out}`]);
+      await waitFor(player, /NetStream\.Play\.Start/);
+      await pub.done;
+      await waitFor(player, /UnpublishNotify/);
+      await stop(player);
+      assert.ok(countFrames(out).h264 > 0, 'the player of the plain name got video');
+    });
+
+    await t.test('(f) a play the script refuses: NetStream.Play.Failed, never Play.Reset or Play.Start', async () => {
+      const player = run(TESTCLIENT, [url('secret'), `--mediaFile=${path.join(dir, 'f.flv')}`]);
+      await waitFor(player, /NetStream\.Play\.Failed/);
+      await new Promise((r) => setTimeout(r, 300));
+      await stop(player);
+      assert.match(player.out, /members only/);
+      assert.doesNotMatch(player.out, /NetStream\.Play\.(Reset|Start)/);
     });
   } finally {
     await Promise.all(procs.map((p) => stop(p, 'SIGKILL')));

@@ -15,7 +15,7 @@ import { LISTENER_LIMITS, type Listener } from '../../src/core/listener';
 import type { Publication } from '../../src/core/publication';
 import { RTMPClient } from '../../src/protocols/rtmp/client';
 import { MessageType, RTMP_DEFAULTS } from '../../src/protocols/rtmp/constants';
-import { decodeCommand } from '../../src/protocols/rtmp/commands';
+import { decodeCommand } from '../../src/protocols/flash/messages';
 import { Table, type Value } from '../../src/serialization/value';
 import { sleep, startRTMP, tempAppDir, waitFor } from './helpers';
 
@@ -255,7 +255,8 @@ test('writers: writeInvocation, writeStatusResponse, newWriter, close', async ()
       w2.flush();
       await c.until(() => c.invocations.find((i) => i.name === 'fromSecond'));
       assert.deepEqual(c.invocations.find((i) => i.name === 'onServerCall')?.args, ['a', 1]);
-      const st = c.statuses.find((x) => x.code === 'App.Custom.Failed')!;
+      // a script writes the code without its object: the NetConnection's writer prefixes it
+      const st = c.statuses.find((x) => x.code === 'NetConnection.App.Custom.Failed')!;
       assert.equal(st.info.get('level'), 'error');
       assert.equal(st.info.get('description'), 'nope');
       w2.close();

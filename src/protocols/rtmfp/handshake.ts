@@ -9,7 +9,7 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { DEFAULT_KEY, encryptPacket } from './crypto';
-import { SUPPORTED_GROUPS, dhKeyPair } from './dh';
+import { SUPPORTED_GROUPS, dhKeyPair } from '../../crypto/dh';
 import {
   EPD_PEER_ID,
   EPD_URL,

@@ -10,6 +10,7 @@ import { listenHost } from '../../config/listen';
 import type { TransportLimits } from '../../transport/limits';
 import { TCPListener } from '../../transport/listener';
 import { RTMP_DEFAULTS } from './constants';
+import { HandshakeLimiter } from './handshake-limiter';
 import { RTMPSession, type SessionHost } from './session';
 
 export interface RTMPServerOptions {
@@ -24,6 +25,8 @@ export class RTMPServer implements ProtocolServer, SessionHost {
   readonly name = 'RTMP';
   readonly sessions = new Set<RTMPSession>();
   private readonly listener: TCPListener;
+  /** RTMPE handshakes per IP (`[RTMP] rtmpeRate`) */
+  private readonly rtmpeLimiter = new HandshakeLimiter(() => this.context.config.rtmp.rtmpeRate);
 
   constructor(
     readonly context: ServerContext,
@@ -53,6 +56,10 @@ export class RTMPServer implements ProtocolServer, SessionHost {
 
   addresses(): string[] {
     return this.listener.addresses().map((a) => `${a} (TCP)`);
+  }
+
+  allowEncryptedHandshake(address: string): boolean {
+    return this.rtmpeLimiter.allow(address);
   }
 
   sessionClosed(session: RTMPSession): void {
