@@ -592,6 +592,9 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     }
     // no handler, or a handler that returned nothing: serve the file asked for
     if (r === null || r.length === 0) return { file, template: null };
+    // a language with one result gives the name and the values as a list: [name, values]
+    const pair = r.length === 1 && r[0] instanceof Table && r[0].fields.size === 0 && r[0].items.length === 2 && r[0].items[1] instanceof Table;
+    if (pair) r = (r[0] as Table).items;
     const name = r[0];
     const template = r[1] instanceof Table ? r[1] : null;
     if (name === null || name === false) return { file: null, template: null };

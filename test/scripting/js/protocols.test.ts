@@ -50,12 +50,17 @@ export function onConnection(client: Client, login?: string): { message: string 
   client.stats = () => [published, packets, bytes, keyFrames, unpublished];
   client.login = (name: string) => client.properties('user', name, { path: '/', expires: 3600 });
   client.whoami = () => client.properties.user;
+  client.onRead = (file: string, params: Record<string, unknown>) => {
+    if (file === 'page.html') return [file, { who: params.who ?? 'stranger' }];
+    if (file === 'secret.html') throw new Error('not for you');
+    return undefined;
+  };
   return { message: 'welcome' };
 }
 `;
 
 function apps(): string {
-  return tempWWW({ 'main.ts': ROOT_TS, 'live/.keep': '' });
+  return tempWWW({ 'main.ts': ROOT_TS, 'live/.keep': '', 'page.html': '<p>Hi <% who %></p>', 'secret.html': 'secret', 'plain.html': 'plain' });
 }
 
 async function connected(port: number, app: string, args: unknown[] = []): Promise<{ c: RTMPClient; info: Table; name: string }> {
@@ -153,6 +158,14 @@ test('HTTP with curl: GET, JSON and form POSTs call the same JS function; an asy
   r = await curl(['-H', 'Content-Type: application/json', '--data-binary', '[]', s.url('slowFail')]);
   assert.equal(r.status, 500);
   assert.match(r.body.toString(), /www\/main\.ts:15: late boom/);
+  // onRead: [file, values] fills the page's template, a throw refuses, nothing serves the file
+  r = await curl([s.url('page.html?who=JS')]);
+  assert.equal(r.body.toString(), '<p>Hi JS</p>');
+  r = await curl([s.url('secret.html')]);
+  assert.notEqual(r.status, 200);
+  assert.doesNotMatch(r.body.toString(), /^secret$/);
+  r = await curl([s.url('plain.html')]);
+  assert.equal(r.body.toString(), 'plain');
   // cookies: client.properties(key, value, options) is callable from JS as from Lua
   const jar = path.join(s.dir, 'jar.txt');
   r = await curl(['-c', jar, s.url('login?ann')]);
