@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import type { MediaSink } from '../../src/core/listener';
 import { MediaFrame, MediaType } from '../../src/core/media';
 import { Level } from '../../src/logs/levels';
-import { Table, toJS } from '../../src/serialization/value';
+import { Table, toJS, type Value } from '../../src/serialization/value';
 import { evalRoot, FakeClient, FakeWriter, makeAppDir, startLua, writeValues } from './lua-fixtures';
 
 class RecordingSink implements MediaSink {
@@ -87,7 +87,7 @@ test('RPC: results, error() → Call.Failed with file:line, runtime errors, unkn
     assert.throws(() => s.host.call(c, 'writer', []), { name: 'MethodNotFound' });
     // values round trip: nested tables, binary strings, booleans, nil holes at the end dropped
     const blob = Buffer.from([0, 255, 1, 128, 0x80, 0xc3]);
-    const back = s.host.call(c, 'echo', [Table.of({ a: Table.list([1, 2]), b: true }), blob, 'text', 1.5]);
+    const back = s.host.call(c, 'echo', [Table.of({ a: Table.list([1, 2]), b: true }), blob, 'text', 1.5]) as Value[];
     assert.deepEqual(toJS(back[0]), { a: [1, 2], b: true });
     assert.ok(Buffer.isBuffer(back[1]) && back[1].equals(blob));
     assert.deepEqual(back.slice(2), ['text', 1.5]);

@@ -203,7 +203,7 @@ function fromAMF(bytes) local d = mona:fromAMF(bytes) return d.__time, d.year, d
     }
     // January 1st is yday 0, Sunday is wday 0 (MonaServer's numbering)
     const jan1 = new Date(2023, 0, 1, 10).getTime(); // a Sunday
-    assert.deepEqual(s.host.call(c, 'date', [Table.of({ __time: jan1 })]).slice(8, 10), [0, 0]);
+    assert.deepEqual((s.host.call(c, 'date', [Table.of({ __time: jan1 })]) as Value[]).slice(8, 10), [0, 0]);
   },
 );
 
@@ -225,12 +225,12 @@ function decodeMany(json) return select('#', mona:fromJSON(json)) end`,
     const args = decodeJSON(body);
     assert.equal(args.length, 15000);
     assert.deepEqual(s.host.call(c, 'count', args), [15000, 15000, 1]);
-    assert.equal(s.host.call(c, 'many', []).length, 15000);
+    assert.equal((s.host.call(c, 'many', []) as Value[]).length, 15000);
     // more arguments than the VM's stack can hold: that call fails, the state goes on
     assert.throws(() => s.host.call(c, 'count', new Array(2_000_000).fill(1)), { name: 'CallFailed', message: /too many values/ });
     assert.deepEqual(s.host.call(c, 'count', [7, 8]), [2, 8, 7]);
     assert.deepEqual(evalRoot(s, `return decodeMany(${JSON.stringify(body.toString())})`), [15000]);
-    let [v] = s.host.call(c, 'deep', []);
+    let [v] = s.host.call(c, 'deep', []) as Value[];
     let depth = 0;
     while (v instanceof Table) {
       depth++;
