@@ -1,0 +1,14 @@
+{
+  "targets": [
+    {
+      "target_name": "monats_luajit",
+      "sources": ["src/addon.cc", "src/guard.cc", "src/strlib.cc", "src/lenfix.cc"],
+      "include_dirs": ["<!@(node ../../scripts/luajit-flags.js include)"],
+      "libraries": ["<!@(node ../../scripts/luajit-flags.js libs)"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-funwind-tables", "-O2", "-Wall", "-Wno-unused-parameter"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}
