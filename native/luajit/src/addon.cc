@@ -23,32 +23,6 @@
 
 namespace {
 
-// ---------------------------------------------------------------------------------------------
-// memory
-
-void *vmAlloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  VM *vm = static_cast<VM *>(ud);
-  size_t old = ptr ? osize : 0;
-  if (nsize == 0) {
-    if (ptr) {
-      free(ptr);
-      vm->used -= old;
-    }
-    return nullptr;
-  }
-  if (nsize > old) {
-    if (vm->failNextAlloc) {
-      vm->failNextAlloc = false;
-      return nullptr;
-    }
-    if (vm->limit && vm->used - old + nsize > vm->limit) return nullptr;
-  }
-  void *p = realloc(ptr, nsize);
-  if (!p) return nullptr;
-  vm->used = vm->used - old + nsize;
-  return p;
-}
-
 // raises LuaJIT's own out-of-memory error (status ERRMEM, "not enough memory")
 [[noreturn]] void raiseMemoryError(VM *vm) {
   vm->failNextAlloc = true;

@@ -15,6 +15,26 @@
 
 struct Watchdog;
 
+// small blocks by size class (see vmAlloc in addon.cc)
+class SmallPool {
+ public:
+  static constexpr size_t kGrain = 16;
+  static constexpr size_t kMax = 512;
+  static constexpr size_t kChunk = 64 * 1024;
+  static size_t classOf(size_t n) { return (n - 1) / kGrain; }  // n in 1..kMax
+  void *alloc(size_t n);
+  void release(void *p, size_t n);
+  bool needsChunk(size_t n) const { return !free_[classOf(n)] && left_ < (classOf(n) + 1) * kGrain; }
+  ~SmallPool();
+  size_t reserved = 0;  // bytes of chunks taken from the system
+
+ private:
+  void *free_[kMax / kGrain] = {};
+  std::vector<char *> chunks_;
+  char *bump_ = nullptr;
+  size_t left_ = 0;
+};
+
 struct VM {
   lua_State *L = nullptr;
   napi_env env = nullptr;
@@ -23,7 +43,9 @@ struct VM {
   int slot = -1;                // index in the process-wide table the signal handler looks states up in
 
   // ---- memory (allocator) ----
-  size_t used = 0;
+  SmallPool pool;
+  size_t used = 0;              // bytes LuaJIT asked for
+  size_t large = 0;             // of which in blocks past SmallPool::kMax (from malloc)
   size_t limit = 0;             // 0 = no limit
   bool failNextAlloc = false;   // makes the next growing allocation fail: raises a genuine ERRMEM
 
@@ -56,6 +78,9 @@ struct VM {
 
   std::string scratch;            // UTF-8 of JS strings on their way into Lua
 };
+
+// memory.cc: the lua_Alloc of every state (ud is the VM)
+void *vmAlloc(void *ud, void *ptr, size_t osize, size_t nsize);
 
 // registry and error helpers shared by the translation units
 VM *vmOf(lua_State *L);
