@@ -628,7 +628,16 @@ napi_value failCpp(Args &a, int top0, const char *what) {
 // runs the function below nargs arguments under lua_pcall; an outermost one starts the budget
 int protectedCall(VM *vm, int nargs, int nresults) {
   bool outer = vm->depth == 0;
-  if (outer) guardArm(vm);
+  if (outer) {
+    // LuaJIT starts a GC cycle once the heap doubles: with live data past half the cap that is
+    // too late, allocations would fail while garbage waits. Start cycles earlier near the cap.
+    if (vm->limit && vm->used > vm->limit / 4) {
+      double room = double(vm->limit) * 0.9 / double(vm->used);
+      int pause = room >= 2 ? 200 : room <= 1.1 ? 110 : int(room * 100);
+      lua_gc(vm->L, LUA_GCSETPAUSE, pause);
+    }
+    guardArm(vm);
+  }
   vm->depth++;
   int status = lua_pcall(vm->L, nargs, nresults, 0);
   vm->depth--;
@@ -640,6 +649,9 @@ int protectedCall(VM *vm, int nargs, int nresults) {
     status = LUA_ERRRUN;
   }
   if (outer) guardDisarm(vm);
+  // LuaJIT has no emergency collection: a failed allocation leaves the garbage where it is, and
+  // every later allocation would fail too until a cycle completes. Collect now.
+  if (outer && status == LUA_ERRMEM) lua_gc(vm->L, LUA_GCCOLLECT, 0);
   return status;
 }
 
