@@ -50,11 +50,18 @@ SmallPool::~SmallPool() {
   for (char *c : chunks_) ::free(c);
 }
 
+// a sanitizer build gives every block its own malloc, so that AddressSanitizer sees each one
+#ifdef MONATS_SANITIZE
+constexpr size_t kPoolMax = 0;
+#else
+constexpr size_t kPoolMax = SmallPool::kMax;
+#endif
+
 void *vmAlloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   VM *vm = static_cast<VM *>(ud);
   SmallPool &pool = vm->pool;
   size_t old = ptr ? osize : 0;
-  bool oldSmall = old > 0 && old <= SmallPool::kMax;
+  bool oldSmall = old > 0 && old <= kPoolMax;
   if (nsize == 0) {
     if (ptr) {
       if (oldSmall)
@@ -74,7 +81,7 @@ void *vmAlloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     }
     if (vm->limit && vm->used - old + nsize > vm->limit) return nullptr;
   }
-  bool newSmall = nsize <= SmallPool::kMax;
+  bool newSmall = nsize <= kPoolMax;
   void *p;
   if (oldSmall && newSmall && SmallPool::classOf(old) == SmallPool::classOf(nsize)) {
     p = ptr;

@@ -22,9 +22,29 @@
  *  - `pcall` from JavaScript is the only way into Lua code. The outermost one (depth 0) starts the
  *    call budget: once a call runs longer than `callBudgetMs`, the engine interrupts it with an
  *    error that `pcall` inside Lua cannot swallow (status ERRRUN, message
- *    "script interrupted: still running after N ms"), including inside JIT-compiled loops.
+ *    "script interrupted: still running after N ms", prefixed with "file:line: " of the
+ *    interrupted code when known), including inside JIT-compiled loops. The budget in force is
+ *    read when the outermost call starts and counts time spent in JS functions Lua calls. A nested
+ *    pcall made while the call is being interrupted returns ERRRUN too.
  *  - Allocation beyond `memoryLimit` bytes fails inside Lua with "not enough memory" (status
  *    ERRMEM when it reaches the outermost pcall).
+ *
+ * Errors of the operations themselves (both engines):
+ *  - An index that names no stack slot (0, past the top, below the bottom) is a programming error:
+ *    `type()` answers NONE, every other operation throws a RangeError. A wrong argument type (a
+ *    non-number index, a key that is neither a string nor a Uint8Array) throws a TypeError; raw
+ *    access (rawget/rawset/rawgeti/rawseti/next) to a value that is not a table throws a TypeError.
+ *    The stack is unchanged.
+ *  - An operation that runs into a Lua error (out of memory, an error raised by a metamethod that
+ *    getfield/setfield/getglobal/setglobal/tostring triggered, a nil or NaN table index, an invalid
+ *    key given to next) throws an Error whose message is the error's text ("(error object is a
+ *    table value)" for non-strings) and whose `luaStatus` is its LuaStatus; the stack is as it was
+ *    before the operation. Inside a JS function called from Lua, letting it propagate out of the
+ *    function raises that same Lua error (same value, same status) in Lua; catching it in JS
+ *    swallows it, as pcall would.
+ *  - The operations that may run metamethods (those five) are under the call budget like a
+ *    pcall when they run outside any call.
+ *  - A JS function must return an integer from 0 to gettop(); anything else is a Lua error.
  */
 
 /** A string argument: JS text (UTF-8) or raw bytes. */
@@ -82,9 +102,12 @@ export interface LuaAPI {
   /** moves the top element to `index`, shifting up the elements above */
   insert(index: number): void;
   absindex(index: number): number;
-  /** makes room for `n` more slots (a call with 15,000 arguments must work); false if impossible */
+  /** makes room for `n` more slots (a call with 15,000 arguments must work; up to about 60,000 slots in all); false if impossible */
   checkstack(n: number): boolean;
-  /** LuaType code of the value at `index` (NONE for an invalid index) */
+  /**
+   * LuaType code of the value at `index` (NONE for an invalid index). LuaJIT also answers 10 for
+   * its FFI "cdata" (64-bit integer literals such as `1LL`), which binding code treats as opaque.
+   */
   type(index: number): number;
   typename(type: number): string;
 

@@ -83,9 +83,10 @@ let addon: NativeModule | string | undefined;
 /** The addon, or the reason it cannot be used (one sentence saying what to install). */
 export function loadLuaJITAddon(): NativeModule | string {
   if (addon !== undefined) return addon;
-  // dist/src/scripting/lua or src/scripting/lua: the repository root is a few folders up
+  // dist/src/scripting/lua or src/scripting/lua: the repository root is a few folders up;
+  // MONATS_LUAJIT_ADDON names another build (scripts/sanitize-luajit.sh runs the tests on one)
   let dir = __dirname;
-  let file: string | null = null;
+  let file: string | null = process.env.MONATS_LUAJIT_ADDON || null;
   for (let i = 0; i < 6 && !file; i++) {
     const candidate = path.join(dir, ADDON);
     if (fs.existsSync(candidate)) file = candidate;
