@@ -10,7 +10,7 @@ async function main(): Promise<void> {
   const [dir, port] = process.argv.slice(2);
   const server = await startServer({
     cwd: dir,
-    overrides: { 'HTTP.port': port, 'RTMP.port': '0', 'RTMFP.port': '0', 'RTSP.port': '0', 'logs.directory': `${dir}/logs` },
+    overrides: { 'HTTP.port': port, 'RTMP.port': '0', 'RTMFP.port': '0', 'RTSP.port': '0', 'admin.port': '0', 'logs.directory': `${dir}/logs` },
     logLevel: Level.WARN,
     console: null,
   });

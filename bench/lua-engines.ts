@@ -192,10 +192,7 @@ async function hostBench(): Promise<Record<string, string>> {
   ctx.host = host;
   host.start();
   const pub = ctx.publications.publish(null, 'bench');
-  host.event(host.app('')!, 'watch', () => {
-    host.objects.pushPublication(pub);
-    return 1;
-  });
+  host.event(host.app('')!, 'watch', (out, p: typeof pub) => host.objects.writePublication(out, p), pub);
   const packet = Buffer.alloc(4096, 0x27);
   packet[0] = 0x27;
   const frames = 100_000;

@@ -11,7 +11,7 @@ async function main(): Promise<void> {
   const dir = process.argv[3];
   const server = await startServer({
     cwd: dir,
-    overrides: { 'RTMP.port': port, 'RTMFP.port': '0', 'HTTP.port': '0', 'RTSP.port': '0' },
+    overrides: { 'RTMP.port': port, 'RTMFP.port': '0', 'HTTP.port': '0', 'RTSP.port': '0', 'admin.port': '0' },
     protocols: PROTOCOLS.filter((p) => p.name === 'RTMP'),
     logLevel: Level.WARN,
     console: process.stderr,

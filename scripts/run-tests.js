@@ -7,13 +7,15 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.join(__dirname, '..', 'dist', 'test');
+const sourceOf = (compiled) => path.join(__dirname, '..', path.relative(path.join(__dirname, '..', 'dist'), compiled)).replace(/\.js$/, '.ts');
 const files = [];
 (function walk(dir) {
   if (!fs.existsSync(dir)) return;
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) walk(full);
-    else if (entry.name.endsWith('.test.js')) files.push(full);
+    // a compiled test whose source was deleted or moved is stale output, not a test
+    else if (entry.name.endsWith('.test.js') && fs.existsSync(sourceOf(full))) files.push(full);
   }
 })(root);
 files.sort();

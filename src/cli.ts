@@ -1,13 +1,18 @@
 #!/usr/bin/env node
 /**
  * The executable (package.json `bin`). Exit codes: 0 normal stop (SIGINT/SIGTERM) or --help/
- * --version, 1 could not start, 2 bad command line, 70 crashed (uncaught error, logged as FATAL).
+ * --version, 1 could not start (including: no protocol could listen), 2 bad command line, 70
+ * crashed (uncaught error, logged as FATAL).
  *
  * --daemon: Node cannot fork, so the process re-spawns itself detached (same arguments minus
  * --daemon, stdio to /dev/null, an IPC channel only until start-up is done), waits for the child
- * to report that it started, writes the child's pid to --pidfile and exits 0 (or 1 with the
- * child's error). Unlike MonaServer the daemon keeps the working directory (MonaServer chdirs to /),
- * so relative --config and application paths mean the same with and without --daemon.
+ * to report that it started and exits 0 (or 1 with the child's error). Unlike MonaServer the daemon
+ * keeps the working directory (MonaServer chdirs to /), so relative --config and application paths
+ * mean the same with and without --daemon.
+ *
+ * --pidfile is written by the server process itself once it started (listening), never before:
+ * a second server that cannot start leaves the running one's pid file alone. It is removed at exit
+ * only if it still holds our pid.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -58,13 +63,6 @@ function daemonize(argv: string[], options: CliOptions): void {
   child.once('message', (report: ChildReport) => {
     clearTimeout(timer);
     if (!report.started) return fail(report.error);
-    if (options.pidFile) {
-      try {
-        fs.writeFileSync(options.pidFile, `${report.pid}\n`);
-      } catch (err) {
-        process.stderr.write(`${PRODUCT}: cannot write pid file ${options.pidFile}: ${(err as Error).message}\n`);
-      }
-    }
     process.stdout.write(`${PRODUCT} running as daemon, pid ${report.pid}\n`);
     child.removeAllListeners('exit');
     child.disconnect();
@@ -82,6 +80,7 @@ function run(options: CliOptions): void {
     server = new Server({
       configPath: options.configPath,
       logLevel: options.logLevel,
+      logFormat: options.logFormat,
       dump: options.dump,
       dumpLimit: options.dumpLimit,
       console: isDaemonChild ? null : process.stdout,
@@ -94,15 +93,25 @@ function run(options: CliOptions): void {
     return;
   }
   const pidFile = options.pidFile ? path.resolve(options.pidFile) : undefined;
-  if (pidFile) {
+  let pidWritten = false;
+  const writePidFile = () => {
+    if (!pidFile) return;
     try {
       fs.writeFileSync(pidFile, `${process.pid}\n`);
+      pidWritten = true;
     } catch (err) {
       server.logger.error('Server', `cannot write pid file ${pidFile}: ${(err as Error).message}`);
     }
-  }
+  };
   const removePidFile = () => {
-    if (pidFile) fs.rmSync(pidFile, { force: true });
+    if (!pidFile || !pidWritten) return;
+    pidWritten = false;
+    try {
+      // someone else's pid there now (a newer server took over the file): theirs to keep
+      if (fs.readFileSync(pidFile, 'utf8').trim() === String(process.pid)) fs.rmSync(pidFile, { force: true });
+    } catch {
+      // already gone
+    }
   };
 
   let stopping = false;
@@ -143,11 +152,14 @@ function run(options: CliOptions): void {
 
   server.start().then(
     () => {
+      writePidFile();
       report({ started: true, pid: process.pid });
       if (isDaemonChild && process.connected) process.disconnect();
     },
     (err: unknown) => {
-      server.logger.fatal('Server', `start failed: ${(err as Error).stack ?? err}`);
+      // a StartupError is an expected outcome (nothing could listen): its message says it all
+      const detail = err instanceof StartupError ? err.message : (err as Error).stack ?? String(err);
+      server.logger.fatal('Server', `start failed: ${detail}`);
       report({ started: false, error: (err as Error).message });
       server.stop().finally(() => {
         removePidFile();

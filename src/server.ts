@@ -1,16 +1,21 @@
 /**
- * The server process (SPEC S1): config → logger → www/ and data/ → ServerContext → app host →
- * every protocol whose port is not 0 → banner; stop() undoes it in order. Used by the CLI and by
- * tests that want a server in-process (`startServer`).
+ * The server process (SPEC S1): config → logger → www/ (from the bundled sample when missing) and
+ * data/ → ServerContext → app host → every protocol whose port is not 0 → admin listener → banner;
+ * stop() undoes it in order. Used by the CLI and by tests that want a server in-process
+ * (`startServer`).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { createAdminHandler } from './admin/api';
+import { AdminHTTPServer } from './admin/node-http';
+import { ProcessMonitor } from './admin/process-monitor';
 import { loadConfig } from './config/load';
 import type { Config } from './config/types';
 import { FolderHost, type AppHost } from './core/app-host';
 import { ServerContext } from './core/context';
-import { LuaHost } from './scripting/lua-host';
+import { createScriptHost } from './scripting/engines';
 import type { ProtocolServer } from './core/protocol';
+import type { LogFormat } from './logs/format';
 import { Level } from './logs/levels';
 import { ServerLogger } from './logs/logger';
 import { RTMPServer } from './protocols/rtmp/server';
@@ -35,8 +40,8 @@ export const PROTOCOLS: ProtocolEntry[] = [
   { name: 'HTTP', port: (c) => c.http.port, create: (ctx) => new HTTPServer(ctx) },
 ];
 
-/** The application layer: Lua apps of www/ (tests may pass `appHost`, e.g. a script-less FolderHost). */
-export const createAppHost: (context: ServerContext) => AppHost = (context) => new LuaHost(context);
+/** The application layer: the script apps of www/ (tests may pass `appHost`, e.g. a script-less FolderHost). */
+export const createAppHost: (context: ServerContext) => AppHost = (context) => createScriptHost(context);
 
 export interface ServerOptions {
   /** --config (default MonaServer.ini in cwd; an explicit path must exist) */
@@ -47,6 +52,8 @@ export interface ServerOptions {
   cwd?: string;
   /** --log */
   logLevel?: Level;
+  /** --log-format (default text) */
+  logFormat?: LogFormat;
   /** --dump: null/undefined = off, "" = all */
   dump?: string | null;
   /** --dumplimit */
@@ -59,8 +66,11 @@ export interface ServerOptions {
   appHost?: (context: ServerContext) => AppHost;
 }
 
-/** The server could not start at all (explicit --config unreadable, www/ not creatable...). */
+/** The server could not start at all (explicit --config unreadable, www/ not creatable, nothing listening...). */
 export class StartupError extends Error {}
+
+/** The sample applications shipped with the package (www/ beside dist/), copied into a new app dir. */
+export const SAMPLE_WWW = path.join(__dirname, '..', '..', 'www');
 
 export function version(): string {
   for (const candidate of [path.join(__dirname, '..', '..', 'package.json'), path.join(__dirname, '..', 'package.json')]) {
@@ -89,6 +99,11 @@ export class Server {
   private stopping: Promise<void> | null = null;
   /** keeps the process alive like MonaServer's wait for a terminate signal, even with nothing listening */
   private keepAlive: NodeJS.Timeout | null = null;
+  /** the admin listener (API, metrics, dashboard), when `[admin] port` is not 0 and it could bind */
+  admin: AdminHTTPServer | null = null;
+  readonly processMonitor = new ProcessMonitor();
+  /** www/ did not exist and was made from the bundled sample */
+  readonly wwwFromSample: boolean = false;
 
   constructor(private readonly options: ServerOptions = {}) {
     const loaded = loadConfig(options.configPath, options.overrides, {
@@ -105,6 +120,7 @@ export class Server {
       file: { directory: logs.directory, name: logs.name, rotation: logs.rotation, maxSize: logs.maxSize },
       dump: options.dump ?? null,
       dumpLimit: options.dumpLimit ?? -1,
+      format: options.logFormat,
     });
     for (const w of loaded.warnings) this.logger.warn('Config', w);
     for (const e of loaded.errors) this.logger.error('Config', e);
@@ -112,6 +128,12 @@ export class Server {
     const www = path.join(this.config.application.dir, 'www');
     const data = path.join(this.config.application.dir, 'data');
     try {
+      // a new application dir gets the sample apps (a root app and live/), so that
+      // rtmp://host/live/<name> works at once; an existing www/, even empty, is the user's choice
+      if (!fs.existsSync(www) && fs.existsSync(path.join(SAMPLE_WWW, 'main.lua'))) {
+        fs.cpSync(SAMPLE_WWW, www, { recursive: true });
+        this.wwwFromSample = true;
+      }
       fs.mkdirSync(www, { recursive: true });
       fs.mkdirSync(data, { recursive: true });
     } catch (err) {
@@ -125,6 +147,8 @@ export class Server {
     const { logger, context } = this;
     const config = this.configFile.found ? this.configFile.path : `${this.configFile.path} not found, defaults used`;
     logger.note('Server', `${PRODUCT} ${context.version} (MonaServer-compatible), application dir ${this.config.application.dir}, configuration ${config}`);
+    const sample = this.wwwFromSample ? ' (new: a copy of the bundled sample, with live/ for rtmp://host/live/<name>)' : '';
+    logger.note('Server', `serving applications from ${context.wwwDir}${sample}`);
 
     this.keepAlive = setInterval(() => {}, 1 << 30);
     context.host = (this.options.appHost ?? createAppHost)(context);
@@ -149,7 +173,40 @@ export class Server {
       this.running.push(server);
       for (const address of server.addresses()) logger.note(server.name, `${server.name} server started on ${address}`);
     }
-    if (this.running.length === 0) logger.warn('Server', 'no protocol is listening');
+    if (this.running.length === 0) {
+      const why = this.failures.length ? this.failures.join('; ') : 'every protocol port is 0';
+      throw new StartupError(`no protocol is listening (${why})`);
+    }
+    await this.startAdmin();
+  }
+
+  /** The admin listener: a port it cannot bind is one error line, as for protocols. */
+  private async startAdmin(): Promise<void> {
+    const { logger, context } = this;
+    const { port, host } = this.config.admin;
+    if (port === 0) {
+      logger.debug('Server', 'admin listener disabled (port 0)');
+      return;
+    }
+    this.processMonitor.start();
+    const handler = createAdminHandler({
+      context,
+      configFile: this.configFile,
+      listening: () => this.running.map((p) => ({ protocol: p.name, addresses: p.addresses() })),
+      processSnapshot: () => this.processMonitor.snapshot(),
+    });
+    const admin = new AdminHTTPServer(host, port, handler, (message) => logger.error('Admin', message));
+    try {
+      await admin.start();
+    } catch (err) {
+      const line = bindFailure('Admin', port, err);
+      this.failures.push(line);
+      logger.error('Admin', line);
+      return;
+    }
+    this.admin = admin;
+    const auth = this.config.admin.password ? 'password required' : 'no password: keep it on a private address';
+    for (const address of admin.addresses()) logger.note('Admin', `Admin server started on ${address}, ${auth}`);
   }
 
   /**
@@ -165,6 +222,10 @@ export class Server {
   private async doStop(): Promise<void> {
     const { logger } = this;
     logger.info('Server', 'stopping');
+    const admin = this.admin;
+    this.admin = null;
+    this.processMonitor.stop();
+    if (admin) await admin.stop().catch((err: unknown) => logger.error('Admin', `admin stop failed: ${(err as Error).message}`));
     await Promise.all(
       this.running.map((p) =>
         p.stop().catch((err: unknown) => logger.error(p.name, `${p.name} stop failed: ${(err as Error).message}`)),

@@ -15,7 +15,9 @@ function onStart(path)
 end
 
 function onConnection(client, ...)
-	INFO(client.protocol, " client ", client.address, " connected to '", client.path, "'")
+	-- the server itself logs every connection, publish, play and disconnection at INFO (with
+	-- protocol, address, app, stream and reason); scripts log what only they know, e.g.
+	DEBUG(client.protocol, " client ", client.address, " connected with ", select("#", ...), " argument(s)")
 
 	-- RPC callable from every protocol: nc.call("hello", responder, "Bob") over RTMP/RTMFP,
 	-- ["hello","Bob"] over WebSocket, GET /hello?Bob or a POST over HTTP.
@@ -30,7 +32,7 @@ function onConnection(client, ...)
 
 	-- return false or error("why") here to refuse a publication (NetStream.Publish.Failed)
 	function client:onPublish(publication)
-		INFO("publishing ", publication.name)
+		DEBUG("publishing ", publication.name, " approved")
 	end
 
 	-- what is published, with listener counts and video byte rates, and how many clients are on
@@ -46,5 +48,5 @@ function onConnection(client, ...)
 end
 
 function onDisconnection(client)
-	INFO(client.protocol, " client ", client.address, " left")
+	DEBUG(client.protocol, " client ", client.address, " left")
 end

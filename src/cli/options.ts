@@ -4,12 +4,15 @@
  * Options taking a value also accept it as the next argument (`--log 8`), except --dump whose value
  * is optional and so must be attached (`--dump=RTMP`).
  */
+import type { LogFormat } from '../logs/format';
 import { Level } from '../logs/levels';
 
 export interface CliOptions {
   help: boolean;
   version: boolean;
   logLevel: Level;
+  /** --log-format: MonaServer's text lines or one JSON object per line */
+  logFormat: LogFormat;
   /** null = off, "" = every packet */
   dump: string | null;
   dumpLimit: number;
@@ -37,6 +40,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     name: 'log', alias: 'l', value: 'required', arg: 'N',
     help: 'log level 0..8: 0 nothing, 1 fatal, 2 critic, 3 error, 4 warn, 5 note, 6 info (default), 7 debug, 8 trace',
+  },
+  {
+    name: 'log-format', value: 'required', arg: 'FORMAT',
+    help: 'text (default) or json: one JSON object per line (time, level, source, message and event fields) for log shippers',
   },
   {
     name: 'dump', value: 'optional', arg: 'FILTER',
@@ -71,7 +78,9 @@ function parseInteger(name: string, text: string, min: number, max: number): num
 }
 
 export function parseArgs(argv: readonly string[]): CliOptions {
-  const options: CliOptions = { help: false, version: false, logLevel: Level.INFO, dump: null, dumpLimit: -1, daemon: false };
+  const options: CliOptions = {
+    help: false, version: false, logLevel: Level.INFO, logFormat: 'text', dump: null, dumpLimit: -1, daemon: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const m = /^(--?)([A-Za-z][\w-]*)(?:=([\s\S]*))?$/.exec(arg);
@@ -100,6 +109,12 @@ export function parseArgs(argv: readonly string[]): CliOptions {
       case 'log':
         options.logLevel = parseInteger('log', value!, 0, 8) as Level;
         break;
+      case 'log-format': {
+        const format = value!.toLowerCase();
+        if (format !== 'text' && format !== 'json') throw new UsageError(`--log-format=${value}: text or json is expected`);
+        options.logFormat = format;
+        break;
+      }
       case 'dump':
         options.dump = value ?? '';
         break;

@@ -105,6 +105,7 @@ export function loadConfig(
     else {
       if (r.warning) warningsAt.push([at, `${e.where}: ${name}: ${r.warning}`]);
       spec.set(config, r.value!);
+      if (spec.notInEffect) warningsAt.push([at, `${e.where}: ${name} is not in effect: ${spec.notInEffect}`]);
     }
   }
 

@@ -20,20 +20,37 @@ export interface KeySpec {
   clamp?: boolean;
   /** writes a validated value into the config */
   set(config: Config, value: number | string): void;
+  /**
+   * Set for a key the server reads but does not act on yet: a value written in the ini is reported
+   * once at start with this reason, so nobody believes it works. Removed when the feature lands.
+   */
+  notInEffect?: string;
 }
 
 const MAX_INT32 = 2 ** 31 - 1;
 
 export const KEYS: readonly KeySpec[] = [
-  { section: '', key: 'host', kind: 'string', set: (c, v) => (c.host = v as string) },
+  {
+    section: '', key: 'host', kind: 'string', set: (c, v) => (c.host = v as string),
+    notInEffect: 'redirecting clients to this public address needs the server-to-server link, not available yet',
+  },
   {
     section: '', key: 'socketbuffersize', kind: 'int', min: 0, max: MAX_INT32,
     set: (c, v) => (c.socketBufferSize = v as number),
   },
-  { section: '', key: 'threads', kind: 'int', min: 0, max: 1024, set: (c, v) => (c.threads = v as number) },
+  {
+    section: '', key: 'threads', kind: 'int', min: 0, max: 1024, set: (c, v) => (c.threads = v as number),
+    notInEffect: 'the server runs on one core for now',
+  },
   // application.dir is resolved by the loader (relative to the ini's folder)
-  { section: 'servers', key: 'port', kind: 'port', set: (c, v) => (c.servers.port = v as number) },
-  { section: 'servers', key: 'targets', kind: 'string', set: (c, v) => (c.servers.targets = v as string) },
+  {
+    section: 'servers', key: 'port', kind: 'port', set: (c, v) => (c.servers.port = v as number),
+    notInEffect: 'server-to-server links are not available yet',
+  },
+  {
+    section: 'servers', key: 'targets', kind: 'string', set: (c, v) => (c.servers.targets = v as string),
+    notInEffect: 'server-to-server links are not available yet',
+  },
   { section: 'rtmfp', key: 'port', kind: 'port', set: (c, v) => (c.rtmfp.port = v as number) },
   {
     section: 'rtmfp', key: 'keepaliveserver', kind: 'int', min: 5, max: 255, clamp: true,
@@ -47,8 +64,14 @@ export const KEYS: readonly KeySpec[] = [
   { section: 'http', key: 'port', kind: 'port', set: (c, v) => (c.http.port = v as number) },
   { section: 'http', key: 'timeout', kind: 'seconds', set: (c, v) => (c.http.timeout = v as number) },
   { section: 'http', key: 'index', kind: 'string', set: (c, v) => (c.http.index = v as string) },
-  { section: 'rtsp', key: 'port', kind: 'port', set: (c, v) => (c.rtsp.port = v as number) },
+  {
+    section: 'rtsp', key: 'port', kind: 'port', set: (c, v) => (c.rtsp.port = v as number),
+    notInEffect: 'RTSP is not served yet',
+  },
   { section: 'websocket', key: 'timeout', kind: 'seconds', set: (c, v) => (c.websocket.timeout = v as number) },
+  { section: 'admin', key: 'port', kind: 'port', set: (c, v) => (c.admin.port = v as number) },
+  { section: 'admin', key: 'host', kind: 'string', set: (c, v) => (c.admin.host = (v as string) || '127.0.0.1') },
+  { section: 'admin', key: 'password', kind: 'string', set: (c, v) => (c.admin.password = v as string) },
   // logs.directory is resolved by the loader (relative to application.dir)
   { section: 'logs', key: 'name', kind: 'filename', set: (c, v) => (c.logs.name = v as string) },
   { section: 'logs', key: 'rotation', kind: 'int', min: 0, max: 1000, set: (c, v) => (c.logs.rotation = v as number) },
@@ -68,6 +91,7 @@ export function defaultConfig(dir: string): Config {
     http: { port: 80, timeout: 7, index: '' },
     rtsp: { port: 554 },
     websocket: { timeout: 120 },
+    admin: { port: 9997, host: '127.0.0.1', password: '' },
     logs: { directory: 'logs', name: 'log', rotation: 10, maxSize: 1_000_000 },
     raw: {},
   };

@@ -17,6 +17,11 @@ export interface Config {
   rtsp: { port: number };
   websocket: { timeout: number };
   /**
+   * The administration listener (JSON API, Prometheus metrics, dashboard): `port` 0 disables it,
+   * `host` is its bind address (loopback unless the ini says otherwise), `password` "" = none.
+   */
+  admin: { port: number; host: string; password: string };
+  /**
    * `directory` is absolute (a relative one in the ini is taken from application.dir). The file
    * being written is `<directory>/<name>.0` (rotated to `.1` … `.<rotation>`, MonaServer's naming),
    * or `<directory>/<name>` when rotation is 0. `maxSize` (additive, MonaServer's `logs.maxSize`):

@@ -14,7 +14,7 @@ export interface ResolvedPath {
   rest: string;
 }
 
-/** What `client:onRead(file, params)` decided for an HTTP GET. */
+/** What `client:onRead(file, params)` decided for an HTTP GET (the HTTP_READ hook of app-hooks.ts). */
 export interface ReadDecision {
   /** the file to serve (possibly another name: redirection); null = the script answered itself */
   file: string | null;
@@ -23,10 +23,12 @@ export interface ReadDecision {
 }
 
 /**
- * The application layer as protocols see it (SPEC S2/S3). Scripting implements it with Lua apps;
- * `FolderHost` below is the script-less behaviour. Every method is synchronous so that protocols keep
- * message order; implementations catch script errors themselves (logged, never thrown out), except
- * the documented refusals: ConnectionRejected, CallFailed/MethodNotFound, StreamRefused.
+ * The application layer as protocols see it (SPEC S2/S3). Scripting implements it with its script
+ * runtime; `FolderHost` below is the script-less behaviour. Every method is synchronous so that
+ * protocols keep message order; implementations catch script errors themselves (logged, never thrown
+ * out), except the documented refusals: ConnectionRejected, CallFailed/MethodNotFound, StreamRefused.
+ * What only one protocol asks (HTTP's onRead, RTMFP's handshake redirection) is not here: see
+ * app-hooks.ts. The IP blacklist is core's own (`ServerContext.blacklist`).
  */
 export interface AppHost {
   /** URL path → app; null when even the root is missing (cannot happen once www/ exists) */
@@ -53,20 +55,6 @@ export interface AppHost {
   /** throws StreamRefused('Play.Failed', message) when the script refuses */
   onSubscribe(client: Client | null, listener: Listener): void;
   onUnsubscribe(client: Client | null, listener: Listener): void;
-
-  /** HTTP GET of a file; throws CallFailed to refuse */
-  onRead(client: Client, file: string, params: Table): ReadDecision;
-
-  /** RTMFP: addresses to redirect a handshake to (empty = handle it here) */
-  onHandshake(address: string, path: string, properties: Table, attempts: number): string[];
-  /** RTMFP: addresses of other servers for an unknown peer id */
-  onRendezVousUnknown(protocol: string, peerId: string): string[];
-
-  /**
-   * true if scripts refused this peer's IP (mona:addToBlacklist); protocols refuse such a peer at
-   * connection, before any script sees it. `address`: "ip:port", "[ipv6]:port" or a bare IP.
-   */
-  isBlacklisted(address: string): boolean;
 }
 
 /** Splits "/a/b/c" into app and rest, given an existence test; shared by every AppHost. */
@@ -137,19 +125,6 @@ export class FolderHost implements AppHost {
   }
   onPublish(): void {}
   onUnpublish(): void {}
-  onSubscribe(): void {}
-  onUnsubscribe(): void {}
-  onRead(_client: Client, file: string): ReadDecision {
-    return { file, template: null };
-  }
-  onHandshake(): string[] {
-    return [];
-  }
-  onRendezVousUnknown(): string[] {
-    return [];
-  }
-  /** no script, no blacklist */
-  isBlacklisted(): boolean {
-    return false;
-  }
+  onSubscribe(_client: Client | null, _listener: Listener): void {}
+  onUnsubscribe(_client: Client | null, _listener: Listener): void {}
 }

@@ -3,6 +3,16 @@ import { Table, type Value } from '../serialization/value';
 import type { Writer } from './writer';
 
 /**
+ * Byte counts of a client's connection: a `net.Socket` is one as it is (TCP protocols pass their
+ * socket); RTMFP passes its session's counters; HTTP, whose connection may carry several clients in
+ * turn, passes a view counting from where the previous client of the connection left off.
+ */
+export interface TrafficCounters {
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+}
+
+/**
  * One connected client of any protocol (SPEC S3 `client`). Protocols subclass it; scripting reads
  * and extends it. Nothing here knows a protocol.
  */
@@ -23,15 +33,27 @@ export abstract class Client {
   /** round trip time in ms, as measured by the protocol */
   ping = 0;
   lastReceptionTime = Date.now();
-  /** scripting layer's slot (the Lua client object) */
-  script: unknown = undefined;
   /** true once onConnection accepted it (protocols keep sessions that are not yet connected off it) */
   connected = false;
+  /** Date.now() at creation: durations in the access log, `since` in the admin API */
+  readonly since = Date.now();
+  private readonly traffic: TrafficCounters | null;
 
-  constructor(address: string, rawId?: Buffer) {
+  constructor(address: string, rawId?: Buffer, traffic?: TrafficCounters) {
     this.address = address;
     this.rawId = rawId ?? randomBytes(32);
     this.id = this.rawId.toString('hex');
+    this.traffic = traffic ?? null;
+  }
+
+  /** bytes received from this client (0 when it has no connection of its own, e.g. in tests) */
+  get bytesIn(): number {
+    return this.traffic ? this.traffic.bytesRead : 0;
+  }
+
+  /** bytes sent (or queued to be sent) to this client */
+  get bytesOut(): number {
+    return this.traffic ? this.traffic.bytesWritten : 0;
   }
 
   /** The main writer: where RPC results and invocations to this client go. */

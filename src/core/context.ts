@@ -2,9 +2,12 @@ import * as path from 'node:path';
 import type { Config } from '../config/types';
 import type { Logger } from '../logs/levels';
 import type { Table, Value } from '../serialization/value';
+import { AccessLog } from './access-log';
 import type { AppHost } from './app-host';
+import { Blacklist } from './blacklist';
 import { type Client, Clients } from './client';
 import { InvalidApp } from './errors';
+import { ipOfAddress } from './ip';
 import { Publications } from './publications';
 
 /** Everything a protocol or the scripting layer needs from the server, built once by src/server.ts. */
@@ -12,6 +15,10 @@ export class ServerContext {
   readonly clients = new Clients();
   readonly publications: Publications;
   readonly startTime = Date.now();
+  /** IPs refused at accept/handshake; scripts fill it (mona:addToBlacklist) */
+  readonly blacklist = new Blacklist();
+  /** the INFO access log and the per-protocol totals (admin API, metrics) */
+  readonly access: AccessLog;
 
   constructor(
     readonly config: Config,
@@ -20,7 +27,8 @@ export class ServerContext {
     public host: AppHost,
     readonly version: string,
   ) {
-    this.publications = new Publications(() => this.host);
+    this.access = new AccessLog(logger);
+    this.publications = new Publications(() => this.host, this.access);
   }
 
   /** absolute path of the www/ folder */
@@ -38,10 +46,17 @@ export class ServerContext {
    * returned. Throws InvalidApp or ConnectionRejected.
    */
   connect(client: Client, args: Value[]): Table | null {
-    if (!this.host.exists(client.path)) throw new InvalidApp(client.path);
-    const result = this.host.onConnection(client, args);
+    let result: Table | null;
+    try {
+      if (!this.host.exists(client.path)) throw new InvalidApp(client.path);
+      result = this.host.onConnection(client, args);
+    } catch (e) {
+      this.access.connectionRefused(client, e instanceof Error ? e.message : String(e));
+      throw e;
+    }
     client.connected = true;
     this.clients.add(client);
+    this.access.connected(client);
     return result;
   }
 
@@ -50,14 +65,20 @@ export class ServerContext {
    * its IP is on the script blacklist. Protocols ask at accept/handshake (MonaServer does the same).
    */
   isBlacklisted(address: string): boolean {
-    return this.host.isBlacklisted(address);
+    if (!this.blacklist.has(address)) return false;
+    this.access.blacklisted(ipOfAddress(address) ?? address, address);
+    return true;
   }
 
-  /** Counterpart of connect(): safe to call for a client that never connected, and twice. */
-  disconnect(client: Client): void {
+  /**
+   * Counterpart of connect(): safe to call for a client that never connected, and twice. `reason`
+   * (closed by peer, timeout, kicked…) goes into the access log.
+   */
+  disconnect(client: Client, reason = 'closed'): void {
     if (!client.connected) return;
     client.connected = false;
     this.clients.remove(client);
+    this.access.disconnected(client, reason);
     this.host.onDisconnection(client);
   }
 }

@@ -19,7 +19,11 @@ export interface MediaSink {
   flush(): void;
   /** bytes queued towards this listener and not yet on the wire (socket + protocol queues) */
   queuedBytes(): number;
-  /** the server ends this listener (too slow, publication closed by script...) */
+  /**
+   * The server ended this listener (too slow, kicked by a script or the admin...): the registry
+   * has already unsubscribed it and told the scripts (onUnsubscribe); the protocol only tells its
+   * peer (Play.Stop, end of the download...) and must not unsubscribe it again.
+   */
   close(reason: string): void;
   /** RTMFP unbuffered plays and unreliable writers: drop instead of queueing when late */
   readonly unreliable?: boolean;
@@ -40,8 +44,6 @@ export class Listener {
   readonly audioQOS = new QualityOfService();
   readonly videoQOS = new QualityOfService();
   readonly dataQOS = new QualityOfService();
-  /** scripting layer's slot */
-  script: unknown = undefined;
   private timeBase = -1;
   private lastTime = 0;
   /** video waits for a key frame: at start, after receiveVideo(true) and after congestion drops */
@@ -54,7 +56,14 @@ export class Listener {
     readonly sink: MediaSink,
     /** the query after the stream name (`play("name?a=1")` → {a=1}) */
     readonly parameters: Table = new Table(),
+    /** how the server ends this listener: the registry's unsubscribe, so every end is seen the same way */
+    private readonly end: (listener: Listener, reason: string) => void = () => {},
   ) {}
+
+  /** false once unsubscribed */
+  get active(): boolean {
+    return !this.closed;
+  }
 
   get unbuffered(): boolean {
     return this.sink.unreliable === true;
@@ -143,13 +152,13 @@ export class Listener {
     this.sink.writeMedia(frame, time);
   }
 
-  private kick(reason: string): void {
-    this.closed = true;
-    this.publication.removeListener(this);
-    this.sink.close(reason);
+  /** The server ends this listener (through the registry, which then notifies the sink). */
+  kick(reason: string): void {
+    if (this.closed) return;
+    this.end(this, reason);
   }
 
-  /** Detaches without notifying the sink (the protocol asked for it). */
+  /** Stops delivering (the registry calls it when the listener is unsubscribed). */
   detach(): void {
     this.closed = true;
   }

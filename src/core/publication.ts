@@ -4,12 +4,44 @@ import type { Listener } from './listener';
 import { DataType, MediaFrame, MediaType } from './media';
 import { QualityOfService } from './qos';
 
-/** Script hooks on a publication (`publication:onAudio/onVideo/onData/onFlush`), set by scripting. */
-export interface PublicationEvents {
+/**
+ * Something that sees every frame a publication receives, before any listener decision: script
+ * events (`publication:onVideo`…), muxers that must not miss a frame (HLS), recorders, relays.
+ * Any number of them, in the order they subscribed.
+ */
+export interface PublicationObserver {
   onAudio?(frame: MediaFrame): void;
   onVideo?(frame: MediaFrame): void;
   onData?(frame: MediaFrame): void;
+  /** metadata replaced (`@setDataFrame`, `writeProperties`) or cleared (frame null) */
+  onMetadata?(frame: MediaFrame | null): void;
+  /** end of a burst of frames */
   onFlush?(): void;
+  /** a publisher started (again) */
+  onStart?(publication: Publication): void;
+  /** the publisher left */
+  onStop?(publication: Publication): void;
+}
+
+/**
+ * State derived from one publication and computed once whatever the number of viewers (the TS
+ * muxer's continuity counters, an HLS segmenter, a recorder, a relay): made on first use by its
+ * key's factory, kept while the publication exists; its `close()`, if it has one, is called when
+ * the registry drops the publication.
+ */
+export type DerivedState = object;
+
+function closeState(state: DerivedState): void {
+  const close = (state as { close?: unknown }).close;
+  if (typeof close === 'function') close.call(state);
+}
+
+/** Names one kind of derived state and how to make it for a publication. */
+export class DerivedKey<T extends DerivedState> {
+  constructor(
+    readonly name: string,
+    readonly create: (publication: Publication) => T,
+  ) {}
 }
 
 /**
@@ -35,10 +67,11 @@ export class Publication {
   videoConfig: MediaFrame | null = null;
   hasVideo = false;
   hasAudio = false;
-  events: PublicationEvents | undefined = undefined;
-  /** scripting layer's slot */
-  script: unknown = undefined;
   private readonly listenerSet = new Set<Listener>();
+  /** a copy-on-write array: observers may unsubscribe while frames are dispatched */
+  private observers: readonly PublicationObserver[] = [];
+  private derivedStates: Map<DerivedKey<DerivedState>, DerivedState> | undefined;
+  private dropped = false;
 
   constructor(readonly name: string) {}
 
@@ -46,13 +79,14 @@ export class Publication {
     return this.listenerSet;
   }
 
-  /** Marks the publication live and tells listeners (PublishNotify) to start. */
+  /** Marks the publication live and tells observers and listeners (PublishNotify) to start. */
   start(publisher: Client | null): void {
     this.publisher = publisher;
     this.running = true;
     this.hasVideo = this.hasAudio = false;
     this.audioConfig = this.videoConfig = this.metadata = null;
     this.properties = new Table();
+    for (const o of this.observers) o.onStart?.(this);
     for (const l of this.listenerSet) l.start();
   }
 
@@ -61,7 +95,54 @@ export class Publication {
     if (!this.running) return;
     this.running = false;
     this.publisher = null;
+    for (const o of this.observers) o.onStop?.(this);
     for (const l of this.listenerSet) l.stop();
+  }
+
+  /** Adds an observer of every frame; returns the function that removes it. */
+  observe(observer: PublicationObserver): () => void {
+    this.observers = [...this.observers, observer];
+    return () => {
+      this.observers = this.observers.filter((o) => o !== observer);
+    };
+  }
+
+  get observerCount(): number {
+    return this.observers.length;
+  }
+
+  /** The state `key` derives from this publication, made on first use. */
+  derived<T extends DerivedState>(key: DerivedKey<T>): T {
+    let states = this.derivedStates;
+    if (states === undefined) states = this.derivedStates = new Map();
+    let state = states.get(key) as T | undefined;
+    if (state === undefined) {
+      state = key.create(this);
+      // made after the registry dropped this publication (a late reference): not kept
+      if (!this.dropped) states.set(key, state);
+    }
+    return state;
+  }
+
+  /** The state `key` derives, if it was made. */
+  peekDerived<T extends DerivedState>(key: DerivedKey<T>): T | undefined {
+    return this.derivedStates?.get(key) as T | undefined;
+  }
+
+  /** Closes and forgets the state `key` derived (it is made again on next use). */
+  dropDerived(key: DerivedKey<DerivedState>): void {
+    const state = this.derivedStates?.get(key);
+    if (!state) return;
+    this.derivedStates!.delete(key);
+    closeState(state);
+  }
+
+  /** The registry dropped this publication: every derived state is closed. */
+  drop(): void {
+    this.dropped = true;
+    const states = this.derivedStates;
+    this.derivedStates = undefined;
+    if (states) for (const s of states.values()) closeState(s);
   }
 
   addListener(listener: Listener): void {
@@ -79,7 +160,7 @@ export class Publication {
     this.hasAudio = true;
     if (frame.config) this.audioConfig = frame;
     this.audioQOS.add(payload.length);
-    this.events?.onAudio?.(frame);
+    for (const o of this.observers) o.onAudio?.(frame);
     this.dispatch(frame);
   }
 
@@ -89,7 +170,7 @@ export class Publication {
     this.hasVideo = true;
     if (frame.config) this.videoConfig = frame;
     this.videoQOS.add(payload.length);
-    this.events?.onVideo?.(frame);
+    for (const o of this.observers) o.onVideo?.(frame);
     this.dispatch(frame);
   }
 
@@ -98,7 +179,7 @@ export class Publication {
     if (!this.running) return;
     const frame = new MediaFrame(MediaType.Data, time, payload, dataType);
     this.dataQOS.add(payload.length);
-    this.events?.onData?.(frame);
+    for (const o of this.observers) o.onData?.(frame);
     this.dispatch(frame);
   }
 
@@ -109,12 +190,13 @@ export class Publication {
   setMetadata(frame: MediaFrame | null, properties: Table): void {
     this.metadata = frame;
     this.properties = properties;
+    for (const o of this.observers) o.onMetadata?.(frame);
     if (frame && this.running) this.dispatch(frame);
   }
 
   flush(): void {
     for (const l of this.listenerSet) l.sink.flush();
-    this.events?.onFlush?.();
+    for (const o of this.observers) o.onFlush?.();
   }
 
   private dispatch(frame: MediaFrame): void {

@@ -1,4 +1,5 @@
 import { Table } from '../serialization/value';
+import type { StreamObserver } from './access-log';
 import type { AppHost } from './app-host';
 import type { Client } from './client';
 import { StreamRefused } from './errors';
@@ -13,7 +14,11 @@ import { Publication } from './publication';
 export class Publications implements Iterable<Publication> {
   private readonly byName = new Map<string, Publication>();
 
-  constructor(private readonly host: () => AppHost) {}
+  constructor(
+    private readonly host: () => AppHost,
+    /** told every publish, play, end and refusal (the access log); none in unit tests */
+    private readonly observer: StreamObserver | null = null,
+  ) {}
 
   get(name: string): Publication | undefined {
     return this.byName.get(name);
@@ -33,6 +38,17 @@ export class Publications implements Iterable<Publication> {
    * refuses.
    */
   publish(client: Client | null, name: string): Publication {
+    try {
+      const pub = this.startPublishing(client, name);
+      this.observer?.published(pub, client);
+      return pub;
+    } catch (e) {
+      this.observer?.refused(client, 'publish', name, (e as Error).message);
+      throw e;
+    }
+  }
+
+  private startPublishing(client: Client | null, name: string): Publication {
     if (!name) throw new StreamRefused('Publish.BadName', 'Empty publication name');
     let pub = this.byName.get(name);
     if (pub?.running) throw new StreamRefused('Publish.BadName', `${name} is already published`);
@@ -56,6 +72,7 @@ export class Publications implements Iterable<Publication> {
     if (!pub.running) return;
     const client = pub.publisher;
     pub.stop();
+    this.observer?.unpublished(pub, client);
     this.host().onUnpublish(client, pub);
     this.dropIfIdle(pub);
   }
@@ -65,11 +82,22 @@ export class Publications implements Iterable<Publication> {
    * Throws StreamRefused('Play.Failed') if the script refuses.
    */
   subscribe(client: Client | null, name: string, sink: MediaSink, parameters: Table = new Table()): Listener {
+    try {
+      const listener = this.startListening(client, name, sink, parameters);
+      this.observer?.subscribed(listener);
+      return listener;
+    } catch (e) {
+      this.observer?.refused(client, 'play', name, (e as Error).message);
+      throw e;
+    }
+  }
+
+  private startListening(client: Client | null, name: string, sink: MediaSink, parameters: Table): Listener {
     if (!name) throw new StreamRefused('Play.Failed', 'Empty stream name');
     let pub = this.byName.get(name);
     const created = !pub;
     if (!pub) pub = new Publication(name);
-    const listener = new Listener(pub, client, sink, parameters);
+    const listener = new Listener(pub, client, sink, parameters, (l, reason) => this.unsubscribe(l, reason));
     try {
       this.host().onSubscribe(client, listener);
     } catch (e) {
@@ -81,15 +109,28 @@ export class Publications implements Iterable<Publication> {
     return listener;
   }
 
-  unsubscribe(listener: Listener): void {
+  /**
+   * Ends a subscription: the one way every listener ends (the player stopped or left, the server
+   * kicked it as too slow, a script or the admin closed it), so scripts always get onUnsubscribe.
+   * `reason` is given when the server ends it: the sink is then told (MediaSink.close). Safe twice.
+   */
+  unsubscribe(listener: Listener, reason?: string): void {
     const pub = listener.publication;
     listener.detach();
     if (!pub.removeListener(listener)) return;
-    this.host().onUnsubscribe(listener.client, listener);
-    this.dropIfIdle(pub);
+    this.observer?.unsubscribed(listener, reason);
+    try {
+      this.host().onUnsubscribe(listener.client, listener);
+    } finally {
+      if (reason !== undefined) listener.sink.close(reason);
+      this.dropIfIdle(pub);
+    }
   }
 
   private dropIfIdle(pub: Publication): void {
-    if (!pub.running && pub.listeners.size === 0 && this.byName.get(pub.name) === pub) this.byName.delete(pub.name);
+    if (pub.running || pub.listeners.size !== 0 || this.byName.get(pub.name) !== pub) return;
+    this.byName.delete(pub.name);
+    this.observer?.removed(pub);
+    pub.drop();
   }
 }

@@ -13,6 +13,8 @@ export class QualityOfService {
   /** Date.now() of the last packet sent/received */
   lastSendingTime = 0;
   droppedFrames = 0;
+  /** bytes counted since this object was made (access log, admin API) */
+  bytes = 0;
   private windowStart = 0;
   private windowBytes = 0;
   private windowPackets = 0;
@@ -21,6 +23,7 @@ export class QualityOfService {
   add(bytes: number, now = Date.now()): void {
     this.roll(now);
     this.windowBytes += bytes;
+    this.bytes += bytes;
     this.windowPackets++;
     this.lastSendingTime = now;
   }
@@ -29,6 +32,14 @@ export class QualityOfService {
     this.roll(now);
     this.windowLost += count;
     this.windowPackets += count;
+  }
+
+  /**
+   * byteRate as of `now`: 0 once a whole window has passed without a packet (byteRate itself is
+   * only brought up to date by the next packet, so a stopped flow would otherwise show its last rate).
+   */
+  byteRateAt(now = Date.now()): number {
+    return now - this.windowStart >= 2000 ? 0 : this.byteRate;
   }
 
   drop(): void {

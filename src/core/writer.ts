@@ -10,8 +10,6 @@ export abstract class Writer {
   reliable = true;
   private closeHandlers: Array<() => void> = [];
   private isClosed = false;
-  /** scripting layer's slot (e.g. the Lua object mirroring this writer, for `onManage`) */
-  script: unknown = undefined;
 
   /** `writer:writeInvocation(name, ...)`: a remote call of `name` on the client side. */
   abstract writeInvocation(name: string, args: Value[]): void;

@@ -1,5 +1,5 @@
 /** How a log line and a packet dump look (SPEC S1: time, level, source, message). */
-import { Level } from './levels';
+import { Level, type LogFields } from './levels';
 
 export const LEVEL_NAMES: Record<number, string> = {
   [Level.FATAL]: 'FATAL',
@@ -27,6 +27,28 @@ export function formatTime(date: Date): string {
 export function formatLine(date: Date, level: Level, source: string, message: string): string {
   const name = LEVEL_NAMES[level] ?? String(level);
   return `${formatTime(date)} ${name.padEnd(6)} ${source}  ${message}\n`;
+}
+
+/** The line formats of `--log-format`: MonaServer's text, or one JSON object per line. */
+export type LogFormat = 'text' | 'json';
+
+/** Field names a line always has in JSON; structured fields never overwrite them. */
+const RESERVED = new Set(['time', 'level', 'source', 'message']);
+
+/**
+ * `{"time":"2026-11-23T20:29:21.123Z","level":"INFO","source":"RTMP","message":"…",…fields}` + "\n":
+ * ISO time in UTC (what log shippers parse without a time zone setting), then the fields whose
+ * value is defined, in the order given.
+ */
+export function formatJSONLine(date: Date, level: Level, source: string, message: string, fields?: LogFields): string {
+  const record: Record<string, unknown> = { time: date.toISOString(), level: LEVEL_NAMES[level] ?? String(level), source, message };
+  if (fields) {
+    for (const key in fields) {
+      const value = fields[key];
+      if (value !== undefined && !RESERVED.has(key)) record[key] = typeof value === 'number' && !Number.isFinite(value) ? null : value;
+    }
+  }
+  return JSON.stringify(record) + '\n';
 }
 
 /**

@@ -11,19 +11,26 @@ export enum Level {
   TRACE = 8,
 }
 
+/**
+ * Structured details of a line (`event`, `protocol`, `address`, `app`, `stream`, `reason`, byte
+ * counts...): the text format shows only the message, which already says them in words; the JSON
+ * format (`--log-format=json`) adds them as fields for log shippers.
+ */
+export type LogFields = Record<string, string | number | boolean | null | undefined>;
+
 /** What every module gets to log with. src/logs/ implements it (console + rotating files). */
 export interface Logger {
   level: Level;
   /** `source` is "file:line" or a module name such as "RTMP". */
-  log(level: Level, source: string, message: string): void;
-  fatal(source: string, message: string): void;
-  critic(source: string, message: string): void;
-  error(source: string, message: string): void;
-  warn(source: string, message: string): void;
-  note(source: string, message: string): void;
-  info(source: string, message: string): void;
-  debug(source: string, message: string): void;
-  trace(source: string, message: string): void;
+  log(level: Level, source: string, message: string, fields?: LogFields): void;
+  fatal(source: string, message: string, fields?: LogFields): void;
+  critic(source: string, message: string, fields?: LogFields): void;
+  error(source: string, message: string, fields?: LogFields): void;
+  warn(source: string, message: string, fields?: LogFields): void;
+  note(source: string, message: string, fields?: LogFields): void;
+  info(source: string, message: string, fields?: LogFields): void;
+  debug(source: string, message: string, fields?: LogFields): void;
+  trace(source: string, message: string, fields?: LogFields): void;
   enabled(level: Level): boolean;
   /**
    * `--dump`: hex dump of a packet in or out. `name` is "RTMP"/"RTMFP"/... plus the peer address;

@@ -1,10 +1,11 @@
 /**
  * The server's Logger (contract in ./levels): every line goes to the console and, when a file is
  * configured, to the rotating log file. Packet dumps (--dump) go to both too, whatever the level,
- * as in MonaServer.
+ * as in MonaServer. `format: 'json'` writes one JSON object per line instead (both outputs, no
+ * colours), with the structured fields callers pass.
  */
-import { Level, type Logger } from './levels';
-import { formatLine, formatTime, hexDump } from './format';
+import { Level, type LogFields, type Logger } from './levels';
+import { formatJSONLine, formatLine, formatTime, hexDump, type LogFormat } from './format';
 import { RotatingFile } from './rotating-file';
 
 export interface LoggerOptions {
@@ -20,6 +21,8 @@ export interface LoggerOptions {
   dumpLimit?: number;
   /** clock, replaceable by tests */
   now?: () => Date;
+  /** --log-format: 'text' (default, MonaServer's lines) or 'json' (one object per line) */
+  format?: LogFormat;
 }
 
 const COLORS: Record<number, string> = {
@@ -42,12 +45,14 @@ export class ServerLogger implements Logger {
   private readonly out: NodeJS.WritableStream | null;
   private readonly colors: boolean;
   private readonly now: () => Date;
+  readonly format: LogFormat;
 
   constructor(options: LoggerOptions = {}) {
     this.level = options.level ?? Level.INFO;
+    this.format = options.format ?? 'text';
     this.out = options.console === undefined ? process.stdout : options.console;
     const tty = !!(this.out as { isTTY?: boolean } | null)?.isTTY;
-    this.colors = options.colors ?? (tty && !process.env.NO_COLOR);
+    this.colors = this.format === 'text' && (options.colors ?? (tty && !process.env.NO_COLOR));
     this.dumpFilter = options.dump ?? null;
     this.dumpLimit = options.dumpLimit ?? -1;
     this.now = options.now ?? (() => new Date());
@@ -57,7 +62,7 @@ export class ServerLogger implements Logger {
           name: options.file.name,
           rotation: options.file.rotation,
           maxSize: options.file.maxSize ?? 1_000_000,
-          onError: (message) => this.writeConsole(Level.ERROR, formatLine(this.now(), Level.ERROR, 'Logs', message)),
+          onError: (message) => this.writeConsole(Level.ERROR, this.line(Level.ERROR, 'Logs', message)),
         })
       : null;
   }
@@ -70,36 +75,42 @@ export class ServerLogger implements Logger {
     return level !== Level.NONE && level <= this.level;
   }
 
-  log(level: Level, source: string, message: string): void {
+  log(level: Level, source: string, message: string, fields?: LogFields): void {
     if (!this.enabled(level)) return;
-    const line = formatLine(this.now(), level, source, message);
+    const line = this.line(level, source, message, fields);
     this.writeConsole(level, line);
     this.file?.write(line);
   }
 
-  fatal(source: string, message: string): void {
-    this.log(Level.FATAL, source, message);
+  fatal(source: string, message: string, fields?: LogFields): void {
+    this.log(Level.FATAL, source, message, fields);
   }
-  critic(source: string, message: string): void {
-    this.log(Level.CRITIC, source, message);
+  critic(source: string, message: string, fields?: LogFields): void {
+    this.log(Level.CRITIC, source, message, fields);
   }
-  error(source: string, message: string): void {
-    this.log(Level.ERROR, source, message);
+  error(source: string, message: string, fields?: LogFields): void {
+    this.log(Level.ERROR, source, message, fields);
   }
-  warn(source: string, message: string): void {
-    this.log(Level.WARN, source, message);
+  warn(source: string, message: string, fields?: LogFields): void {
+    this.log(Level.WARN, source, message, fields);
   }
-  note(source: string, message: string): void {
-    this.log(Level.NOTE, source, message);
+  note(source: string, message: string, fields?: LogFields): void {
+    this.log(Level.NOTE, source, message, fields);
   }
-  info(source: string, message: string): void {
-    this.log(Level.INFO, source, message);
+  info(source: string, message: string, fields?: LogFields): void {
+    this.log(Level.INFO, source, message, fields);
   }
-  debug(source: string, message: string): void {
-    this.log(Level.DEBUG, source, message);
+  debug(source: string, message: string, fields?: LogFields): void {
+    this.log(Level.DEBUG, source, message, fields);
   }
-  trace(source: string, message: string): void {
-    this.log(Level.TRACE, source, message);
+  trace(source: string, message: string, fields?: LogFields): void {
+    this.log(Level.TRACE, source, message, fields);
+  }
+
+  private line(level: Level, source: string, message: string, fields?: LogFields): string {
+    return this.format === 'json'
+      ? formatJSONLine(this.now(), level, source, message, fields)
+      : formatLine(this.now(), level, source, message);
   }
 
   dump(name: string, direction: 'in' | 'out', address: string, data: Buffer): void {
@@ -109,8 +120,14 @@ export class ServerLogger implements Logger {
       const f = filter.toLowerCase();
       if (!name.toLowerCase().includes(f) && !address.toLowerCase().includes(f)) return;
     }
-    const header = `${formatTime(this.now())} ${name} ${direction === 'in' ? 'in from' : 'out to'} ${address} (${data.length} bytes)\n`;
-    const text = header + hexDump(data, this.dumpLimit);
+    const way = direction === 'in' ? 'in from' : 'out to';
+    const text =
+      this.format === 'json'
+        ? JSON.stringify({
+            time: this.now().toISOString(), level: 'DUMP', source: name, message: `${way} ${address} (${data.length} bytes)`,
+            direction, address, bytes: data.length, dump: hexDump(data, this.dumpLimit),
+          }) + '\n'
+        : `${formatTime(this.now())} ${name} ${way} ${address} (${data.length} bytes)\n` + hexDump(data, this.dumpLimit);
     this.out?.write(text);
     this.file?.write(text);
   }

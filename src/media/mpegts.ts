@@ -10,7 +10,7 @@
  */
 import type { MediaFrame } from '../core/media';
 import { MediaType } from '../core/media';
-import type { Publication } from '../core/publication';
+import { DerivedKey, type Publication } from '../core/publication';
 
 export const TS_PACKET = 188;
 export const PMT_PID = 0x1000;
@@ -41,7 +41,10 @@ interface AACConfig {
   channels: number;
 }
 
-/** Per-publication muxing state: continuity counters and when tables were last sent. */
+/**
+ * Per-publication muxing state: continuity counters and when tables were last sent. Derived from
+ * the publication once, so every TS listener of it reads the same packets.
+ */
 class MuxState {
   cc = new Map<number, number>();
   lastTables = -Infinity;
@@ -53,13 +56,12 @@ class MuxState {
   }
 }
 
-const states = new WeakMap<Publication, MuxState>();
+export const TS_MUX_STATE = new DerivedKey('mpegts', () => new MuxState());
 
 /** The TS packets of one frame of `pub`, made once per frame (frame.serialized). */
 export function tsChunk(pub: Publication, frame: MediaFrame): TSChunk {
   return frame.serialized('ts', (f) => {
-    let state = states.get(pub);
-    if (!state) states.set(pub, (state = new MuxState()));
+    const state = pub.derived(TS_MUX_STATE);
     try {
       return muxFrame(pub, state, f);
     } catch {

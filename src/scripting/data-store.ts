@@ -5,7 +5,7 @@
  * ## API (what the Lua bridge codes against)
  *   const store = new DataStore(dataDir, logger);   // dataDir: the server's "data" folder
  *   store.load();                  // once at start, synchronous: reads the whole tree
- *   store.get(path)                // typed value | DataTableRef (a sub-table) | null (absent)
+ *   store.get(path)                // string/Buffer/boolean | DataTableRef (a sub-table) | null (absent)
  *   store.kind(path)               // 'value' | 'table' | null
  *   store.keys(path)               // names of the direct entries of a table (values and tables)
  *   store.count(path)              // `#`: number of direct entries holding a VALUE (MonaServer)
@@ -29,16 +29,17 @@
  *    functional test expects `#data == 1` with one value and one sub-app table).
  *  - Writing into a path whose parent does not exist or is a value is refused.
  * Deliberate differences: deleting a table deletes its children on disk too (MonaServer left
- * them behind); an empty table is kept as an empty folder (MonaServer kept nothing); reads are
- * always typed as a restart would type them (MonaServer returned the assigned Lua value until
- * the next restart, then the typed reading), so an app behaves the same before and after one.
+ * them behind); an empty table is kept as an empty folder (MonaServer kept nothing); a value reads
+ * back the same before and after a restart: as the text it was stored as (MonaServer kept the
+ * assigned value converted to its string in memory, `data.n = 10` reading "10", but typed numbers
+ * as numbers when it loaded them at the next start).
  *
  * ## Layout (verified in MonaServer's PersistentData.cpp and MonaServer.cpp)
  *   <dataDir>/<key>/<key>/.../<md5>   — one folder per key, nested for sub-tables; a key holding a
  *   value has one file named by the lowercase hex MD5 of its bytes, the bytes as content.
  * Values are written as text: strings as UTF-8, numbers as Lua prints them (formatLuaNumber),
- * booleans "true"/"false". Read back: "true"/"false"/"null" (any case) → boolean/absent, text in
- * MonaServer's number grammar → number, else string (a Buffer when not UTF-8).
+ * booleans "true"/"false". Read back: "true"/"false"/"null" (any case) → boolean/absent, any
+ * other text → string (a Buffer when not UTF-8): a number reads back as its text, "10".
  * At load: a 32-hex file whose MD5 does not match its name is reported (logger.warn, with its
  * path) and never served (MonaServer deleted it; we leave it for inspection until that key is next
  * written); files with other names are not ours and are ignored (as MonaServer did), except our
@@ -47,7 +48,11 @@
  * value (its sub-keys are reported and ignored, as MonaServer did).
  *
  * ## Durability
- * Changes apply to memory at once; the paths they touch are queued (a path queued twice is
+ * Changes apply to memory at once and are appended to a write-ahead journal (data-journal.ts) in
+ * the same data folder, committed (written + fdatasync) every few milliseconds for all the changes
+ * of that time together: a change is durable within milliseconds, `committed()` tells when. At
+ * load the journal is replayed over the layout. The layout itself catches up in the background:
+ * the paths changes touch are queued (a path queued twice is
  * written once, with its latest state) and written on the libuv thread pool, never blocking the
  * event loop — up to 8 unrelated paths at a time, a path never alongside its ancestors or
  * descendants (each write brings a path to its current in-memory state, so this is all the
@@ -55,15 +60,19 @@
  * folder; a removed tree is first renamed to a ".~del-…" tombstone (atomic) then erased. A crash
  * leaves either the old or the new value, never a torn one. Each queued path is brought to its
  * in-memory state (so a table's folder also loses sub-folders that are no longer in memory).
- * The file operations themselves are in data-store-disk.ts.
+ * Once the layout holds everything but the paths still queued, the journal is rewritten with just
+ * those (or emptied). A key folder with nothing in it (a crash between making the folder and
+ * renaming the value in) loads as absent, never as a table; empty tables are therefore not kept
+ * across a restart, as in MonaServer. The file operations themselves are in data-store-disk.ts.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import type { Logger } from '../logs/levels';
-import { formatLuaNumber, parseMonaNumber } from '../serialization/text-values';
+import { formatLuaNumber } from '../serialization/text-values';
 import { DiskWriter, Entry, Job, RESERVED_PREFIX } from './data-store-disk';
+import { DataJournal, type JournalOptions, type JournalRecord } from './data-journal';
 
 export type DataValue = string | number | boolean | Buffer;
 
@@ -92,19 +101,17 @@ const SOURCE = 'DataStore';
 /** fsyncs of unrelated folders overlap on the thread pool; related paths are written one at a time */
 const MAX_PARALLEL_WRITES = 8;
 const MD5_NAME = /^[0-9a-f]{32}$/;
+/** a failed write of a path is tried again after this long */
+const RETRY_MS = 5000;
 const RESERVED = RESERVED_PREFIX;
 
-/** Text → what a script reads (MonaServer's typing of persisted values). null = nil. */
+/** Text → what a script reads: booleans typed, "null" absent, anything else the text itself. */
 export function typeStoredValue(bytes: Buffer): DataValue | null {
   if (bytes.length === 4 || bytes.length === 5) {
     const l = bytes.toString('latin1').toLowerCase();
     if (l === 'true') return true;
     if (l === 'false') return false;
     if (l === 'null') return null;
-  }
-  if (bytes.length <= 400) {
-    const n = parseMonaNumber(bytes.toString('latin1'));
-    if (n !== null) return n;
   }
   return isUtf8(bytes) ? bytes.toString('utf8') : Buffer.from(bytes);
 }
@@ -133,8 +140,22 @@ export function checkKey(key: string): void {
   }
 }
 
+export interface DataStoreOptions {
+  /**
+   * The write-ahead journal (on by default): every change is durable within a few milliseconds
+   * through one appended file, before MonaServer's layout catches up in the background. false =
+   * only the layout, written in the background (a crash loses what was not written yet).
+   */
+  journal?: boolean | JournalOptions;
+}
+
 export class DataStore {
   private root: TableNode = { kind: 'table', children: new Map() };
+  private readonly journal: DataJournal | null;
+  /** paths whose last write failed: retried, and kept in the journal until they succeed */
+  private readonly failed = new Map<string, string[]>();
+  private retryTimer: NodeJS.Timeout | null = null;
+  private compacting = false;
   /** queued paths, by their joined key, in first-queued order */
   private readonly dirty = new Map<string, string[]>();
   /** paths being written now, by joined key */
@@ -147,22 +168,62 @@ export class DataStore {
   constructor(
     readonly dir: string,
     private readonly logger: Logger,
-  ) {}
+    options: DataStoreOptions = {},
+  ) {
+    const j = options.journal ?? true;
+    this.journal = j === false ? null : new DataJournal(dir, logger, j === true ? {} : j);
+  }
 
   // ---------------------------------------------------------------- reading
 
   load(): void {
     this.root = { kind: 'table', children: new Map() };
-    let stat: fs.Stats;
+    let stat: fs.Stats | null = null;
     try {
       stat = fs.statSync(this.dir);
     } catch {
-      return; // no data yet: created on first write
+      // no data yet: created on first write (or now, for the journal)
     }
-    if (!stat.isDirectory()) throw new DataStoreError(`${this.dir} is not a folder`);
-    const loaded = this.loadFolder(this.dir, 0);
-    if (loaded?.kind === 'table') this.root = loaded;
-    else if (loaded) this.logger.warn(SOURCE, `value file at the root of ${this.dir} ignored`);
+    if (stat && !stat.isDirectory()) throw new DataStoreError(`${this.dir} is not a folder`);
+    if (stat) {
+      const loaded = this.loadFolder(this.dir, 0);
+      if (loaded?.kind === 'table') this.root = loaded;
+      else if (loaded) this.logger.warn(SOURCE, `value file at the root of ${this.dir} ignored`);
+    }
+    if (!this.journal) return;
+    // changes made before a stop or a crash that the layout may not hold yet
+    const records = this.journal.open();
+    for (const r of records) this.replay(r);
+    if (records.length) {
+      this.logger.info(SOURCE, `${records.length} changes replayed from ${this.journal.file}`);
+      this.queue(this.dirty.values().next().value as string[]);
+    }
+  }
+
+  /** A journal record applied whatever the state it meets (the layout may be older or newer). */
+  private replay(r: JournalRecord): void {
+    const p = r.path;
+    try {
+      for (const key of p) checkKey(key);
+    } catch {
+      return;
+    }
+    let parent: TableNode = this.root;
+    for (const key of p.slice(0, -1)) {
+      let next = parent.children.get(key);
+      if (next?.kind !== 'table') {
+        // its parent was a value or absent at this point of the replay: the record implies a table
+        next = { kind: 'table', children: new Map() };
+        parent.children.set(key, next);
+      }
+      parent = next;
+    }
+    const key = p[p.length - 1];
+    if (key === undefined) return;
+    if (r.op === 'set') parent.children.set(key, valueNode(r.bytes));
+    else if (r.op === 'table') parent.children.set(key, { kind: 'table', children: new Map() });
+    else parent.children.delete(key);
+    this.queue(p, false);
   }
 
   /** A folder → its node, or null when it holds nothing usable (only corrupted values). */
@@ -210,7 +271,9 @@ export class DataStore {
       if (children.size) this.logger.warn(SOURCE, `${dir} holds a value, its sub-keys are ignored`);
       return values[0].node;
     }
-    if (corrupted && !children.size) return null;
+    // a key folder with nothing in it is not a table: a crash between making a key's folder and
+    // renaming its value in leaves exactly that (the store's own empty tables are not kept either)
+    if (!children.size && depth > 0) return null;
     return { kind: 'table', children };
   }
 
@@ -282,6 +345,7 @@ export class DataStore {
     const node = valueNode(serializeValue(value));
     if (old?.kind === 'value' && old.md5 === node.md5) return;
     parent.children.set(key, node);
+    this.journal?.append({ op: 'set', path: [...p], bytes: node.bytes });
     this.queue(p);
   }
 
@@ -292,6 +356,7 @@ export class DataStore {
       throw new DataStoreError(`data.${p.join('.')} holds a table already: assign nil to it before replacing it`);
     }
     parent.children.set(key, { kind: 'table', children: new Map() });
+    this.journal?.append({ op: 'table', path: [...p] });
     this.queue(p);
   }
 
@@ -311,6 +376,7 @@ export class DataStore {
   delete(p: readonly string[]): void {
     const parent = this.parentOf(p);
     if (!parent.children.delete(p[p.length - 1])) return;
+    this.journal?.append({ op: 'delete', path: [...p] });
     this.queue(p);
   }
 
@@ -321,26 +387,87 @@ export class DataStore {
     return this.dirty.size + this.inFlight.size;
   }
 
-  private queue(p: readonly string[]): void {
+  private queue(p: readonly string[], start = true): void {
     const id = p.join('/');
     if (!this.dirty.has(id)) this.dirty.set(id, [...p]);
-    if (!this.draining) {
+    if (start && !this.draining) {
       this.draining = new Promise<void>((resolve) => setImmediate(resolve))
         .then(() => this.drain())
         .finally(() => {
           this.draining = null;
           if (this.dirty.size) this.queue(this.dirty.values().next().value as string[]);
+          else {
+            this.compactJournal();
+            this.retryFailed();
+          }
         });
     }
   }
 
-  /** Resolves once everything changed so far is durably on disk. */
-  async flush(): Promise<void> {
-    while (this.draining) await this.draining;
+  /** Paths whose write failed (disk full, permissions…) are tried again a little later. */
+  private retryFailed(): void {
+    if (!this.failed.size || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      for (const [id, p] of this.failed) if (!this.dirty.has(id)) this.dirty.set(id, p);
+      if (this.dirty.size && !this.draining) this.queue(this.dirty.values().next().value as string[]);
+    }, RETRY_MS);
+    this.retryTimer.unref();
   }
 
-  /** Writes everything still queued, synchronously (for exit handlers). */
+  /** Resolves once every change made so far is durable (in the journal, or in the layout without one). */
+  committed(): Promise<void> {
+    return this.journal ? this.journal.committed() : this.flush();
+  }
+
+  /** Resolves once everything changed so far is in MonaServer's layout on disk (journal emptied). */
+  async flush(): Promise<void> {
+    if (this.dirty.size && !this.draining) this.queue(this.dirty.values().next().value as string[]);
+    while (this.draining) await this.draining;
+    if (this.journal?.isOpen) await this.journal.compact(() => this.journalSnapshot());
+  }
+
+  /**
+   * Once the layout holds every change but those still queued (or failed), the journal needs
+   * only the records that rebuild those paths: it is rewritten when idle, or when it grows big.
+   */
+  private compactJournal(): void {
+    const j = this.journal;
+    if (!j?.isOpen || j.bytes === 0 || this.compacting) return;
+    if ((this.dirty.size || this.inFlight.size) && j.bytes < j.compactBytes) return;
+    this.compacting = true;
+    void j.compact(() => this.journalSnapshot()).finally(() => (this.compacting = false));
+  }
+
+  /** Records rebuilding the current state of every path the layout may not hold yet. */
+  private journalSnapshot(): JournalRecord[] {
+    const paths = new Map<string, string[]>([...this.dirty, ...this.inFlight, ...this.failed]);
+    const out: JournalRecord[] = [];
+    const emit = (p: string[]): void => {
+      const n = this.node(p);
+      if (!n) {
+        out.push({ op: 'delete', path: p });
+        return;
+      }
+      if (n.kind === 'value') {
+        out.push({ op: 'set', path: p, bytes: n.bytes });
+        return;
+      }
+      out.push({ op: 'table', path: p });
+      for (const k of n.children.keys()) emit([...p, k]);
+    };
+    for (const p of paths.values()) emit(p);
+    return out;
+  }
+
+  /** Makes every pending change durable now, blocking (process exit): journal first, then the layout. */
   flushSync(): void {
+    this.journal?.flushSync();
+    this.flushLayoutSync();
+  }
+
+  /** Writes everything still queued into the layout, synchronously. */
+  private flushLayoutSync(): void {
     this.generation++; // an async job in progress stops at its next step
     for (const [id, p] of this.inFlight) if (!this.dirty.has(id)) this.dirty.set(id, p);
     while (this.dirty.size) {
@@ -348,7 +475,9 @@ export class DataStore {
       this.dirty.delete(id);
       try {
         this.disk.runSync(this.reconcile(p));
+        this.failed.delete(id);
       } catch (e) {
+        this.failed.set(id, p);
         this.logger.error(SOURCE, `writing data.${p.join('.')}: ${(e as Error).message}`);
       }
     }
@@ -374,6 +503,7 @@ export class DataStore {
       }
       if (!running.size) return;
       await Promise.race(running);
+      this.compactJournal();
     }
   }
 
@@ -382,7 +512,10 @@ export class DataStore {
     try {
       // stop when the path changed again (it is queued anew) or flushSync took over
       await this.disk.runAsync(this.reconcile(p), () => generation === this.generation && !this.dirty.has(id));
+      this.failed.delete(id);
     } catch (e) {
+      // the journal keeps this change (see journalSnapshot) until a later write of the path succeeds
+      this.failed.set(id, p);
       this.logger.error(SOURCE, `writing data.${p.join('.')}: ${(e as Error).message}`);
     }
     // flushSync ran while this job had a step in the thread pool: that step may have landed after

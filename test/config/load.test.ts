@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { listenHost } from '../../src/config/listen';
 import { loadConfig } from '../../src/config/load';
+import { tempDir as makeTempDir } from '../helpers/temp';
 
 function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'monats-config-'));
+  return makeTempDir('monats-config-');
 }
 
 test('no MonaServer.ini: every S1 default, application dir = working directory', () => {
@@ -70,7 +70,7 @@ test('every key read case-insensitively; MonaServer doc sample', () => {
   const r = loadConfig(undefined, {}, { cwd: dir });
   assert.equal(r.found, true);
   assert.deepEqual(r.errors, []);
-  assert.deepEqual(r.warnings, []);
+  assert.deepEqual(r.warnings.filter((w) => !/ is not in effect: /.test(w)), []);
   const c = r.config;
   assert.equal(c.host, 'example.com:1936');
   assert.equal(c.socketBufferSize, 114688);
@@ -160,4 +160,19 @@ test('listenHost: [protocol] host binds, 0.0.0.0 by default, top-level host is n
   assert.equal(listenHost(config, 'RTMP'), '127.0.0.1');
   assert.equal(listenHost(config, 'HTTP'), '0.0.0.0');
   assert.equal(listenHost(config, 'RTMFP'), '0.0.0.0');
+});
+
+test('keys read but not acted on yet are reported once, with why, when the ini sets them', () => {
+  const dir = tempDir();
+  try {
+    fs.writeFileSync(path.join(dir, 'MonaServer.ini'), 'threads = 4\n[RTMP]\nport = 1936\n');
+    const r = loadConfig(undefined, {}, { cwd: dir });
+    assert.equal(r.config.threads, 4);
+    const inert = r.warnings.filter((w) => /not in effect/.test(w));
+    assert.equal(inert.length, 1);
+    assert.match(inert[0], /MonaServer\.ini:1: threads is not in effect: /);
+    assert.equal(loadConfig(undefined, {}, { cwd: fs.mkdtempSync(path.join(dir, 'empty-')) }).warnings.length, 0, 'defaults warn about nothing');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

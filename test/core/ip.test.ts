@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { canonicalIP, ipOfAddress } from '../../src/core/ip';
-import { Blacklist } from '../../src/scripting/api/globals';
+import { Blacklist } from '../../src/core/blacklist';
 
 test('canonicalIP: one text per address; null for what is not an IP', () => {
   assert.equal(canonicalIP('127.0.0.1'), '127.0.0.1');

@@ -195,3 +195,102 @@ test('an idle publication disappears when its last listener leaves', () => {
   pubs.unsubscribe(l);
   assert.equal(pubs.get('gone'), undefined);
 });
+
+/** A host that records the subscription events scripts would see. */
+class RecordingHost extends FolderHost {
+  constructor(readonly seen: string[] = []) {
+    super('/nonexistent');
+  }
+  override onSubscribe(_c: Client | null, l: Listener): void {
+    this.seen.push('subscribe:' + l.publication.name);
+  }
+  override onUnsubscribe(_c: Client | null, l: Listener): void {
+    this.seen.push('unsubscribe:' + l.publication.name);
+  }
+}
+
+test('a listener kicked as too slow ends through the registry: onUnsubscribe once, then the sink is told', () => {
+  const order: string[] = [];
+  const host = new RecordingHost(order);
+  const pubs = registry(host);
+  const pub = pubs.publish(new FakeClient('a:1'), 'kick');
+  const sink = new FakeSink();
+  sink.close = (reason: string) => {
+    order.push('sink closed: ' + reason.split(',')[0]);
+    // a protocol reacting to close by unsubscribing again must not produce a second event
+    pubs.unsubscribe(l);
+  };
+  const l = pubs.subscribe(new FakeClient('p:1'), 'kick', sink);
+  order.length = 0;
+  sink.queued = LISTENER_LIMITS.closeBytes + 1;
+  pub.pushVideo(0, key(1));
+  assert.deepEqual(order, ['unsubscribe:kick', 'sink closed: too slow']);
+  assert.equal(l.active, false);
+  assert.equal(pub.listeners.size, 0);
+  pubs.unsubscribe(l);
+  assert.deepEqual(order, ['unsubscribe:kick', 'sink closed: too slow'], 'no second unsubscribe event');
+});
+
+test('a protocol ending a listener itself gets no close call; a server-side end with a reason does', () => {
+  const pubs = registry();
+  pubs.publish(new FakeClient('a:1'), 'ends');
+  const a = new FakeSink();
+  const b = new FakeSink();
+  const la = pubs.subscribe(null, 'ends', a);
+  const lb = pubs.subscribe(null, 'ends', b);
+  pubs.unsubscribe(la);
+  pubs.unsubscribe(lb, 'closed by the admin');
+  assert.equal(a.closedReason, '');
+  assert.equal(b.closedReason, 'closed by the admin');
+});
+
+test('observers: any number see every frame before listeners, may leave while frames are dispatched', () => {
+  const pubs = registry();
+  const pub = pubs.publish(new FakeClient('a:1'), 'obs');
+  const seen: string[] = [];
+  const offA = pub.observe({ onVideo: (f) => seen.push('a' + f.payload[5]), onAudio: (f) => seen.push('a-audio' + f.payload[2]) });
+  let offB: () => void = () => {};
+  offB = pub.observe({
+    onVideo: (f) => {
+      seen.push('b' + f.payload[5]);
+      offB(); // leaving inside a dispatch must not disturb the others
+    },
+    onFlush: () => seen.push('b-flush'),
+  });
+  const offC = pub.observe({ onVideo: (f) => seen.push('c' + f.payload[5]), onStop: () => seen.push('c-stop'), onMetadata: (f) => seen.push('c-meta:' + (f ? 'set' : 'cleared')) });
+  pub.pushVideo(0, key(1));
+  pub.pushVideo(40, inter(2));
+  pub.pushAudio(40, aac(7));
+  pub.flush();
+  pub.setMetadata(null, new Table());
+  assert.equal(pub.observerCount, 2);
+  offA();
+  offC();
+  pubs.unpublish(pub);
+  assert.deepEqual(seen, ['a1', 'b1', 'c1', 'a2', 'c2', 'a-audio7', 'c-meta:cleared']);
+});
+
+test('derived state: made once per publication, shared by its users, closed when the registry drops the publication', async () => {
+  const { DerivedKey } = await import('../../src/core/publication');
+  let made = 0;
+  let closed = 0;
+  const KEY = new DerivedKey('counter', (p) => ({ name: p.name, n: ++made, close: () => closed++ }));
+  const pubs = registry();
+  const pub = pubs.publish(new FakeClient('a:1'), 'derived');
+  assert.equal(pub.peekDerived(KEY), undefined);
+  const s1 = pub.derived(KEY);
+  assert.equal(pub.derived(KEY), s1);
+  assert.equal(made, 1);
+  const sink = new FakeSink();
+  const l = pubs.subscribe(null, 'derived', sink);
+  pubs.unpublish(pub); // a listener is left: the publication stays, and so does its state
+  assert.equal(closed, 0);
+  assert.equal(pub.derived(KEY), s1);
+  pubs.unsubscribe(l); // idle now: dropped
+  assert.equal(closed, 1);
+  assert.equal(pubs.get('derived'), undefined);
+  // a late user of the dropped publication gets a state that is not kept
+  const late = pub.derived(KEY);
+  assert.notEqual(late, s1);
+  assert.equal(pub.peekDerived(KEY), undefined);
+});

@@ -3,13 +3,14 @@
  * functions, so HTTP/WebSocket behaviour can be tested before (and independently of) the Lua layer.
  */
 import { FolderHost, type AppHost, type ReadDecision, type ResolvedPath } from '../../src/core/app-host';
+import { HTTP_READ, type HookKey, type HookProvider, type HTTPReadHook } from '../../src/core/app-hooks';
 import type { Client } from '../../src/core/client';
 import { MethodNotFound } from '../../src/core/errors';
 import { Table, type Value } from '../../src/serialization/value';
 
 export type Method = (client: Client, args: Value[]) => Value[];
 
-export class TestHost implements AppHost {
+export class TestHost implements AppHost, HookProvider, HTTPReadHook {
   private readonly folders: FolderHost;
   constructor(wwwDir: string) {
     this.folders = new FolderHost(wwwDir);
@@ -27,14 +28,9 @@ export class TestHost implements AppHost {
   onUnpublish(): void {}
   onSubscribe(): void {}
   onUnsubscribe(): void {}
-  onHandshake(): string[] {
-    return [];
-  }
-  onRendezVousUnknown(): string[] {
-    return [];
-  }
-  isBlacklisted(): boolean {
-    return false;
+  /** answers HTTP's onRead hook (see `read`) */
+  hook<T extends object>(key: HookKey<T>): T | undefined {
+    return key === (HTTP_READ as HookKey<object>) ? (this as unknown as T) : undefined;
   }
 
   methods: Record<string, Method> = {};

@@ -28,6 +28,15 @@ function onConnection(client, ...)
   function client:whoami()
     return client.properties.user
   end
+  function client:count(...)
+    local n = select('#', ...)
+    return n, (select(n, ...))
+  end
+  function client:deep()
+    local t = { "leaf" }
+    for i = 2, 64 do t = { t } end
+    return t
+  end
   function client:onRead(file, params)
     if file == "page.html" then return file, {who = params.who or "stranger"} end
     return file
@@ -70,6 +79,25 @@ test('a JSON POST, an XML-RPC POST, a form POST and a GET call the same Lua meth
   assert.equal(r.status, 404);
   r = await curl([s.url('app/page.html?who=Lua')]);
   assert.equal(r.body.toString(), '<p>Hi Lua</p>');
+});
+
+test('a JSON POST of 15,000 arguments reaches Lua whole; a result nested 64 levels deep comes back whole', async (t) => {
+  if (!requireTool(t, 'curl')) return;
+  const s = await server(t);
+  const body = `${s.dir}/args.json`;
+  fs.writeFileSync(body, JSON.stringify(Array.from({ length: 15000 }, (_, i) => i + 1)));
+  let r = await curl(['-H', 'Content-Type: application/json', '--data-binary', `@${body}`, s.url('app/count')]);
+  assert.equal(r.status, 200, r.body.toString());
+  assert.deepEqual(JSON.parse(r.body.toString()), [15000, 15000]);
+  r = await curl(['-H', 'Content-Type: application/json', '--data-binary', '[]', s.url('app/deep')]);
+  assert.equal(r.status, 200, r.body.toString());
+  let v: unknown = (JSON.parse(r.body.toString()) as unknown[])[0];
+  let depth = 0;
+  while (Array.isArray(v)) {
+    depth++;
+    v = v[0];
+  }
+  assert.deepEqual([depth, v], [64, 'leaf']);
 });
 
 test('cookies set by a Lua script with client.properties(key, value, options) come back', async (t) => {

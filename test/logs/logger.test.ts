@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { Level } from '../../src/logs/levels';
 import { hexDump } from '../../src/logs/format';
 import { ServerLogger } from '../../src/logs/logger';
+import { tempDir as makeTempDir } from '../helpers/temp';
 
 function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'monats-logs-'));
+  return makeTempDir('monats-logs-');
 }
 
 function capture(): { stream: PassThrough; text: () => string } {
@@ -132,4 +132,39 @@ test('dump: off by default, filter by protocol or address substring, --dumplimit
 test('hexDump of empty and exact rows', () => {
   assert.equal(hexDump(Buffer.alloc(0)), '');
   assert.equal(hexDump(Buffer.alloc(16, 0x41)).split('\n').length, 2);
+});
+
+test('--log-format=json: one JSON object per line (time, level, source, message, fields), console and file', async () => {
+  const dir = tempDir();
+  const out = capture();
+  const logger = new ServerLogger({
+    level: Level.DEBUG,
+    console: out.stream,
+    colors: true, // ignored in JSON: a shipper must get plain JSON
+    file: { directory: dir, name: 'log', rotation: 1 },
+    now: fixed,
+    format: 'json',
+  });
+  logger.info('RTMP', '127.0.0.1:5000 connected to /live', { event: 'connect', protocol: 'RTMP', app: '/live', skipped: undefined });
+  logger.warn('main.lua:3', 'line "one"\nline two', { message: 'not overwritten', bytes: 12, ok: true, none: null });
+  logger.trace('x', 'below the level');
+  logger.dumpFilter = '';
+  logger.dump('RTMFP', 'out', '127.0.0.1:6000', Buffer.from('AB'));
+  await logger.close();
+  const lines = out.text().split('\n');
+  assert.equal(lines.pop(), '', 'ends with a line feed');
+  assert.equal(lines.length, 3, out.text());
+  const [a, b, d] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(a, {
+    time: fixed().toISOString(), level: 'INFO', source: 'RTMP', message: '127.0.0.1:5000 connected to /live',
+    event: 'connect', protocol: 'RTMP', app: '/live',
+  });
+  assert.deepEqual(b, { time: fixed().toISOString(), level: 'WARN', source: 'main.lua:3', message: 'line "one"\nline two', bytes: 12, ok: true, none: null });
+  assert.equal(d.level, 'DUMP');
+  assert.equal(d.source, 'RTMFP');
+  assert.equal(d.direction, 'out');
+  assert.equal(d.bytes, 2);
+  assert.match(String(d.dump), /00000000 {2}41 42/);
+  assert.equal(fs.readFileSync(path.join(dir, 'log.0'), 'utf8'), out.text(), 'the file gets the same JSON lines');
+  assert.ok(!out.text().includes('\x1b['), 'no colour codes');
 });

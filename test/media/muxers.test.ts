@@ -14,7 +14,7 @@ import type { Socket } from 'node:net';
 import { FolderHost } from '../../src/core/app-host';
 import { Publications } from '../../src/core/publications';
 import { FLVSink, TSSink } from '../../src/protocols/http/live';
-import { crc32, parseAACConfig, adts, parseAVCConfig } from '../../src/media/mpegts';
+import { TS_MUX_STATE, crc32, parseAACConfig, adts, parseAVCConfig } from '../../src/media/mpegts';
 import { flvTag, stripSetDataFrame } from '../../src/media/flv';
 import { requireTool } from '../helpers/http-server';
 import { decodedVideoFrames, probe, testFLV } from '../rtmp/helpers';
@@ -59,8 +59,6 @@ function feed(tags: Tag[]) {
   const ts = new TSSink(sockets.ts as unknown as Socket);
   const ts2 = new TSSink(sockets.ts2 as unknown as Socket);
   const pub = pubs.publish(null, 'm');
-  ts.bind(pub);
-  ts2.bind(pub);
   pubs.subscribe(null, 'm', flv);
   pubs.subscribe(null, 'm', ts);
   pubs.subscribe(null, 'm', ts2);
@@ -122,4 +120,27 @@ test('TS pieces: CRC-32/MPEG-2, AVC config to Annex B, ADTS header, metadata pre
   assert.deepEqual([...stripSetDataFrame(amf)], [0x02, 0, 1, 0x61]);
   const tag = flvTag(9, 0x01020304, Buffer.from([1, 2]));
   assert.deepEqual([...tag], [9, 0, 0, 2, 0x02, 0x03, 0x04, 0x01, 0, 0, 0, 1, 2, 0, 0, 0, 13]);
+});
+
+test('the TS muxer state lives on the publication: one per publication, whatever the number of TS players', () => {
+  const tags = readFLVTags(fs.readFileSync(testFLV())).slice(0, 60);
+  const pubs = new Publications(() => new FolderHost('/nonexistent'));
+  const pub = pubs.publish(null, 'state');
+  const sinks = [new TSSink(new FakeSocket() as unknown as Socket), new TSSink(new FakeSocket() as unknown as Socket)];
+  const listeners = sinks.map((s) => pubs.subscribe(null, 'state', s));
+  for (const t of tags) {
+    if (t.type === 8) pub.pushAudio(t.time, t.body);
+    else if (t.type === 9) pub.pushVideo(t.time, t.body);
+  }
+  const state = pub.peekDerived(TS_MUX_STATE);
+  assert.ok(state, 'made by the first TS frame');
+  assert.equal(pub.derived(TS_MUX_STATE), state, 'the one state every TS player reads through');
+  // a second publisher of the same name continues the same continuity counters (players stay)
+  pubs.unpublish(pub);
+  assert.equal(pubs.publish(null, 'state'), pub);
+  assert.equal(pub.peekDerived(TS_MUX_STATE), state);
+  pubs.unpublish(pub);
+  for (const l of listeners) pubs.unsubscribe(l);
+  assert.equal(pubs.get('state'), undefined);
+  assert.equal(pub.peekDerived(TS_MUX_STATE), undefined, 'released with the publication');
 });

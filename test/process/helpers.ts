@@ -3,13 +3,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { tempDir as makeTempDir } from '../helpers/temp';
 
 export const CLI = path.join(__dirname, '..', '..', 'src', 'cli.js');
 
+/** A temp application folder, removed once the test file has run (helpers/temp). */
 export function tempDir(prefix = 'monats-process-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return makeTempDir(prefix);
 }
 
 /** A TCP port the OS just gave us (free at that instant) on 127.0.0.1. */
@@ -42,6 +43,8 @@ export interface Ports {
   rtmp: number;
   http: number;
   rtsp: number;
+  /** the admin listener (API, metrics, dashboard), never its default 9997 in tests */
+  admin: number;
 }
 
 /** Every protocol on its own free non-default port. */
@@ -56,7 +59,7 @@ export async function freePorts(): Promise<Ports> {
       }
     }
   };
-  return { rtmfp: await next(), rtmp: await next(), http: await next(), rtsp: await next() };
+  return { rtmfp: await next(), rtmp: await next(), http: await next(), rtsp: await next(), admin: await next() };
 }
 
 /** A MonaServer.ini pointing application dir and logs into `dir`, ports as given, plus `extra` lines. */
@@ -76,6 +79,8 @@ export function writeIni(dir: string, ports: Ports, extra = ''): string {
       `port=${ports.http}`,
       '[RTSP]',
       `port=${ports.rtsp}`,
+      '[admin]',
+      `port=${ports.admin}`,
       '[logs]',
       'directory=logs',
       extra,
@@ -96,8 +101,10 @@ export interface RunningChild {
   kill(): void;
 }
 
-export function startCli(args: string[], cwd: string): RunningChild {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+/** Runs the CLI of this build, or `executable` (an installed `monats`) when given. */
+export function startCli(args: string[], cwd: string, executable?: string): RunningChild {
+  const [command, argv] = executable ? [executable, args] : [process.execPath, [CLI, ...args]];
+  const child = spawn(command, argv, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
   let text = '';
   const waiters: Array<() => void> = [];
   const onData = (chunk: Buffer) => {

@@ -63,6 +63,7 @@ test('a taken port is one error line naming protocol and port; the other protoco
     cwd: dir,
     console: out,
     protocols,
+    overrides: { 'admin.port': '0' },
     appHost: (ctx: ServerContext) => new RecordingHost(ctx.wwwDir),
   });
   t.after(() => server.stop());

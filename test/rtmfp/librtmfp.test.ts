@@ -117,7 +117,7 @@ async function setup(): Promise<{ server: Server; dir: string; rtmfp: number; rt
   const server = await startServer({
     cwd: dir,
     console: null,
-    overrides: { 'RTMFP.port': String(rtmfp), 'RTMP.port': String(rtmp), 'HTTP.port': '0', 'RTSP.port': '0', 'servers.port': '0' },
+    overrides: { 'RTMFP.port': String(rtmfp), 'RTMP.port': String(rtmp), 'HTTP.port': '0', 'RTSP.port': '0', 'servers.port': '0', 'admin.port': '0' },
   });
   const media = path.join(dir, 'in.flv');
   const ff = spawnSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100', '-t', '4', '-c:v', 'libx264', '-preset', 'veryfast', '-g', '25', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-f', 'flv', media]);

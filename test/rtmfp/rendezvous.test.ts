@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { FolderHost } from '../../src/core/app-host';
+import { RTMFP_RENDEZVOUS, type HookKey, type HookProvider, type RTMFPRendezvousHooks } from '../../src/core/app-hooks';
 import type { Table } from '../../src/serialization/value';
 import { Reader, option } from '../../src/protocols/rtmfp/binary';
 import { DEFAULT_KEY, decryptPacket, encryptPacket } from '../../src/protocols/rtmfp/crypto';
@@ -92,9 +93,15 @@ test('IHello for a connected peer id → Redirect with its addresses; the peer g
 });
 
 test('unknown peer id → onRendezVousUnknown addresses as redirections (none: no answer)', async () => {
-  class Host extends FolderHost {
+  class Host extends FolderHost implements HookProvider, RTMFPRendezvousHooks {
     asked: string[] = [];
-    override onRendezVousUnknown(protocol?: string, peerId?: string): string[] {
+    hook<T extends object>(key: HookKey<T>): T | undefined {
+      return key === (RTMFP_RENDEZVOUS as HookKey<object>) ? (this as unknown as T) : undefined;
+    }
+    onHandshake(): string[] {
+      return [];
+    }
+    onRendezVousUnknown(protocol?: string, peerId?: string): string[] {
       this.asked.push(`${protocol}:${peerId}`);
       return ['127.0.0.1:19999'];
     }
@@ -119,10 +126,16 @@ test('unknown peer id → onRendezVousUnknown addresses as redirections (none: n
 
 test('onHandshake: redirect addresses ("again" = this server as the URL names it), attempts counted per tag', async () => {
   const calls: Array<{ path: string; attempts: number; user: unknown }> = [];
-  class Host extends FolderHost {
-    override onHandshake(_address?: string, path = '', properties?: Table, attempts = 0): string[] {
+  class Host extends FolderHost implements HookProvider, RTMFPRendezvousHooks {
+    hook<T extends object>(key: HookKey<T>): T | undefined {
+      return key === (RTMFP_RENDEZVOUS as HookKey<object>) ? (this as unknown as T) : undefined;
+    }
+    onHandshake(_address?: string, path = '', properties?: Table, attempts = 0): string[] {
       calls.push({ path, attempts, user: properties?.get('user') });
       return attempts < 2 ? ['again', '10.0.0.1', 'not-an-ip:5'] : [];
+    }
+    onRendezVousUnknown(): string[] {
+      return [];
     }
   }
   const srv = await startRtmfpTestServer({ host: (ctx) => new Host(ctx.wwwDir) });

@@ -37,7 +37,7 @@ async function server() {
     cwd: dir,
     console: null,
     appHost: (ctx) => new FolderHost(ctx.wwwDir),
-    overrides: { 'RTMFP.port': String(udp), 'HTTP.port': String(tcp), 'RTMP.port': '0', 'RTSP.port': '0', 'servers.port': '0' },
+    overrides: { 'RTMFP.port': String(udp), 'HTTP.port': String(tcp), 'RTMP.port': '0', 'RTSP.port': '0', 'servers.port': '0', 'admin.port': '0' },
   });
   return {
     rtmfp: udp,

@@ -11,7 +11,7 @@ import type { MediaSink } from '../../src/core/listener';
 import { MediaFrame, MediaType } from '../../src/core/media';
 import { Level } from '../../src/logs/levels';
 import { Table, toJS } from '../../src/serialization/value';
-import { evalRoot, FakeClient, FakeWriter, makeAppDir, startLua } from './lua-fixtures';
+import { evalRoot, FakeClient, FakeWriter, makeAppDir, startLua, writeValues } from './lua-fixtures';
 
 class RecordingSink implements MediaSink {
   readonly frames: Array<{ type: MediaType; time: number; payload: Buffer }> = [];
@@ -173,13 +173,8 @@ test('publications: mona:publish, pushVideo/pushAudio byte-exact to listeners, o
     assert.equal(listener.receiveAudio, false);
     assert.deepEqual(s.host.call(c, 'listenerInfo', []), [true, 'scripted', false, 0]);
     const key = Buffer.from([0x17, 0, 0, 0, 0, 0xff, 0x00, 0x80]);
-    const vm = s.host.vm;
     // push a binary packet from Lua: pass it as a Lua string argument
-    const r = s.host.event(s.host.app('')!, 'push', () => {
-      vm.pushValue(40);
-      vm.pushBytes(key);
-      return 2;
-    });
+    const r = s.host.event(s.host.app('')!, 'push', writeValues, [40, key]);
     assert.deepEqual(r, [40, 1]);
     const video = sink.frames.filter((f) => f.type === MediaType.Video);
     assert.equal(video.length, 1);
@@ -230,8 +225,8 @@ test('mona: conversions round trip, md5/sha256 raw digests, split, time, configs
     assert.deepEqual(evalRoot(s, 'local l = mona:listPaths("sub") return #l, l[1].name, l[1].size, l[1].extension, l[2].baseName, l[1].isFolder'), [2, 'a.txt', 5, 'txt', 'b', false]);
     assert.match(String(evalRoot(s, 'return mona:absolutePath("sub")')[0]), /\/www\/sub\/$/);
     evalRoot(s, 'mona:addToBlacklist("10.0.0.1") mona:addToBlacklist("10.0.0.2") mona:removeFromBlacklist("10.0.0.2")');
-    assert.equal(s.host.blacklist.has('10.0.0.1:5000'), true);
-    assert.equal(s.host.blacklist.has('10.0.0.2'), false);
+    assert.equal(s.ctx.blacklist.has('10.0.0.1:5000'), true);
+    assert.equal(s.ctx.blacklist.has('10.0.0.2'), false);
     assert.throws(() => evalRoot(s, 'return mona:fromJSON("[1,")'), /JSON/);
   } finally {
     await s.close();
@@ -307,7 +302,7 @@ end
     }),
   );
   try {
-    s.host.vm.callLimitMs = 200;
+    s.host.callBudgetMs = 200;
     const c = new FakeClient();
     s.ctx.connect(c, []);
     assert.throws(() => s.host.call(c, 'spin', []), (e: Error) => e.name === 'CallFailed' && /www\/main\.lua:3: script interrupted/.test(e.message));

@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { DataStore, DataStoreError, DataTableRef, typeStoredValue } from '../../src/scripting/data-store';
 import { Level, Logger } from '../../src/logs/levels';
+import { JOURNAL_NAME } from '../../src/scripting/data-journal';
+import { tempDir } from '../helpers/temp';
 
 class RecordingLogger implements Logger {
   level = Level.TRACE;
@@ -31,10 +32,12 @@ class RecordingLogger implements Logger {
 
 const md5 = (s: string | Buffer) => createHash('md5').update(s).digest('hex');
 
-function tempData(t: { after: (fn: () => void) => void }): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'monats-data-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return path.join(dir, 'data');
+/**
+ * Removed at the end of the file, not of the test: stores finish their background writes after a
+ * test's last await, and a write into a folder removed under it would make it again.
+ */
+function tempData(_t: unknown): string {
+  return path.join(tempDir('monats-data-'), 'data');
 }
 
 /** Writes a value the way MonaServer's PersistentData does: <key folders>/<md5 of content>. */
@@ -44,11 +47,15 @@ function writeMona(root: string, keys: string[], content: string | Buffer): void
   fs.writeFileSync(path.join(dir, md5(content)), content);
 }
 
-/** Every file under root as "relative/path" → content (folders listed with a trailing "/"). */
+/**
+ * Every file under root as "relative/path" → content (folders listed with a trailing "/"), but
+ * the store's own journal (tested on its own).
+ */
 function snapshot(root: string): Record<string, string> {
   const out: Record<string, string> = {};
   const walk = (dir: string, rel: string) => {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (!rel && e.name === JOURNAL_NAME) continue;
       const r = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) {
         out[r + '/'] = '';
@@ -60,7 +67,7 @@ function snapshot(root: string): Record<string, string> {
   return out;
 }
 
-test('a data folder written in MonaServer layout loads, typed', (t) => {
+test('a data folder written in MonaServer layout loads: booleans typed, the rest as text', (t) => {
   const root = tempData(t);
   // MonaServer's own functional-test fixture: data/.../init/b326b5062b2f0e69046810717534cb09 = "true"
   assert.equal(md5('true'), 'b326b5062b2f0e69046810717534cb09');
@@ -72,7 +79,7 @@ test('a data folder written in MonaServer layout loads, typed', (t) => {
   const store = new DataStore(root, new RecordingLogger());
   store.load();
   assert.equal(store.get(['init']), true);
-  assert.equal(store.get(['number']), 10);
+  assert.equal(store.get(['number']), '10');
   assert.equal(store.get(['subdir', 'init']), true);
   assert.ok(store.get(['hash']) instanceof DataTableRef);
   assert.deepEqual((store.get(['hash']) as DataTableRef).path, ['hash']);
@@ -113,38 +120,36 @@ test('what we write is MonaServer layout, byte for byte, and survives a restart'
   const again = new DataStore(root, new RecordingLogger());
   again.load();
   assert.equal(again.get(['lastClientId']), 'a1b2');
-  assert.equal(again.get(['clients', '1']), 1416000000);
-  assert.equal(again.get(['clients', '2']), 0.1);
+  assert.equal(again.get(['clients', '1']), '1416000000');
+  assert.equal(again.get(['clients', '2']), '0.1');
   assert.equal(again.get(['flag']), false);
   assert.deepEqual(again.get(['bin']), Buffer.from([0xff, 0]));
   assert.deepEqual(again.keys(['empty']), []);
-  assert.equal(again.get(['live', 'count']), -3.5);
+  assert.equal(again.get(['live', 'count']), '-3.5');
 });
 
-test('values read back typed with MonaServer rules, also before a restart', (t) => {
+test('values read back as MonaServer returns them: booleans typed, "null" absent, any other text as it is', (t) => {
   const cases: Array<[string, unknown]> = [
-    ['true', true], ['TRUE', true], ['False', false], ['null', null], ['NULL', null], ['007', 7], ['-12', -12],
-    ['1.5', 1.5], ['1,5', 1.5], [' 12', 12], ['1e3', '1e3'], ['.5', '.5'], ['1.', 1], ['12 ', '12 '], ['+1', '+1'],
-    ['--1', '--1'], ['', ''], ['hello', 'hello'], ['truex', 'truex'],
+    ['true', true], ['TRUE', true], ['False', false], ['null', null], ['NULL', null], ['007', '007'], ['-12', '-12'],
+    ['1.5', '1.5'], ['1e3', '1e3'], ['', ''], ['hello', 'hello'], ['truex', 'truex'],
   ];
   for (const [text, value] of cases) assert.deepEqual(typeStoredValue(Buffer.from(text)), value, JSON.stringify(text));
   assert.deepEqual(typeStoredValue(Buffer.from([0xc3, 0x28])), Buffer.from([0xc3, 0x28]), 'non-UTF-8 → bytes');
 
   const store = new DataStore(tempData(t), new RecordingLogger());
   store.load();
+  // the same before a restart: what was stored is its text
   store.set(['n'], 10);
-  assert.equal(store.get(['n']), 10);
+  assert.equal(store.get(['n']), '10');
   store.set(['s'], '10');
-  assert.equal(store.get(['s']), 10, 'typed as a restart would type it');
+  assert.equal(store.get(['s']), '10');
+  store.set(['b'], true);
+  assert.equal(store.get(['b']), true);
   store.set(['x'], 'null');
   assert.equal(store.get(['x']), null);
-  assert.deepEqual(store.keys([]).sort(), ['n', 's']);
+  assert.deepEqual(store.keys([]).sort(), ['b', 'n', 's']);
   store.set(['third'], 1 / 3);
-  assert.equal(store.get(['third']), 0.33333333333333, 'Lua prints 14 significant digits');
-  store.set(['big'], 1e15);
-  assert.equal(store.get(['big']), 1e15, 'no exponent notation, so it stays a number');
-  store.set(['tiny'], 1.5e-7);
-  assert.equal(store.get(['tiny']), 1.5e-7);
+  assert.equal(store.get(['third']), '0.33333333333333', 'Lua prints 14 significant digits');
 });
 
 test('a corrupted file is reported with its path and never served', (t) => {
@@ -243,7 +248,7 @@ test('writes are queued, coalesced and asynchronous; flushSync writes everything
     again.load();
     assert.equal(again.get(['k0']), 'changed');
     for (let i = 1; i < 50; i++) assert.equal(again.get([`k${i}`]), `v${i}`);
-    assert.equal(again.get(['counter']), 999);
+    assert.equal(again.get(['counter']), '999');
   };
   check(); // on disk as soon as flushSync returns
   await store.flush(); // the interrupted async jobs stop without undoing anything
@@ -298,11 +303,16 @@ test('random operations with concurrent background writes: the disk always ends 
   };
   const names = ['a', 'b', 'c'];
   const randomPath = () => Array.from({ length: 1 + (rand() % 3) }, () => names[rand() % names.length]);
-  const dump = (s: DataStore, p: string[] = []): unknown => {
+  // tables left empty are not kept across a restart (an empty key folder is not a table): compare without them
+  const dump = (s: DataStore, p: string[] = []): Record<string, unknown> => {
     const out: Record<string, unknown> = {};
     for (const k of s.keys(p).sort()) {
       const v = s.get([...p, k]);
-      out[k] = v instanceof DataTableRef ? dump(s, [...p, k]) : v;
+      if (!(v instanceof DataTableRef)) out[k] = v;
+      else {
+        const sub = dump(s, [...p, k]);
+        if (Object.keys(sub).length) out[k] = sub;
+      }
     }
     return out;
   };

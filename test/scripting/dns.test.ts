@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { test } from 'node:test';
-import { resolveHostSync } from '../../src/scripting/api/dns-sync';
+import { resolveHostSync } from '../../src/scripting/runtime/dns-sync';
 import { evalRoot, makeAppDir, startLua } from './lua-fixtures';
 
 /** name → first address, from /etc/hosts (the resolver may also give others: only membership is checked) */

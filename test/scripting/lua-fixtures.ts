@@ -1,9 +1,9 @@
 /**
- * Test fixtures for the Lua layer: a temporary application folder (www/ + data/), a logger that
- * records lines, a fake client and writer that record what scripts send, and a LuaHost on them.
+ * Test fixtures for the script runtime and its Lua binding: a temporary application folder (www/ +
+ * data/), a logger that records lines, a fake client and writer that record what scripts send, and
+ * a started host on them (on a given Lua engine, default the one the server would pick).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Config } from '../../src/config/types';
 import { Client } from '../../src/core/client';
@@ -12,7 +12,11 @@ import { FolderHost } from '../../src/core/app-host';
 import { Writer } from '../../src/core/writer';
 import { Level, type Logger } from '../../src/logs/levels';
 import type { Value } from '../../src/serialization/value';
+import type { Out } from '../../src/scripting/runtime/engine';
 import { LuaHost } from '../../src/scripting/lua-host';
+import type { LuaAPI } from '../../src/scripting/lua/api';
+import { luaEngineEntry } from '../../src/scripting/lua/open';
+import { tempDir } from '../helpers/temp';
 import { defaultConfig } from '../../src/config/schema';
 
 export class MemoryLogger implements Logger {
@@ -100,7 +104,7 @@ export function testConfig(dir: string): Config {
 
 /** A temporary application dir with the given files ("www/main.lua" → source). */
 export function makeAppDir(files: Record<string, string>): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'monats-lua-'));
+  const dir = tempDir('monats-lua-');
   for (const [rel, content] of Object.entries(files)) writeFile(dir, rel, content);
   return dir;
 }
@@ -127,11 +131,12 @@ export interface LuaTestServer {
   close(): Promise<void>;
 }
 
-/** A ServerContext whose host is a started LuaHost on `dir`. */
-export function startLua(dir: string): LuaTestServer {
+/** A ServerContext whose host is a started script host on `dir`; `lua` opens the Lua state (default: the server's choice). */
+export function startLua(dir: string, options: { lua?: () => LuaAPI } = {}): LuaTestServer {
   const logger = new MemoryLogger();
   const ctx = new ServerContext(testConfig(dir), logger, new FolderHost(path.join(dir, 'www')), 'test');
-  const host = new LuaHost(ctx);
+  const open = options.lua;
+  const host = open ? new LuaHost(ctx, [luaEngineEntry(() => open())]) : new LuaHost(ctx);
   ctx.host = host;
   host.start();
   return {
@@ -145,7 +150,7 @@ export function startLua(dir: string): LuaTestServer {
   };
 }
 
-/** Forces the next use of every app to look at main.lua again (tests do not wait a second). */
+/** Forces the next use of every app to look at its main file again (tests do not wait a second). */
 export function expireReloadChecks(host: LuaHost): void {
   for (const p of host.loadedApps()) {
     const app = (host as unknown as { apps: Map<string, { lastCheck: number }> }).apps.get(p);
@@ -160,11 +165,11 @@ export function evalRoot(s: LuaTestServer, code: string): Value[] {
 
 export function evalIn(s: LuaTestServer, appPath: string, code: string): Value[] {
   const app = s.host.app(appPath);
-  if (!app) throw new Error(`no app ${appPath}`);
-  const vm = s.host.vm;
-  const base = vm.top();
-  vm.pushRef(app.envRef);
-  vm.run(`local env = ... local f = assert(load(${JSON.stringify(code)}, '=test', 't', env)) return f()`, '=eval', 1);
-  const n = vm.top() - base;
-  return vm.popValues(n);
+  if (!app?.instance) throw new Error(`no app ${appPath}`);
+  return app.instance.evaluate(code, '=test');
 }
+
+/** Writes each of `values` as an event or method argument (host.event/host.method). */
+export const writeValues = (out: Out, values: readonly Value[]): void => {
+  for (const v of values) out.value(v);
+};

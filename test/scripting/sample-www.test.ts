@@ -31,7 +31,7 @@ test('the sample www/ works: hello, echo, stats, live/ inherits the root', async
   s = startLua(dir);
   try {
     // the start counter in data survived the restart
-    assert.deepEqual(evalRoot(s, 'return data.starts'), [2]);
+    assert.deepEqual(evalRoot(s, 'return data.starts'), ['2']);
   } finally {
     await s.close();
   }

@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { RTMPClient } from '../../src/protocols/rtmp/client';
-import { LuaHost } from '../../src/scripting/lua-host';
+import { ScriptHost } from '../../src/scripting/runtime/host';
 import { startServer } from '../../src/server';
 import { makeAppDir } from './lua-fixtures';
 
@@ -36,11 +36,11 @@ end
   const server = await startServer({
     cwd: dir,
     console: null,
-    overrides: { 'RTMP.port': String(port), 'RTMFP.port': '0', 'HTTP.port': '0', 'RTSP.port': '0' },
+    overrides: { 'RTMP.port': String(port), 'RTMFP.port': '0', 'HTTP.port': '0', 'RTSP.port': '0', 'admin.port': '0' },
   });
   let c: RTMPClient | null = null;
   try {
-    assert.ok(server.context.host instanceof LuaHost);
+    assert.ok(server.context.host instanceof ScriptHost);
     c = new RTMPClient({ port });
     await c.handshake();
     const r = await c.connect('', {}, [], port);

@@ -1,4 +1,4 @@
-import { Client } from '../../core/client';
+import { Client, type TrafficCounters } from '../../core/client';
 import { Writer } from '../../core/writer';
 import { Table, type Value } from '../../serialization/value';
 import { setCookieHeader } from './cookies';
@@ -68,6 +68,21 @@ export class HTTPWriter extends Writer {
 }
 
 /**
+ * The bytes of `socket` from `mark` on: a keep-alive connection carries its clients one after the
+ * other, each counting from where the previous one left.
+ */
+export function trafficFrom(socket: TrafficCounters, mark: { bytesRead: number; bytesWritten: number }): TrafficCounters {
+  return {
+    get bytesRead() {
+      return socket.bytesRead - mark.bytesRead;
+    },
+    get bytesWritten() {
+      return socket.bytesWritten - mark.bytesWritten;
+    },
+  };
+}
+
+/**
  * One HTTP client (SPEC S3/S7): a connection and its app path + query; a change of either on a
  * kept-alive connection makes a new client.
  */
@@ -82,8 +97,10 @@ export class HTTPClient extends Client {
   constructor(
     address: string,
     private readonly connection: HTTPConnection,
+    /** this client's share of the connection's bytes (see trafficFrom) */
+    traffic?: TrafficCounters,
   ) {
-    super(address);
+    super(address, undefined, traffic);
   }
 
   get writer(): HTTPWriter {

@@ -73,10 +73,10 @@ export class FLVSink extends SocketSink {
 
 export class TSSink extends SocketSink {
   private started = false;
+  /** known from the publication's start, which the listener announces before any frame */
   private publication: Publication | null = null;
 
-  /** the publication is known once subscribed; what comes before (codec configs) makes no packet */
-  bind(publication: Publication): void {
+  override onPublicationStart(publication: Publication): void {
     this.publication = publication;
   }
 

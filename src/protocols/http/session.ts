@@ -7,6 +7,7 @@
 import * as path from 'node:path';
 import type { Socket } from 'node:net';
 import type { AppHost, ResolvedPath } from '../../core/app-host';
+import { appHook, HTTP_READ } from '../../core/app-hooks';
 import type { ServerContext } from '../../core/context';
 import { CallFailed, ConnectionRejected, InvalidApp, MethodNotFound, StreamRefused } from '../../core/errors';
 import type { Listener } from '../../core/listener';
@@ -15,7 +16,7 @@ import { decodeQuery } from '../../serialization/query';
 import { DecodeError, Table, type Value } from '../../serialization/value';
 import { acceptWebSocket, isWebSocketUpgrade } from '../websocket/upgrade';
 import { type BodyFormat, decodeBody, encodeFailure, encodeReply, formatOf, replyType } from './body-formats';
-import { HTTPClient, type ReplyCollector } from './client';
+import { HTTPClient, trafficFrom, type ReplyCollector } from './client';
 import { parseCookies } from './cookies';
 import { type FileInfo, fileHeaders, folderListing, lookupFile, notModified } from './files';
 import { FLVSink, TSSink } from './live';
@@ -63,6 +64,8 @@ export class HTTPSession {
   /** also set when the connection became a WebSocket: this session no longer reads or closes it */
   private closed = false;
   private listener: Listener | null = null;
+  /** the socket's counts when the last client of this connection left (the next one counts from there) */
+  private trafficMark = { bytesRead: 0, bytesWritten: 0 };
   readonly address: string;
   private readonly onDataBound = (d: Buffer) => this.onData(d);
 
@@ -136,7 +139,7 @@ export class HTTPSession {
     if (this.client) {
       const c = this.client;
       this.client = null;
-      this.disconnectClient(c);
+      this.disconnectClient(c, reason ?? 'connection closed');
     }
     // end (FIN), not destroy: closing with unread request bytes would reset the connection and
     // could drop our last answer (a 413 before the body) at the client; destroy later if stuck
@@ -148,9 +151,9 @@ export class HTTPSession {
     this.server.release(this);
   }
 
-  private disconnectClient(c: HTTPClient): void {
+  private disconnectClient(c: HTTPClient, reason: string): void {
     try {
-      this.context.disconnect(c);
+      this.context.disconnect(c, reason);
     } catch (e) {
       this.context.logger.error('HTTP', `onDisconnection: ${(e as Error).message}`);
     }
@@ -221,6 +224,7 @@ export class HTTPSession {
   // ---- routing -----------------------------------------------------------------------------
 
   private handle(req: HTTPRequest): void {
+    if (this.context.logger.enabled(Level.TRACE)) this.context.logger.trace('HTTP', `${this.address} ${req.method} ${req.target}`);
     let target: ParsedTarget;
     try {
       target = parseTarget(req.target);
@@ -283,7 +287,8 @@ export class HTTPSession {
     let c = this.client;
     if (c && (c.path !== app || c.query !== query)) {
       this.client = null;
-      this.disconnectClient(c);
+      this.disconnectClient(c, 'the connection moved to another app or query');
+      this.trafficMark = { bytesRead: this.socket.bytesRead, bytesWritten: this.socket.bytesWritten };
       c = null;
     }
     const cookies = parseCookies(req.headers.get('cookie'));
@@ -291,7 +296,7 @@ export class HTTPSession {
       for (const [k, v] of cookies) c.properties.set(k, v);
       return c;
     }
-    c = new HTTPClient(this.address, this);
+    c = new HTTPClient(this.address, this, trafficFrom(this.socket, this.trafficMark));
     c.path = app;
     c.query = query;
     const props = c.properties;
@@ -470,7 +475,8 @@ export class HTTPSession {
     }
     let decision;
     try {
-      decision = this.context.host.onRead(client, name, params);
+      const hook = appHook(this.context.host, HTTP_READ);
+      decision = hook ? hook.onRead(client, name, params) : { file: name, template: null };
     } catch (e) {
       const out = client.endRequest();
       const headers: HeaderList = [['Content-Type', 'text/html; charset=utf-8']];
@@ -629,7 +635,6 @@ export class HTTPSession {
       this.close(message);
       return;
     }
-    if (sink instanceof TSSink) sink.bind(this.listener.publication);
   }
 
   // ---- WebSocket ---------------------------------------------------------------------------
@@ -642,7 +647,7 @@ export class HTTPSession {
     if (this.client) {
       const c = this.client;
       this.client = null;
-      this.disconnectClient(c);
+      this.disconnectClient(c, 'upgraded to WebSocket');
     }
     this.closed = true; // handed over: close() must not end the socket the WebSocket now owns
     this.socket.off('data', this.onDataBound);

@@ -5,6 +5,7 @@
  */
 import { connectionAppPath } from '../../core/app-host';
 import type { ServerContext } from '../../core/context';
+import { Level } from '../../logs/levels';
 import { CallFailed, ConnectionRejected, InvalidApp } from '../../core/errors';
 import { Table, type Value } from '../../serialization/value';
 import { Reader, vlu } from './binary';
@@ -83,6 +84,7 @@ export class NetConnection implements SessionHandler {
       return;
     }
     const inv = readInvocation(body);
+    if (this.ctx.logger.enabled(Level.TRACE)) this.ctx.logger.trace('RTMFP', `${this.client.address}: ${inv.name} (transaction ${inv.transactionId})`);
     if (inv.name === 'connect') {
       this.connect(inv.transactionId, inv.args);
       return;
@@ -180,6 +182,6 @@ export class NetConnection implements SessionHandler {
     for (const s of this.streams.values()) s.stop();
     this.streams.clear();
     this.client.main?.close();
-    this.ctx.disconnect(this.client);
+    this.ctx.disconnect(this.client, this.session.closeReason || 'closed');
   }
 }

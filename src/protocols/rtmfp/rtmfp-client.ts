@@ -10,7 +10,14 @@ export class RtmfpClient extends Client {
   main: FlowFlashWriter | null = null;
 
   constructor(readonly session: Session) {
-    super(session.address, session.peerId);
+    super(session.address, session.peerId, {
+      get bytesRead() {
+        return session.bytesReceived;
+      },
+      get bytesWritten() {
+        return session.bytesSent;
+      },
+    });
   }
 
   get writer(): Writer {

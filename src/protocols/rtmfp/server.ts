@@ -6,6 +6,7 @@
 import * as dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { listenHost } from '../../config/listen';
+import { appHook, RTMFP_RENDEZVOUS } from '../../core/app-hooks';
 import type { ServerContext } from '../../core/context';
 import type { ProtocolServer } from '../../core/protocol';
 import { Table } from '../../serialization/value';
@@ -80,9 +81,11 @@ export class RTMFPServer implements ProtocolServer {
       send: (d, a) => this.send(d, a),
       debug: (m) => this.debug(m),
       onHandshake: (address, url, attempts) => {
+        const hooks = appHook(this.ctx.host, RTMFP_RENDEZVOUS);
+        if (!hooks) return [];
         const { path, query } = splitUrl(url);
         const props: Table = parseQuery(query);
-        return redirections(this.ctx.host.onHandshake(address, path, props, attempts), url, this.boundPort);
+        return redirections(hooks.onHandshake(address, path, props, attempts), url, this.boundPort);
       },
       rendezVous: (peerId, from, tag) => {
         const s = this.byPeer.get(peerId.toString('hex'));
@@ -94,7 +97,9 @@ export class RTMFPServer implements ProtocolServer {
             ...s.handler.peerAddresses.map((a) => ({ address: a, origin: ADDRESS_LOCAL })),
           ];
         }
-        return this.ctx.host.onRendezVousUnknown('RTMFP', peerId.toString('hex')).map((a) => ({ address: a, origin: ADDRESS_REDIRECT }));
+        const hooks = appHook(this.ctx.host, RTMFP_RENDEZVOUS);
+        if (!hooks) return [];
+        return hooks.onRendezVousUnknown('RTMFP', peerId.toString('hex')).map((a) => ({ address: a, origin: ADDRESS_REDIRECT }));
       },
       createSession: (n) => this.createSession(n),
       hasSession: (id) => this.sessions.has(id),

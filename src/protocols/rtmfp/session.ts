@@ -74,12 +74,16 @@ export class Session {
   private lastKeepalive = 0;
   private keepalivesUnanswered = 0;
   closed = false;
+  /** why the session ended, for the disconnection's log line */
+  closeReason = '';
   private closeSends = 0;
   handler: SessionHandler | null = null;
   /** no packet for this long ends the session (0 = only the keepalive rule); onConnection's `timeout` */
   idleTimeoutMs = 0;
   /** bytes sent, for benches and QoS */
   bytesSent = 0;
+  /** bytes of the datagrams that authenticated as this session's (the client's bytes in) */
+  bytesReceived = 0;
   /** abandon chunks sent for late unreliable fragments (partial reliability at work; tests read it) */
   abandons = 0;
 
@@ -114,6 +118,7 @@ export class Session {
     const packet = parsePacket(plain);
     if (packet.mode !== (this.role === 'responder' ? MODE_INITIATOR : MODE_RESPONDER)) return false;
     const now = Date.now();
+    this.bytesReceived += datagram.length;
     this.lastReception = now;
     this.keepalivesUnanswered = 0;
     if (address !== this.address) {
@@ -326,6 +331,7 @@ export class Session {
       this.host.error(`RTMFP session ${this.id} ended by an internal error: ${(e as Error).stack ?? e}`);
       if (!this.closed) {
         this.closed = true;
+        this.closeReason = `internal error: ${(e as Error).message}`;
         this.release();
         this.finish();
       }
@@ -484,6 +490,7 @@ export class Session {
     if (this.closed) return;
     this.host.debug(`RTMFP session ${this.id} closing: ${reason}`);
     this.closed = true;
+    this.closeReason = reason;
     this.flushNow(); // control chunks still queued (acks, answers) go out first
     this.release();
     this.sendClose();
@@ -504,6 +511,7 @@ export class Session {
   private terminate(): void {
     if (!this.closed) {
       this.closed = true;
+      this.closeReason = 'closed by peer';
       this.release();
     }
     this.finish();

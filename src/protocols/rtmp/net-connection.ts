@@ -6,6 +6,7 @@
  */
 import { connectionAppPath } from '../../core/app-host';
 import { CallFailed, ConnectionRejected, InvalidApp } from '../../core/errors';
+import { Level } from '../../logs/levels';
 import { decodeQuery } from '../../serialization/query';
 import { Table, type Value } from '../../serialization/value';
 import type { RTMPMessage } from './chunk-reader';
@@ -18,6 +19,8 @@ const QUIET = new Set(['releaseStream', 'FCPublish', 'FCUnpublish', 'FCSubscribe
 
 export function handleCommand(session: RTMPSession, m: RTMPMessage): void {
   const cmd = decodeCommand(m.type, m.payload);
+  const logger = session.context.logger;
+  if (logger.enabled(Level.TRACE)) logger.trace('RTMP', `${session.name}: ${cmd.name} (transaction ${cmd.transaction}, stream ${m.streamId})`);
   if (!session.connected) {
     if (cmd.name !== 'connect') throw new Error(`'${cmd.name}' before connect`);
     connect(session, cmd);

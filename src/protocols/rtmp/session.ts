@@ -81,7 +81,7 @@ export class RTMPSession extends Client {
     private readonly host: SessionHost,
     readonly socket: Socket,
   ) {
-    super(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`);
+    super(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, undefined, socket);
     this.context = host.context;
     this.reader = new ChunkReader((m) => this.onMessage(m));
     this.mainWriter = new RTMPWriter(this, CSID.command, 0, true);
@@ -411,7 +411,7 @@ export class RTMPSession extends Client {
     try {
       for (const s of this.streams.values()) s.stop(false);
       this.streams.clear();
-      this.context.disconnect(this);
+      this.context.disconnect(this, reason === 'socket closed' ? 'closed by peer' : reason);
     } catch (e) {
       this.log('error', `while closing: ${(e as Error).message}`);
     }

@@ -1,4 +1,4 @@
-import { Client } from '../../core/client';
+import { Client, type TrafficCounters } from '../../core/client';
 import { Writer } from '../../core/writer';
 import { encodeJSON } from '../../serialization/json';
 import { Table, type Value } from '../../serialization/value';
@@ -62,8 +62,9 @@ export class WSClient extends Client {
   constructor(
     address: string,
     private readonly connection: WSConnection,
+    traffic?: TrafficCounters,
   ) {
-    super(address);
+    super(address, undefined, traffic);
     this.mainWriter = new WSWriter(connection, true);
   }
 

@@ -9,6 +9,7 @@
  */
 import type { Socket } from 'node:net';
 import type { ServerContext } from '../../core/context';
+import { Level } from '../../logs/levels';
 import { CallFailed, ConnectionRejected, InvalidApp, StreamRefused } from '../../core/errors';
 import type { Listener } from '../../core/listener';
 import { DataType } from '../../core/media';
@@ -44,7 +45,7 @@ export class WSSession implements WSConnection {
     private readonly socket: Socket,
     query: string,
   ) {
-    this.client = new WSClient(`${socket.remoteAddress}:${socket.remotePort}`, this);
+    this.client = new WSClient(`${socket.remoteAddress}:${socket.remotePort}`, this, socket);
     this.client.query = query;
   }
 
@@ -113,7 +114,7 @@ export class WSSession implements WSConnection {
     this.closePublish();
     this.client.writer.close();
     try {
-      this.context.disconnect(this.client);
+      this.context.disconnect(this.client, reason === 'socket closed' ? 'closed by peer' : reason || 'closed');
     } catch (e) {
       this.context.logger.error('WebSocket', `onDisconnection: ${(e as Error).message}`);
     }
@@ -154,6 +155,8 @@ export class WSSession implements WSConnection {
   }
 
   private message(opcode: number, data: Buffer): void {
+    const logger = this.context.logger;
+    if (logger.enabled(Level.TRACE)) logger.trace('WebSocket', `${this.client.address}: opcode ${opcode}, ${data.length} bytes`);
     switch (opcode) {
       case Opcode.Text:
         return this.text(data);

@@ -14,7 +14,9 @@
  *    that the caller must not modify and must copy if it keeps them beyond the current call.
  *  - Numbers are doubles (LuaJIT has no integer subtype; the fengari adapter keeps floats too).
  *  - A JS function pushed with `pushfunction` receives this API object, reads its arguments from
- *    the stack (1..gettop()), pushes its results and returns their count. To raise a Lua error it
+ *    the stack (1..gettop()), pushes its results and returns their count. While it runs, every
+ *    call on the API object works on the thread that called it (a coroutine's stack when it is
+ *    called from inside a coroutine), and the caller's thread is current again when it returns. To raise a Lua error it
  *    calls `error()` (error value on the top) or `errorMessage(text)`, which throw a JS exception
  *    that the engine turns into the Lua error: no longjmp ever crosses JavaScript frames. Any
  *    other JS exception thrown by such a function becomes a Lua error whose value is the
@@ -27,7 +29,15 @@
  *    read when the outermost call starts and counts time spent in JS functions Lua calls. A nested
  *    pcall made while the call is being interrupted returns ERRRUN too.
  *  - Allocation beyond `memoryLimit` bytes fails inside Lua with "not enough memory" (status
- *    ERRMEM when it reaches the outermost pcall).
+ *    ERRMEM when it reaches the outermost pcall). fengari cannot enforce it (a JS VM has no
+ *    allocator hook) and reports the process's JS heap as `memoryUsed()`.
+ *  - A new state has Lua's standard libraries plus what LuaJIT has natively: the `bit` library,
+ *    `collectgarbage` with every LuaJIT option ("collect", "count", "step", "stop", "restart",
+ *    "setpause", "setstepmul", "isrunning"; an unknown option is an error), and a `table.pack`
+ *    whose `#` is LuaJIT's (`#table.pack(3.7, {}, nil, "hello") == 4`), and Lua 5.2's metamethods
+ *    on tables: `pairs` honouring `__pairs`, `#` honouring `__len` (as MonaServer's LuaJIT, built
+ *    with its 5.2 switch; the binding's API objects and `data` rely on them). The 5.1/5.2 functions
+ *    written in Lua (unpack, loadstring, module...) are the binding's (compat.ts), on both engines.
  *
  * Errors of the operations themselves (both engines):
  *  - An index that names no stack slot (0, past the top, below the bottom) is a programming error:
@@ -116,6 +126,12 @@ export interface LuaAPI {
   pushnumber(n: number): void;
   pushboolean(b: boolean): void;
   pushstring(s: LuaText): void;
+  /**
+   * Pushes bytes as a Lua string; the caller guarantees they are never modified afterwards (media
+   * payloads), so the engine may keep them without a copy where its VM allows (fengari does;
+   * LuaJIT interns strings and copies, like pushstring).
+   */
+  pushsharedstring(bytes: Uint8Array): void;
   pushfunction(fn: LuaJSFunction): void;
   createtable(narr: number, nrec: number): void;
 

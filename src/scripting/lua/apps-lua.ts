@@ -9,7 +9,11 @@
  * in the parent, with the caller's arguments only), since app functions are plain functions.
  *
  * Kept in Lua because it runs on every global miss: a round trip to JS per lookup would cost more.
- * The chunk receives `host` (JS functions) and returns the functions the JS side calls.
+ * The chunk receives `host` (JS functions: readFile, child, data) and returns the functions the
+ * binding calls (newApp, run, unlink). Events are found by the runtime, app by app (an app's own
+ * global first, then its parent's), so that a parent of another language is reached too.
+ * Written for LuaJIT and Lua 5.3 alike: `load` with an environment (LuaJIT 2.1 has it), 5.2's
+ * __pairs/__len on `children`.
  */
 export const APPS_LUA = `
 local host = ...
@@ -61,6 +65,7 @@ local function newBuiltins(app)
   b.name = app.name
   b.path = app.path
   b.children = setmetatable({}, {
+    -- children("name") and children("a/b") load that app now (and the apps between)
     __call = function(_, name) return host.child(app.path, name) end,
     __index = function(_, name) local c = app.children[name] return c and c.proxy end,
     __pairs = function()
@@ -103,8 +108,8 @@ local function newBuiltins(app)
   return b
 end
 
-function M.newApp(name, path, parent, dir)
-  local app = { name = name, path = path, parent = parent, dir = dir, children = {}, loaded = {} }
+function M.newApp(name, path, parent)
+  local app = { name = name, path = path, parent = parent, children = {}, loaded = {} }
   local env = {}
   app.env = env
   app.proxy = newProxy(app)
@@ -143,6 +148,13 @@ function M.run(app, code, chunk)
   local f, err = load(code, '@' .. chunk, 'bt', env)
   if not f then error(err, 0) end
   f()
+end
+
+-- runs a piece of code in the app's environment (tests, consoles): its results, or its error
+function M.eval(app, code, chunk)
+  local f, err = load(code, chunk, 't', app.env)
+  if not f then error(err, 0) end
+  return f()
 end
 
 function M.unlink(app)

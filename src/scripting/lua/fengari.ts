@@ -4,6 +4,7 @@
  *    where LuaJIT has only doubles. Every integer the VM or the C API would create becomes a float
  *    (literals, `#`, library results, `pairs` keys), so arithmetic is double arithmetic as in LuaJIT.
  *  - numbers convert to strings with "%.14g" (no trailing ".0"), in tostring, `..` and messages.
+ *  - `pairs` walks the array part first, in order, and `#` of a table.pack result is LuaJIT's.
  * The patches go on fengari's module objects before its libraries bind them, hence the load order.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -91,6 +92,26 @@ ltable.luaH_next = function next(L: any, table: any, keyI: number) {
     return true;
   }
 };
+
+// `#` as LuaJIT gives it for tables made by table.pack: LuaJIT's table.pack sizes the array part to
+// the argument count, and its border rule then answers that count even with holes inside
+// (`#table.pack(3.7, {}, nil, "hello")` is 4); fengari, which has no array part, would answer 2.
+// table.pack (fengari-api.ts) records its count as a hint; the length starts from the hint while
+// the slot at the hint is still set, and grows past it the way LuaJIT's hash part search does.
+const lengthHint = new WeakMap<object, number>();
+const luaH_getn = ltable.luaH_getn;
+ltable.luaH_getn = function getn(t: any): number {
+  const hint = lengthHint.get(t);
+  if (hint === undefined || luaH_getint(t, hint).ttisnil()) return luaH_getn(t);
+  let n = hint;
+  while (!luaH_getint(t, n + 1).ttisnil()) n++;
+  return n;
+};
+
+/** Makes `#t` start from `n` (LuaJIT's border for a table whose array part was sized to n). */
+export function setLengthHint(table: object, n: number): void {
+  if (n > 0) lengthHint.set(table, n);
+}
 
 // only now the public modules, which copy lapi's functions into their own bindings
 const fengari: any = require('fengari');

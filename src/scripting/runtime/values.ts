@@ -1,12 +1,91 @@
 /**
- * Value objects of SPEC S3: IPAddress, SocketAddress (mona:createIPAddress / createSocketAddress)
- * and File (mona:listPaths). They are plain tables of read-only facts plus `value`, printed as
- * their value by tostring().
+ * Script values that are more than wire Values, declared once for every engine:
+ *  - records: plain value objects of the API — IPAddress, SocketAddress (mona:createIPAddress /
+ *    createSocketAddress) and File (mona:listPaths) — tables of read-only facts plus `value`, printed
+ *    by tostring as their value; and the element tables of mona:fromXML with MonaServer's shortcuts.
+ *    A record is a Table (so every encoder takes it) tagged with its RecordClass; a binding gives
+ *    each RecordClass its behaviour (a shared Lua metatable, a JS prototype).
+ *  - Dates read into scripts: a `{__time = ms}` table gains MonaServer's local-time fields.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { Table } from '../../serialization/value';
+import { Table, type Key, type Value } from '../../serialization/value';
+
+/**
+ * What a binding does with a record table:
+ *  - 'printed': tostring(t) gives its `value` field.
+ *  - 'xml': MonaServer's XML element shortcuts. Reading a missing key `__value` gives item 1; any
+ *    other missing key gives the first item that is a table whose `__name` is that key (nil if
+ *    none). Assigning `__value` sets item 1; other assignments are stored on the table as usual.
+ */
+export interface RecordClass {
+  readonly name: string;
+  readonly behaviour: 'printed' | 'xml';
+}
+
+export const IP_ADDRESS: RecordClass = { name: 'IPAddress', behaviour: 'printed' };
+export const SOCKET_ADDRESS: RecordClass = { name: 'SocketAddress', behaviour: 'printed' };
+export const FILE: RecordClass = { name: 'File', behaviour: 'printed' };
+export const XML_ELEMENT: RecordClass = { name: 'XMLElement', behaviour: 'xml' };
+
+/** A Table that scripts see as a record of `recordClass`. */
+export class RecordTable extends Table {
+  constructor(
+    readonly recordClass: RecordClass,
+    items?: Value[],
+    fields?: Map<Key, Value>,
+  ) {
+    super(items, fields);
+  }
+}
+
+/**
+ * A decoded XML document (parseXML) as MonaServer scripts see it: the document and every element
+ * table answer the XML shortcuts, so `doc.article.p.__value` and `doc[1][1][1]` are the same.
+ */
+export function xmlDocument(doc: Value, depth = 0): Value {
+  if (!(doc instanceof Table) || depth > 256) return doc;
+  const items = doc.items.map((v) => xmlDocument(v, depth + 1));
+  return new RecordTable(XML_ELEMENT, items, doc.fields);
+}
+
+/**
+ * MonaServer's fields of a Date read into a script, in the server's local time: `year`, `month`
+ * (1-12), `day`, `hour`, `min`, `sec`, `msec`, `yday` (0 for January 1st), `wday` (0 for Sunday),
+ * `isdst`. Written beside `__time` (ms since the epoch, UTC).
+ */
+export function dateFields(ms: number): Array<[string, number | boolean]> {
+  const d = new Date(ms);
+  if (Number.isNaN(d.getTime())) return [];
+  const year = d.getFullYear();
+  const startOfYear = new Date(year, 0, 1);
+  // calendar days since January 1st (local midnights: DST changes do not shift the count)
+  const yday = Math.round((Date.UTC(year, d.getMonth(), d.getDate()) - Date.UTC(year, 0, 1)) / 86_400_000);
+  // DST is on when the offset is smaller than the larger of January's and July's (either hemisphere)
+  const jan = startOfYear.getTimezoneOffset();
+  const jul = new Date(year, 6, 1).getTimezoneOffset();
+  const isdst = jan !== jul && d.getTimezoneOffset() === Math.min(jan, jul);
+  return [
+    ['year', year],
+    ['month', d.getMonth() + 1],
+    ['day', d.getDate()],
+    ['yday', yday],
+    ['wday', d.getDay()],
+    ['hour', d.getHours()],
+    ['min', d.getMinutes()],
+    ['sec', d.getSeconds()],
+    ['msec', d.getMilliseconds()],
+    ['isdst', isdst],
+  ];
+}
+
+/** `__time` of a table that is a Date, or undefined (the check bindings make on each table they write). */
+export function dateTime(t: Table): number | undefined {
+  if (t.fields.size === 0) return undefined;
+  const time = t.fields.get('__time');
+  return typeof time === 'number' ? time : undefined;
+}
 
 /** IPv4 dotted quad → 4 bytes, or null. */
 function v4Bytes(ip: string): number[] | null {
@@ -32,7 +111,7 @@ function v6Groups(ip: string): number[] | null {
 
 /** The IPAddress facts MonaServer scripts read (isLoopback, isSiteLocal...). */
 export function ipAddressTable(ip: string): Table | null {
-  const t = new Table();
+  const t = new RecordTable(IP_ADDRESS);
   const b4 = v4Bytes(ip);
   if (b4) {
     const [a, b] = b4;
@@ -102,7 +181,7 @@ export function socketAddressTable(text: string, port?: number): Table | string 
   const ip = ipAddressTable(host);
   if (!ip) return `${host} is not an IP address`;
   const isV6 = ip.get('isIPv6') === true;
-  const t = new Table();
+  const t = new RecordTable(SOCKET_ADDRESS);
   t.set('host', ip);
   t.set('port', p as number);
   t.set('isIPv6', isV6);
@@ -112,7 +191,7 @@ export function socketAddressTable(text: string, port?: number): Table | string 
 
 /** One File object of mona:listPaths (lastModified in seconds, as MonaServer gives it). */
 export function fileTable(full: string): Table {
-  const t = new Table();
+  const t = new RecordTable(FILE);
   let st: fs.Stats | null = null;
   try {
     st = fs.statSync(full);

@@ -1,26 +1,27 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { AppInstance, EngineEntry } from './engine';
 
 /**
- * One server application as the JS side tracks it (SPEC S2): its folder, its Lua record (the
- * environment and proxy made by apps-lua.ts, held by a registry reference) and the state of its
- * main.lua for hot reload.
+ * One server application as the runtime tracks it, whatever its language: its folder, its
+ * place in the tree, its instance in the engine its main file selects, and the state of its main
+ * file and of the files it loaded, for hot reload.
  */
 export class App {
   readonly children = new Map<string, App>();
-  /** registry reference of the Lua app record */
-  recordRef = -1;
-  /** registry reference of the app's environment table */
-  envRef = -1;
-  /** "mtime:size" of main.lua when it last ran, null when the app has no main.lua */
+  /** the app's environment in its engine (null until created, and after unload) */
+  instance: AppInstance | null = null;
+  /** the main file that ran ("main.lua"), null when the folder has none */
+  mainName: string | null = null;
+  /** "mtime:size" of that main file when it last ran, null when there was none */
   stamp: string | null = null;
   /**
-   * Lua files this app loaded with require/dofile/loadfile from its folder or a parent's, with
-   * their "mtime:size" when loaded (null: missing): a change reloads the app like main.lua's.
-   * Emptied when main.lua reruns, which loads them again.
+   * Script files this app loaded (require/dofile/loadfile) from its folder or a parent's, with
+   * their "mtime:size" when loaded (null: missing): a change reloads the app like its main file's.
+   * Emptied when the main file reruns, which loads them again.
    */
   readonly deps = new Map<string, string | null>();
-  /** Date.now() of the last look at main.lua */
+  /** Date.now() of the last look at the main file */
   lastCheck = 0;
   /** false once unloaded (folder deleted): late references are ignored */
   alive = true;
@@ -37,13 +38,10 @@ export class App {
     return this.path.slice(this.path.lastIndexOf('/') + 1);
   }
 
-  get mainFile(): string {
-    return path.join(this.dir, 'main.lua');
-  }
-
-  /** The current "mtime:size" of main.lua, null if it is missing. */
-  readStamp(): string | null {
-    return fileStamp(this.mainFile);
+  /** The main file of the first engine (registration order) whose main file is in the folder, or null. */
+  findMain(engines: readonly EngineEntry[]): EngineEntry | null {
+    for (const e of engines) if (fileStamp(path.join(this.dir, e.mainFile)) !== null) return e;
+    return null;
   }
 
   /** The first loaded file whose stamp changed since it was loaded, or null. */

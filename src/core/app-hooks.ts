@@ -1,0 +1,44 @@
+/**
+ * Questions only one protocol asks the application layer, kept out of `AppHost` so that a protocol
+ * with its own script events does not widen the interface every host implements. Each is a small
+ * interface named by a `HookKey`; a protocol looks its hook up with `appHook(host, KEY)` and falls
+ * back to the script-less behaviour when the host does not answer for that key.
+ */
+import type { Table } from '../serialization/value';
+import type { AppHost, ReadDecision } from './app-host';
+import type { Client } from './client';
+
+/** Names one hook interface; compared by identity. */
+export class HookKey<T extends object> {
+  /** never read: it only carries T for the type checker */
+  declare readonly type: T;
+  constructor(readonly name: string) {}
+}
+
+/** What a host answering hooks implements besides AppHost. */
+export interface HookProvider {
+  /** the object implementing the hook named by `key`, or undefined when the host has none */
+  hook<T extends object>(key: HookKey<T>): T | undefined;
+}
+
+/** The hook `key` of `host`, if it answers for it. */
+export function appHook<T extends object>(host: AppHost, key: HookKey<T>): T | undefined {
+  const provider = host as Partial<HookProvider>;
+  return typeof provider.hook === 'function' ? provider.hook(key) : undefined;
+}
+
+/** HTTP: a GET of a file goes through `client:onRead(file, params)`. */
+export interface HTTPReadHook {
+  /** the decision for a GET of `file`; throws CallFailed to refuse */
+  onRead(client: Client, file: string, params: Table): ReadDecision;
+}
+export const HTTP_READ = new HookKey<HTTPReadHook>('http.onRead');
+
+/** RTMFP: handshake redirection and rendezvous of peers this server does not know. */
+export interface RTMFPRendezvousHooks {
+  /** addresses to redirect a handshake to (empty = handle it here) */
+  onHandshake(address: string, path: string, properties: Table, attempts: number): string[];
+  /** addresses of other servers for an unknown peer id */
+  onRendezVousUnknown(protocol: string, peerId: string): string[];
+}
+export const RTMFP_RENDEZVOUS = new HookKey<RTMFPRendezvousHooks>('rtmfp.rendezvous');
