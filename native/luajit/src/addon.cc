@@ -24,9 +24,9 @@
 namespace {
 
 // raises LuaJIT's own out-of-memory error (status ERRMEM, "not enough memory")
-[[noreturn]] void raiseMemoryError(VM *vm) {
-  vm->failNextAlloc = true;
-  lua_newuserdata(vm->L, 64);
+[[noreturn]] void raiseMemoryError(lua_State *L) {
+  vmOf(L)->failNextAlloc = true;
+  lua_newuserdata(L, 64);
   abort();  // unreachable: the allocation above fails and raises
 }
 
@@ -107,8 +107,12 @@ int trampoline(lua_State *L) {
   if (!vm) return luaL_error(L, "JavaScript function called after its state was closed");
   int32_t n;
   {
+    // the JS function works on the thread that called it (a coroutine's own stack included)
+    lua_State *caller = vm->cur;
+    vm->cur = L;
     std::string jsError;
     n = callJs(vm, box->index, jsError);
+    vm->cur = caller;
     if (n == -4) lua_pushlstring(L, jsError.data(), jsError.size());
   }
   if (n >= 0) {
@@ -121,7 +125,7 @@ int trampoline(lua_State *L) {
   }
   if (n == -2) {  // an operation failed with a Lua error and the JS function let it through
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->refPending);
-    if (vm->pendingStatus == LUA_ERRMEM) raiseMemoryError(vm);
+    if (vm->pendingStatus == LUA_ERRMEM) raiseMemoryError(L);
     return lua_error(L);
   }
   return luaL_error(L, "JavaScript function returned an invalid result count");
@@ -166,6 +170,17 @@ int tablePack(lua_State *L) {
   return 1;
 }
 
+// unpack past LuaJIT's 8000 values (its lua_checkstack limit), up to what the stack holds
+int bigUnpack(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  double i = luaL_checknumber(L, 2), j = luaL_checknumber(L, 3);
+  if (i > j) return 0;
+  double n = j - i + 1;
+  if (n >= 60000 || lua_gettop(L) + n > 60000) return luaL_error(L, "too many results to unpack");
+  for (double k = i; k <= j; k++) lua_rawgeti(L, 1, int(k));
+  return int(n);
+}
+
 int rawLen(lua_State *L) {
   int t = lua_type(L, 1);
   luaL_argcheck(L, t == LUA_TTABLE || t == LUA_TSTRING, 1, "table or string expected");
@@ -181,7 +196,7 @@ int loadChunk(lua_State *L, const char *buf, size_t len, const char *name, const
     status = luaL_loadbufferx(L, rewritten.data(), rewritten.size(), name, mode);
   else
     status = luaL_loadbufferx(L, buf, len, name, mode);
-  if (status == LUA_ERRMEM) raiseMemoryError(vmOf(L));
+  if (status == LUA_ERRMEM) raiseMemoryError(L);
   return status;
 }
 
@@ -296,7 +311,7 @@ int baseDofile(lua_State *L) {
 
 // Lua code run once per state, with the helpers above as arguments
 const char kPrelude[] = R"lua(
-local pairsMeta, ipairsMeta, tablePack, rawLen, load, loadstring, loadfile, dofile, interrupted = ...
+local pairsMeta, ipairsMeta, tablePack, rawLen, load, loadstring, loadfile, dofile, interrupted, bigUnpack = ...
 local type, getmetatable, rawget, error, dgetmetatable = type, getmetatable, rawget, error, debug.getmetatable
 
 -- what every `#` of a loaded chunk calls (see the `#` rewrite): __len first on tables, as Lua 5.2
@@ -316,6 +331,16 @@ string.__mona_len = function(v)
 end
 
 pairs, ipairs = pairsMeta, ipairsMeta
+
+-- unpack as LuaJIT's, but past its 8000 values too (a 15,000-value result is a valid reply)
+local unpack0 = unpack
+unpack = function(t, i, j)
+  if type(t) == 'table' then
+    local a, b = i or 1, j or #t
+    if type(a) == 'number' and type(b) == 'number' and b - a >= 7900 then return bigUnpack(t, a, b) end
+  end
+  return unpack0(t, i, j)
+end
 table.pack, table.unpack, rawlen = tablePack, unpack, rawLen
 math.mod = math.mod or math.fmod
 _G.load, _G.loadstring, _G.loadfile, _G.dofile = load, loadstring, loadfile, dofile
@@ -395,7 +420,8 @@ bool openLibraries(lua_State *L, std::string &error) {
   lua_pushcfunction(L, baseLoadfile);
   lua_pushcfunction(L, baseDofile);
   lua_pushcfunction(L, isInterrupted);
-  if (lua_pcall(L, 9, 0, 0) != 0) {
+  lua_pushcfunction(L, bigUnpack);
+  if (lua_pcall(L, 10, 0, 0) != 0) {
     error = lua_tostring(L, -1);
     return false;
   }
@@ -435,8 +461,8 @@ bool getArgs(napi_env env, napi_callback_info info, Args &a) {
   if (napi_get_cb_info(env, info, &a.argc, a.argv, nullptr, &data) != napi_ok) return false;
   for (size_t i = a.argc; i < 4; i++) napi_get_undefined(env, &a.argv[i]);
   a.vm = static_cast<VM *>(data);
-  a.L = a.vm->L;
-  if (!a.L) {
+  a.L = a.vm->cur;
+  if (!a.vm->L) {
     throwError(env, "the Lua state is closed");
     return false;
   }
@@ -627,6 +653,7 @@ napi_value failCpp(Args &a, int top0, const char *what) {
 
 // runs the function below nargs arguments under lua_pcall; an outermost one starts the budget
 int protectedCall(VM *vm, int nargs, int nresults) {
+  lua_State *L = vm->cur;
   bool outer = vm->depth == 0;
   if (outer) {
     // LuaJIT starts a GC cycle once the heap doubles: with live data past half the cap that is
@@ -634,24 +661,24 @@ int protectedCall(VM *vm, int nargs, int nresults) {
     if (vm->limit && vm->used > vm->limit / 4) {
       double room = double(vm->limit) * 0.9 / double(vm->used);
       int pause = room >= 2 ? 200 : room <= 1.1 ? 110 : int(room * 100);
-      lua_gc(vm->L, LUA_GCSETPAUSE, pause);
+      lua_gc(L, LUA_GCSETPAUSE, pause);
     }
     guardArm(vm);
   }
   vm->depth++;
-  int status = lua_pcall(vm->L, nargs, nresults, 0);
+  int status = lua_pcall(L, nargs, nresults, 0);
   vm->depth--;
   if (outer && vm->interrupted && status != 0 && vm->refInterruptMsg != LUA_NOREF) {
     // whatever error value the unwinding ended with (a coroutine's re-raise adds a position...),
     // the caller sees the interrupt as such
-    lua_pop(vm->L, 1);
-    lua_rawgeti(vm->L, LUA_REGISTRYINDEX, vm->refInterruptMsg);
+    lua_pop(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->refInterruptMsg);
     status = LUA_ERRRUN;
   }
   if (outer) guardDisarm(vm);
   // LuaJIT has no emergency collection: a failed allocation leaves the garbage where it is, and
   // every later allocation would fail too until a cycle completes. Collect now.
-  if (outer && status == LUA_ERRMEM) lua_gc(vm->L, LUA_GCCOLLECT, 0);
+  if (outer && status == LUA_ERRMEM) lua_gc(L, LUA_GCCOLLECT, 0);
   return status;
 }
 
@@ -1280,7 +1307,7 @@ void closeVM(VM *vm) {
   if (!vm->L) return;
   guardClose(vm);
   lua_close(vm->L);
-  vm->L = nullptr;
+  vm->L = vm->cur = nullptr;
 }
 
 OP(opClose) {
@@ -1327,7 +1354,7 @@ OP(opOpen) {
   VM *vm = new VM();
   vm->env = env;
   vm->thread = pthread_self();
-  vm->L = lua_newstate(vmAlloc, vm);
+  vm->L = vm->cur = lua_newstate(vmAlloc, vm);
   if (!vm->L) {
     delete vm;
     return throwError(env, "cannot create a LuaJIT state");

@@ -37,6 +37,7 @@ class SmallPool {
 
 struct VM {
   lua_State *L = nullptr;
+  lua_State *cur = nullptr;     // the thread operations work on: L, or the coroutine a JS function runs for
   napi_env env = nullptr;
   napi_ref dispatch = nullptr;  // JS (index) => result count, or a negative raise code
   pthread_t thread;             // the thread that owns the state (and receives the interrupt signal)

@@ -287,6 +287,24 @@ describe('LuaJIT engine', opts, () => {
     assert.equal(run(L, 'liar()')[0], LuaStatus.ERRRUN);
   });
 
+  test('a JS function called from a coroutine works on the coroutine\'s stack', () => {
+    const L = open();
+    const seen: number[] = [];
+    L.pushfunction((api) => {
+      seen.push(api.gettop());
+      api.pushnumber(api.tonumber(1) + 1);
+      api.getglobal('inner');
+      api.pushnumber(5);
+      assert.equal(api.pcall(1, 1), LuaStatus.OK); // a call on the coroutine's own stack
+      return 2;
+    });
+    L.setglobal('js');
+    ok(L, 'function inner(x) return x * 10 end');
+    assert.deepEqual(ok(L, 'local co = coroutine.wrap(function(a) local b, c = js(a, "x") local d = coroutine.yield(b + c) return d end) local r1 = co(1) return r1, co(7)'), [52, 7]);
+    assert.deepEqual(seen, [2]);
+    assert.equal(L.gettop(), 0); // the main stack was not touched
+  });
+
   test('collected closures free their JS functions for reuse', () => {
     const L = open();
     const created: number[] = [];
