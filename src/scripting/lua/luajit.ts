@@ -255,6 +255,10 @@ export class LuaJIT implements LuaAPI {
   pushstring(s: LuaText): void {
     this.n.pushstring(s);
   }
+  /** LuaJIT interns every string: the bytes are copied once, as by pushstring */
+  pushsharedstring(bytes: Uint8Array): void {
+    this.n.pushstring(bytes);
+  }
   pushfunction(fn: LuaJSFunction): void {
     if (typeof fn !== 'function') throw new TypeError('pushfunction: a function is expected');
     const slot = this.freeSlots.pop() ?? this.fns.length;
