@@ -5,6 +5,10 @@
  * method call (`mona:time()`).
  *
  *   npx tsc -p . && node dist/bench/script-events.js [--baseline=/path/to/other/checkout] [--rounds=7]
+ *   npx tsc -p . && node dist/bench/script-events.js --engines [--rounds=7]
+ *
+ * `--engines` compares the Lua engines of this build instead: LuaJIT (the addon) and fengari, chosen
+ * in each child by MONATS_LUA_ENGINE.
  *
  * Each round runs every side in its own child process (same workload, fresh process, alternating
  * order); the report gives each figure's median over the rounds and ours/baseline ratios. Only the
@@ -104,7 +108,12 @@ function median(xs: number[]): number {
 function main(): void {
   const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const ours = path.join(__dirname, '..');
-  const sides: Array<{ name: string; dist: string }> = [{ name: 'ours', dist: ours }];
+  const sides: Array<{ name: string; dist: string; engine?: string }> = process.argv.includes('--engines')
+    ? [
+        { name: 'luajit', dist: ours, engine: 'luajit' },
+        { name: 'fengari', dist: ours, engine: 'fengari' },
+      ]
+    : [{ name: 'ours', dist: ours }];
   const baseline = arg('baseline');
   if (baseline) sides.push({ name: 'baseline', dist: path.join(path.resolve(baseline), 'dist') });
   const rounds = Number(arg('rounds') ?? 7);
@@ -112,7 +121,8 @@ function main(): void {
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? sides : [...sides].reverse();
     for (const side of order) {
-      const out = spawnSync(process.execPath, [__filename, `--child=${side.dist}`], { encoding: 'utf8', timeout: 300_000 });
+      const env = side.engine ? { ...process.env, MONATS_LUA_ENGINE: side.engine } : process.env;
+      const out = spawnSync(process.execPath, [__filename, `--child=${side.dist}`], { encoding: 'utf8', timeout: 300_000, env });
       if (out.status !== 0) throw new Error(`${side.name}: ${out.stderr || out.error}`);
       results.get(side.name)!.push(JSON.parse(out.stdout) as Figures);
     }
@@ -122,6 +132,9 @@ function main(): void {
   for (const side of sides) {
     const runs = results.get(side.name)!;
     table[side.name] = Object.fromEntries(keys.map((k) => [k, median(runs.map((f) => f[k])).toFixed(0)]));
+  }
+  if (sides.length === 2 && sides[0].engine) {
+    table['luajit / fengari'] = Object.fromEntries(keys.map((k) => [k, (Number(table.luajit[k]) / Number(table.fengari[k])).toFixed(2)]));
   }
   if (baseline) {
     table['ours / baseline'] = Object.fromEntries(keys.map((k) => [k, (Number(table.ours[k]) / Number(table.baseline[k])).toFixed(2)]));

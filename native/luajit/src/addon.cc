@@ -458,8 +458,8 @@ bool getArgs(napi_env env, napi_callback_info info, Args &a) {
   a.env = env;
   a.argc = 4;
   void *data = nullptr;
+  // arguments not given read as undefined (napi_get_cb_info fills the rest of argv)
   if (napi_get_cb_info(env, info, &a.argc, a.argv, nullptr, &data) != napi_ok) return false;
-  for (size_t i = a.argc; i < 4; i++) napi_get_undefined(env, &a.argv[i]);
   a.vm = static_cast<VM *>(data);
   a.L = a.vm->cur;
   if (!a.vm->L) {
@@ -1488,6 +1488,9 @@ void raiseInterrupt(lua_State *L) {
 }
 
 static napi_value Init(napi_env env, napi_value exports) {
+  // Lua's print and io.write go through C's stdout, which Node does not use: line buffering keeps
+  // their lines in order with the server's own console output (a pipe would hold them back)
+  setvbuf(stdout, nullptr, _IOLBF, 0);
   napi_property_descriptor desc[] = {
       {"open", nullptr, opOpen, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"rewriteLength", nullptr, opRewrite, nullptr, nullptr, nullptr, napi_default, nullptr},
