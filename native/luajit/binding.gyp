@@ -3,7 +3,7 @@
   "targets": [
     {
       "target_name": "monats_luajit",
-      "sources": ["src/addon.cc", "src/memory.cc", "src/guard.cc", "src/strlib.cc", "src/lenfix.cc"],
+      "sources": ["src/addon.cc", "src/memory.cc", "src/guard.cc", "src/strlib.cc", "src/tablib.cc", "src/lenfix.cc"],
       "include_dirs": ["<!@(node ../../scripts/luajit-flags.js include)"],
       "libraries": ["<!@(node ../../scripts/luajit-flags.js libs)"],
       "cflags!": ["-fno-exceptions"],

@@ -188,14 +188,47 @@ int rawLen(lua_State *L) {
   return 1;
 }
 
-// loads text (rewritten for `#`) or, if mode allows it, bytecode; pushes the function or nil, message
-int loadChunk(lua_State *L, const char *buf, size_t len, const char *name, const char *mode) {
+// Chunks are fed to LuaJIT's parser in pieces, and the interrupt is looked at between two: the
+// parser is C code out of any hook's reach (about 70 MB/s here). Larger chunks than kMaxChunk are
+// refused, which bounds both the parse and the `#` rewrite's working memory.
+constexpr size_t kMaxChunk = 16 * 1024 * 1024;
+constexpr size_t kPiece = 256 * 1024;
+
+struct PieceReader {
+  const char *p;
+  size_t left;
+};
+
+const char *readPiece(lua_State *L, void *ud, size_t *size) {
+  PieceReader *r = static_cast<PieceReader *>(ud);
+  if (r->left == 0) {
+    *size = 0;
+    return nullptr;
+  }
+  if (interruptHookSet(L)) raiseInterrupt(L);
+  const char *piece = r->p;
+  *size = r->left < kPiece ? r->left : kPiece;
+  r->p += *size;
+  r->left -= *size;
+  return piece;
+}
+
+// loads text (rewritten for `#`) or, if mode allows it, bytecode: pushes the function or the
+// error message and returns the status (ERRMEM is LuaJIT's own error value)
+int loadBuffer(lua_State *L, const char *buf, size_t len, const char *name, const char *mode) {
+  if (len > kMaxChunk) {
+    lua_pushfstring(L, "chunk too large (%d bytes, at most 16 MiB)", int(len > 0x7fffffff ? 0x7fffffff : len));
+    return LUA_ERRSYNTAX;
+  }
   std::string rewritten;
-  int status;
-  if (rewriteLength(buf, len, rewritten))
-    status = luaL_loadbufferx(L, rewritten.data(), rewritten.size(), name, mode);
-  else
-    status = luaL_loadbufferx(L, buf, len, name, mode);
+  PieceReader r{buf, len};
+  if (rewriteLength(buf, len, rewritten)) r = PieceReader{rewritten.data(), rewritten.size()};
+  return lua_loadx(L, readPiece, &r, name, mode);
+}
+
+// the same, for Lua's own loaders: an out-of-memory goes up as such
+int loadChunk(lua_State *L, const char *buf, size_t len, const char *name, const char *mode) {
+  int status = loadBuffer(L, buf, len, name, mode);
   if (status == LUA_ERRMEM) raiseMemoryError(L);
   return status;
 }
@@ -404,6 +437,7 @@ int ipairsIterator(lua_State *L) {
 bool openLibraries(lua_State *L, std::string &error) {
   luaL_openlibs(L);
   openPatternFunctions(L);
+  openTableSort(L);
   if (luaL_loadbuffer(L, kPrelude, sizeof kPrelude - 1, "=prelude") != 0) {
     error = lua_tostring(L, -1);
     return false;
@@ -666,12 +700,14 @@ int protectedCall(VM *vm, int nargs, int nresults) {
     guardArm(vm);
   }
   vm->depth++;
+  int base = lua_gettop(L) - nargs - 1;
   int status = lua_pcall(L, nargs, nresults, 0);
   vm->depth--;
-  if (outer && vm->interrupted && status != 0 && vm->refInterruptMsg != LUA_NOREF) {
-    // whatever error value the unwinding ended with (a coroutine's re-raise adds a position...),
-    // the caller sees the interrupt as such
-    lua_pop(L, 1);
+  if (outer && vm->interrupted && vm->refInterruptMsg != LUA_NOREF) {
+    // The interrupt was raised: the caller sees it as such, whatever the unwinding ended with (a
+    // coroutine's re-raise adds a position) and even when something turned it into a value on
+    // the way out (load returns it as nil, message; a JS function may have caught it)
+    lua_settop(L, base);
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->refInterruptMsg);
     status = LUA_ERRRUN;
   }
@@ -1222,11 +1258,7 @@ OP(opLoad) {
   std::string chunkName(name, nameLen);
   int status;
   TRY(a, top0)
-  std::string rewritten;
-  if (rewriteLength(copy.data(), copy.size(), rewritten))
-    status = luaL_loadbuffer(L, rewritten.data(), rewritten.size(), chunkName.c_str());
-  else
-    status = luaL_loadbuffer(L, copy.data(), copy.size(), chunkName.c_str());
+  status = loadBuffer(L, copy.data(), copy.size(), chunkName.c_str(), nullptr);
   CATCH(a, top0)
   return num(env, status);
 }

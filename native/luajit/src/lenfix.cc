@@ -21,6 +21,8 @@
 
 namespace {
 
+constexpr size_t kMaxTokens = 4000000;
+
 enum Kind : uint8_t { K_EOF, K_NAME, K_NUMBER, K_STRING, K_OP, K_KEYWORD };
 
 enum Keyword : uint8_t {
@@ -113,6 +115,7 @@ class Lexer {
       }
       t.end = uint32_t(p_);
       out.push_back(t);
+      if (out.size() > kMaxTokens) return false;  // a pathological chunk: bounded working memory
     }
   }
 

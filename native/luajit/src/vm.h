@@ -97,5 +97,8 @@ void guardClose(VM *vm);
 // strlib.cc: pattern functions that honour the interrupt
 void openPatternFunctions(lua_State *L);
 
+// tablib.cc: table.sort that honours the interrupt
+void openTableSort(lua_State *L);
+
 // lenfix.cc: makes `#` honour __len on tables (see the file)
 bool rewriteLength(const char *src, size_t len, std::string &out);

@@ -27,7 +27,9 @@
  *    "script interrupted: still running after N ms", prefixed with "file:line: " of the
  *    interrupted code when known), including inside JIT-compiled loops. The budget in force is
  *    read when the outermost call starts and counts time spent in JS functions Lua calls. A nested
- *    pcall made while the call is being interrupted returns ERRRUN too.
+ *    pcall made while the call is being interrupted returns ERRRUN too, and once the interrupt has
+ *    been raised the outermost pcall reports it (ERRRUN, that message) even if something on the
+ *    way out turned it into a value (a JS function catching it, load returning it).
  *  - Allocation beyond `memoryLimit` bytes fails inside Lua with "not enough memory" (status
  *    ERRMEM when it reaches the outermost pcall). fengari cannot enforce it (a JS VM has no
  *    allocator hook) and reports the process's JS heap as `memoryUsed()`.

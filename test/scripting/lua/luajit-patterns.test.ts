@@ -1,7 +1,7 @@
 /**
- * string.find / match / gmatch / gsub are our interruptible matcher (native/luajit/src/strlib.cc),
- * not LuaJIT's: a differential run against the standalone `luajit` binary on random subjects and
- * patterns (errors included) shows they answer exactly as LuaJIT's own.
+ * string.find / match / gmatch / gsub and table.sort are our interruptible versions
+ * (native/luajit/src/strlib.cc, tablib.cc), not LuaJIT's: differential runs against the standalone
+ * `luajit` binary on random inputs (errors included) show they answer exactly as LuaJIT's own.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -75,6 +75,44 @@ test('pattern functions answer as LuaJIT\'s own (differential against the luajit
       }
       // both outcomes are exercised
       assert.ok(errors > 50 && errors < ours.length - 300, `${errors} errors of ${ours.length}`);
+    } finally {
+      L.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('table.sort orders as LuaJIT\'s own (differential against the luajit binary)', { skip: unavailable ?? (!hasBinary && 'no luajit binary') }, () => {
+  const rand = prng(5150);
+  const cases: string[] = [];
+  for (let i = 0; i < 200; i++) {
+    const n = Math.floor(rand() * 40);
+    const items: string[] = [];
+    for (let j = 0; j < n; j++) items.push(rand() < 0.8 ? String(Math.floor(rand() * 10)) : `"${'abc'[Math.floor(rand() * 3)]}"`);
+    const cmp = ['', ', function(a, b) return a > b end', ', function(a, b) return a <= b end', ', function(a, b) return tostring(a) < tostring(b) end', ', function() return true end', ', 5'][Math.floor(rand() * 6)];
+    // records whose order among equal keys shows the algorithm
+    cases.push(`local t = {${items.map((x, k) => `{k = ${x}, i = ${k}}`).join(', ')}} table.sort(t, function(a, b) return tostring(a.k) < tostring(b.k) end) local r = {} for _, v in ipairs(t) do r[#r + 1] = v.i end return table.concat(r, " ")`);
+    cases.push(`local t = {${items.join(', ')}} table.sort(t${cmp}) local r = {} for _, v in ipairs(t) do r[#r + 1] = tostring(v) end return table.concat(r, " ")`);
+  }
+  cases.push('table.sort(nil)', 'table.sort({3, 1, 2}, "x")', 'local t = {3, 1, nil, 2} table.sort(t) return t[1], t[2], t[3]');
+  const show = 'local function show(ok, ...) if not ok then return "error: " .. tostring((...)):gsub("^[^:]*:%d+: ", "") end local r = {} for i = 1, select("#", ...) do r[i] = tostring((select(i, ...))) end return table.concat(r, ",") end';
+  const program = `${show}\nlocal out = {}\n${cases.map((c) => `out[#out + 1] = show(pcall(function() ${c} end))`).join('\n')}\nreturn table.concat(out, "\\n")`;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sort-'));
+  try {
+    const file = path.join(dir, 's.lua');
+    fs.writeFileSync(file, `io.write((assert(loadstring(${JSON.stringify(program)}, "=s")))())`);
+    const ref = spawnSync('luajit', [file], { encoding: 'latin1' });
+    assert.equal(ref.status, 0, ref.stderr);
+    const L = new LuaJIT({ callBudgetMs: 5000 });
+    try {
+      assert.equal(L.load(Buffer.from(program, 'latin1'), '=s'), LuaStatus.OK, L.tostring(-1));
+      assert.equal(L.pcall(0, 1), LuaStatus.OK, L.tostring(-1));
+      const ours = L.tostring(-1).split('\n');
+      const theirs = ref.stdout.split('\n');
+      assert.equal(ours.length, theirs.length);
+      for (let i = 0; i < ours.length; i++) assert.equal(ours[i], theirs[i], cases[i]);
+      assert.ok(ours.filter((l) => l.startsWith('error')).length > 20);
     } finally {
       L.close();
     }

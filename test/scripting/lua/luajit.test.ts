@@ -353,6 +353,18 @@ describe('LuaJIT engine', opts, () => {
     assert.match(String(out[0]), /script interrupted/);
     const [st2] = run(L, 'return (string.rep("a", 1e6)):match(".-.-.-.-.-.-.-b")');
     assert.equal(st2, LuaStatus.ERRRUN);
+    // LuaJIT's sort and parser are C code no hook reaches: ours look at the interrupt
+    L.callBudgetMs = 0;
+    ok(L, 'big = {} for i = 1, 4e6 do big[i] = (i * 7919) % 1000003 end src = string.rep("x = x + 1 ", 1.5e6)');
+    // (a 4M sort takes seconds, parsing 15 MB well over 100 ms: far past these budgets)
+    for (const [budget, code] of [[150, 'table.sort(big)'], [150, 'table.sort(big, function(a, b) return a > b end)'], [20, 'return loadstring(src)']] as const) {
+      L.callBudgetMs = budget;
+      const [st, out] = run(L, code);
+      assert.equal(st, LuaStatus.ERRRUN, code);
+      assert.match(String(out[0]), /script interrupted/, code);
+    }
+    L.callBudgetMs = 150;
+    assert.deepEqual(ok(L, 'big, src = nil local f, e = loadstring(string.rep(" ", 17 * 2^20)) return f, e'), [null, 'chunk too large (17825792 bytes, at most 16 MiB)']);
     // a JS function whose nested call is interrupted gets ERRRUN, and the outer call too
     const seen: number[] = [];
     L.pushfunction((api) => {
