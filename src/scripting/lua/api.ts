@@ -41,22 +41,25 @@
  *    with its 5.2 switch; the binding's API objects and `data` rely on them). The 5.1/5.2 functions
  *    written in Lua (unpack, loadstring, module...) are the binding's (compat.ts), on both engines.
  *
- * Errors of the operations themselves (both engines):
- *  - An index that names no stack slot (0, past the top, below the bottom) is a programming error:
- *    `type()` answers NONE, every other operation throws a RangeError. A wrong argument type (a
- *    non-number index, a key that is neither a string nor a Uint8Array) throws a TypeError; raw
- *    access (rawget/rawset/rawgeti/rawseti/next) to a value that is not a table throws a TypeError.
- *    The stack is unchanged.
- *  - An operation that runs into a Lua error (out of memory, an error raised by a metamethod that
- *    getfield/setfield/getglobal/setglobal/tostring triggered, a nil or NaN table index, an invalid
- *    key given to next) throws an Error whose message is the error's text ("(error object is a
- *    table value)" for non-strings) and whose `luaStatus` is its LuaStatus; the stack is as it was
- *    before the operation. Inside a JS function called from Lua, letting it propagate out of the
- *    function raises that same Lua error (same value, same status) in Lua; catching it in JS
- *    swallows it, as pcall would.
- *  - The operations that may run metamethods (those five) are under the call budget like a
- *    pcall when they run outside any call.
- *  - A JS function must return an integer from 0 to gettop(); anything else is a Lua error.
+ * Errors of the operations themselves:
+ *  - Both engines: an operation that runs into a Lua error (out of memory, an error raised by a
+ *    metamethod that getfield/setfield/getglobal/setglobal/tostring triggered, a nil or NaN table
+ *    index, an invalid key given to next) throws out of the operation; inside a JS function called
+ *    from Lua, letting it propagate out of the function raises that same Lua error (same value,
+ *    same status) in Lua, and catching it in JS swallows it, as pcall would. A JS function returns
+ *    an integer from 0 to gettop() (LuaJIT makes anything else a Lua error).
+ *  - LuaJIT (checked by its tests and fuzzing): the thrown Error's message is the error's text
+ *    ("(error object is a table value)" for non-strings), its `luaStatus` the LuaStatus, and the
+ *    stack is as it was before the operation. An index that names no stack slot (0, past the top,
+ *    below the bottom) throws a RangeError (`type()` answers NONE), a wrong argument type (a
+ *    non-number index, a key neither string nor Uint8Array) a TypeError, raw access
+ *    (rawget/rawset/rawgeti/rawseti/next) to a non-table a TypeError; the stack is unchanged. The
+ *    five operations that may run metamethods are under the call budget like a pcall when they
+ *    run outside any call.
+ *  - fengari: indices are not checked (an invalid one is undefined behaviour), and an operation's
+ *    Lua error outside any call throws fengari's "PANIC: unprotected error in call to Lua API (...)"
+ *    with the stack left as it was when the error happened. Binding code therefore keeps its
+ *    indices valid and runs anything that may fail inside pcall.
  */
 
 /** A string argument: JS text (UTF-8) or raw bytes. */
