@@ -87,6 +87,10 @@ export function loadLuaJITAddon(): NativeModule | string {
   // MONATS_LUAJIT_ADDON names another build (scripts/sanitize-luajit.sh runs the tests on one)
   let dir = __dirname;
   let file: string | null = process.env.MONATS_LUAJIT_ADDON || null;
+  if (file && !fs.existsSync(file)) {
+    addon = `MONATS_LUAJIT_ADDON names no file (${file})`;
+    return addon;
+  }
   for (let i = 0; i < 6 && !file; i++) {
     const candidate = path.join(dir, ADDON);
     if (fs.existsSync(candidate)) file = candidate;
