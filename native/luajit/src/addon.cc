@@ -79,8 +79,13 @@ int32_t callJs(VM *vm, int32_t index, std::string &jsError) {
     return -4;
   }
   int32_t n = -3;
-  napi_value fn, arg, res, undef;
+  napi_value fn = nullptr, arg, res, undef;
   napi_get_reference_value(env, vm->dispatch, &fn);
+  if (!fn) {
+    napi_close_handle_scope(env, scope);
+    jsError = "the JavaScript side of this Lua state is gone";
+    return -4;
+  }
   napi_get_undefined(env, &undef);
   napi_create_int32(env, index, &arg);
   if (napi_call_function(env, undef, fn, 1, &arg, &res) == napi_ok) {
@@ -1425,7 +1430,9 @@ OP(opOpen) {
   }
   guardInit(vm, wantJit);
   lua_settop(L, 0);
-  if (napi_create_reference(env, argv[0], 1, &vm->dispatch) != napi_ok) {
+  // weak: the adapter object holds its dispatcher, and an adapter nobody holds any more lets the
+  // handle's finalizer close the state (a strong reference would keep that cycle alive forever)
+  if (napi_create_reference(env, argv[0], 0, &vm->dispatch) != napi_ok) {
     closeVM(vm);
     delete vm;
     return nullptr;
