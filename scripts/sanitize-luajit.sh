@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the LuaJIT engine's tests (test/scripting/lua) on an AddressSanitizer + UBSan build of the
-# addon, made in a temporary folder (the regular build is left alone). Every Lua block gets its own
-# malloc in that build so that ASan sees overflows and uses after free. Needs g++'s libasan and
+# Runs the Lua binding's and the LuaJIT engine's tests (test/scripting/lua) on an AddressSanitizer
+# + UBSan build of the addon, made in a temporary folder (the regular build is left alone). Every
+# Lua block gets its own malloc in that build so that ASan sees overflows and uses after free. Needs g++'s libasan and
 # `npx tsc -p .` done. Run by .ci/run; by hand: bash scripts/sanitize-luajit.sh
 # (KEEP_SANITIZE_BUILD=1 keeps the temporary build folder for a look at it).
 set -euo pipefail
@@ -28,4 +28,4 @@ export LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=lib
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1:detect_odr_violation=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export MONATS_LUAJIT_ADDON="$addon"
-node --test "$root"/dist/test/scripting/lua/luajit*.test.js
+node --test "$root"/dist/test/scripting/lua/*.test.js
