@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs the Lua binding's and the LuaJIT engine's tests (test/scripting/lua) on an AddressSanitizer
 # + UBSan build of the addon, made in a temporary folder (the regular build is left alone). Every
-# Lua block gets its own malloc in that build so that ASan sees overflows and uses after free. Needs g++'s libasan and
-# `npx tsc -p .` done. Run by .ci/run; by hand: bash scripts/sanitize-luajit.sh
-# (KEEP_SANITIZE_BUILD=1 keeps the temporary build folder for a look at it).
+# Lua block gets its own malloc in that build so that ASan sees overflows and uses after free.
+# Needs g++'s libasan and the tests compiled (`npm run build`). Run by .ci/run; by hand:
+# bash scripts/sanitize-luajit.sh (KEEP_SANITIZE_BUILD=1 keeps the temporary build folder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
