@@ -30,10 +30,7 @@ export interface KeySpec {
 const MAX_INT32 = 2 ** 31 - 1;
 
 export const KEYS: readonly KeySpec[] = [
-  {
-    section: '', key: 'host', kind: 'string', set: (c, v) => (c.host = v as string),
-    notInEffect: 'redirecting clients to this public address needs the server-to-server link, not available yet',
-  },
+  { section: '', key: 'host', kind: 'string', set: (c, v) => (c.host = v as string) },
   {
     section: '', key: 'socketbuffersize', kind: 'int', min: 0, max: MAX_INT32,
     set: (c, v) => (c.socketBufferSize = v as number),
@@ -43,14 +40,9 @@ export const KEYS: readonly KeySpec[] = [
     notInEffect: 'the server runs on one core for now',
   },
   // application.dir is resolved by the loader (relative to the ini's folder)
-  {
-    section: 'servers', key: 'port', kind: 'port', set: (c, v) => (c.servers.port = v as number),
-    notInEffect: 'server-to-server links are not available yet',
-  },
-  {
-    section: 'servers', key: 'targets', kind: 'string', set: (c, v) => (c.servers.targets = v as string),
-    notInEffect: 'server-to-server links are not available yet',
-  },
+  { section: 'servers', key: 'port', kind: 'port', set: (c, v) => (c.servers.port = v as number) },
+  { section: 'servers', key: 'targets', kind: 'string', set: (c, v) => (c.servers.targets = v as string) },
+  { section: 'servers', key: 'secret', kind: 'string', set: (c, v) => (c.servers.secret = v as string) },
   { section: 'rtmfp', key: 'port', kind: 'port', set: (c, v) => (c.rtmfp.port = v as number) },
   {
     section: 'rtmfp', key: 'keepaliveserver', kind: 'int', min: 5, max: 255, clamp: true,
@@ -64,11 +56,22 @@ export const KEYS: readonly KeySpec[] = [
   { section: 'http', key: 'port', kind: 'port', set: (c, v) => (c.http.port = v as number) },
   { section: 'http', key: 'timeout', kind: 'seconds', set: (c, v) => (c.http.timeout = v as number) },
   { section: 'http', key: 'index', kind: 'string', set: (c, v) => (c.http.index = v as string) },
+  { section: 'http', key: 'headertimeout', kind: 'seconds', set: (c, v) => (c.http.headerTimeout = v as number) },
   {
     section: 'rtsp', key: 'port', kind: 'port', set: (c, v) => (c.rtsp.port = v as number),
     notInEffect: 'RTSP is not served yet',
   },
   { section: 'websocket', key: 'timeout', kind: 'seconds', set: (c, v) => (c.websocket.timeout = v as number) },
+  {
+    section: 'tcp', key: 'maxconnections', kind: 'int', min: -1, max: MAX_INT32,
+    set: (c, v) => (c.tcp.maxConnections = v as number),
+  },
+  {
+    section: 'tcp', key: 'maxconnectionsperip', kind: 'int', min: 0, max: MAX_INT32,
+    set: (c, v) => (c.tcp.maxConnectionsPerIP = v as number),
+  },
+  { section: 'tcp', key: 'outputlimit', kind: 'int', min: 16384, max: MAX_INT32, set: (c, v) => (c.tcp.outputLimit = v as number) },
+  { section: 'tcp', key: 'stalltimeout', kind: 'seconds', set: (c, v) => (c.tcp.stallTimeout = v as number) },
   { section: 'admin', key: 'port', kind: 'port', set: (c, v) => (c.admin.port = v as number) },
   { section: 'admin', key: 'host', kind: 'string', set: (c, v) => (c.admin.host = (v as string) || '127.0.0.1') },
   { section: 'admin', key: 'password', kind: 'string', set: (c, v) => (c.admin.password = v as string) },
@@ -85,12 +88,13 @@ export function defaultConfig(dir: string): Config {
     socketBufferSize: 0,
     threads: 0,
     application: { dir },
-    servers: { port: 0, targets: '' },
+    servers: { port: 0, targets: '', secret: '' },
     rtmfp: { port: 1935, keepaliveServer: 15, keepalivePeer: 10 },
     rtmp: { port: 1935 },
-    http: { port: 80, timeout: 7, index: '' },
+    http: { port: 80, timeout: 7, index: '', headerTimeout: 10 },
     rtsp: { port: 554 },
     websocket: { timeout: 120 },
+    tcp: { maxConnections: -1, maxConnectionsPerIP: 1000, outputLimit: 1024 * 1024, stallTimeout: 15 },
     admin: { port: 9997, host: '127.0.0.1', password: '' },
     logs: { directory: 'logs', name: 'log', rotation: 10, maxSize: 1_000_000 },
     raw: {},

@@ -8,7 +8,8 @@ import * as dgram from 'node:dgram';
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { option, vlu, Reader } from '../../src/protocols/rtmfp/binary';
-import { DEFAULT_KEY, decryptPacket, encryptPacket, sessionKeys, unscrambleSessionId } from '../../src/protocols/rtmfp/crypto';
+import { DEFAULT_KEY, decryptPacket, encryptPacket, unscrambleSessionId } from '../../src/protocols/rtmfp/crypto';
+import { SessionCrypto, directionKeys, offerNegotiations, settleNegotiations, type Wishes } from '../../src/protocols/rtmfp/session-crypto';
 import { dhKeyPair, type DhKeyPair } from '../../src/protocols/rtmfp/dh';
 import {
   EPD_URL,
@@ -31,6 +32,7 @@ import type { IncomingFlow } from '../../src/protocols/rtmfp/flow';
 import type { FlowSender } from '../../src/protocols/rtmfp/flow-writer';
 import { MSG, header, invocationBody, parseFlashMessage, readInvocation } from '../../src/protocols/rtmfp/flash-message';
 import { signatureStream, streamSignature } from '../../src/protocols/rtmfp/net-connection';
+import { GROUP_METADATA, groupJoin, isGroupMetadata, parseGroupMember } from '../../src/protocols/rtmfp/group-message';
 import { AMF0Writer } from '../../src/serialization/amf0';
 import { Table, type Value } from '../../src/serialization/value';
 
@@ -43,6 +45,11 @@ export interface ClientOptions {
   timestamps?: boolean;
   /** handshake retransmission period (ms) */
   retryMs?: number;
+  /**
+   * RFC 7425 session options we offer (HMAC, session sequence numbers: send always / require).
+   * Absent: Flash's offer (both "on request", 10-byte HMAC), which a Flash server declines.
+   */
+  sessionOptions?: Wishes;
 }
 
 export interface Status {
@@ -101,8 +108,13 @@ export class RtmfpTestClient extends EventEmitter {
     return `${this.opts.host ?? '127.0.0.1'}:${this.opts.port}`;
   }
 
+  /** every datagram this client sends, as sent (tests capture them to replay) */
+  onSend: ((datagram: Buffer) => void) | null = null;
+
   private sendRaw(d: Buffer): void {
-    if (!this.closed) this.socket.send(d, this.opts.port, this.opts.host ?? '127.0.0.1');
+    if (this.closed) return;
+    this.onSend?.(Buffer.from(d));
+    this.socket.send(d, this.opts.port, this.opts.host ?? '127.0.0.1');
   }
 
   private sendStartup(type: number, body: Buffer, farId: number): void {
@@ -179,8 +191,7 @@ export class RtmfpTestClient extends EventEmitter {
     this.skic = Buffer.concat([
       option(OPT_DH_PUBLIC_KEY, vlu(this.group)),
       option(OPT_EXTRA_RANDOMNESS, randomBytes(64)),
-      option(OPT_HMAC_NEGOTIATION, Buffer.from([0x02, 0x0a])),
-      option(OPT_SSEQ_NEGOTIATION, Buffer.from([0x02])),
+      this.opts.sessionOptions ? offerNegotiations(this.opts.sessionOptions) : Buffer.concat([option(OPT_HMAC_NEGOTIATION, Buffer.from([0x02, 0x0a])), option(OPT_SSEQ_NEGOTIATION, Buffer.from([0x02]))]),
     ]);
     const body = buildIIKeying({
       initiatorSessionId: this.id,
@@ -200,7 +211,14 @@ export class RtmfpTestClient extends EventEmitter {
     const dh = this.dhs.get(rk.group);
     if (!dh) return;
     this.stopRetry();
-    const keys = sessionKeys(dh.secret(rk.key), this.skic, Buffer.from(k.skrc));
+    let protection;
+    try {
+      protection = settleNegotiations(this.opts.sessionOptions ?? { hmacLength: 10 }, k.skrc);
+    } catch (e) {
+      this.handshakeFailed?.(e as Error);
+      return;
+    }
+    const keys = directionKeys(dh.secret(rk.key), this.skic, Buffer.from(k.skrc));
     const host = {
       send: (d: Buffer) => this.sendRaw(d),
       removed: () => this.emit('sessionClosed'),
@@ -209,15 +227,20 @@ export class RtmfpTestClient extends EventEmitter {
       keepaliveMs: 15_000,
     };
     const peerId = createHash('sha256').update(this.certificate).digest();
-    this.session = new Session(this.id, k.responderSessionId, keys.responderKey, keys.initiatorKey, this.address, peerId, host, 'initiator', this.opts.timestamps !== false);
+    const crypto = new SessionCrypto(keys.initiator, keys.responder, protection);
+    this.session = new Session(this.id, k.responderSessionId, crypto, this.address, peerId, host, 'initiator', this.opts.timestamps !== false);
     this.session.handler = this.flashHandler();
     this.handshakeDone?.(this.session);
   }
 
   private flashHandler(): SessionHandler {
     return {
-      onFlow: (flow: IncomingFlow) => signatureStream(flow.metadata) >= 0,
-      onMessage: (flow: IncomingFlow, message: Buffer) => this.onFlash(signatureStream(flow.metadata), message),
+      onFlow: (flow: IncomingFlow) => signatureStream(flow.metadata) >= 0 || isGroupMetadata(flow.metadata),
+      onMessage: (flow: IncomingFlow, message: Buffer) => {
+        if (isGroupMetadata(flow.metadata)) this.emit('groupMember', parseGroupMember(message).toString('hex'), flow.id);
+        else this.onFlash(signatureStream(flow.metadata), message);
+      },
+      onFlowEnd: (flow: IncomingFlow) => this.emit('flowEnd', flow.id, flow.metadata),
       onAddressChanged: () => {},
       onForwardedHello: (data: Buffer) => this.emit('forwardedHello', data),
       onClosed: () => {
@@ -344,6 +367,25 @@ export class RtmfpTestClient extends EventEmitter {
     if (!sender || !this.session) return;
     sender.write(header(type, time), body);
     this.session.scheduleFlush();
+  }
+
+  /**
+   * NetGroup: opens a "GC" flow and sends the join message for `groupId` (or `raw`, a whole join
+   * message); the server's answers come as 'groupMember' events (peer id hex). Resolves with the
+   * flow's sender; closing it (`leaveGroup`) leaves the group.
+   */
+  joinGroup(groupId: Buffer | null, raw?: Buffer): FlowSender {
+    const s = this.session;
+    if (!s) throw new Error('not connected');
+    const sender = s.newSender(GROUP_METADATA, -1);
+    sender.write(null, raw ?? groupJoin(groupId!));
+    s.scheduleFlush();
+    return sender;
+  }
+
+  leaveGroup(sender: FlowSender): void {
+    sender.close();
+    this.session?.scheduleFlush();
   }
 
   /** bytes our flows still hold (queued + unacknowledged) */

@@ -13,6 +13,7 @@ import { AMF0Reader } from '../../serialization/amf0';
 import { MSG, header, parseFlashMessage, readInvocation, statusInfo, userControl } from './flash-message';
 import type { IncomingFlow } from './flow';
 import { FlowFlashWriter } from './flow-flash-writer';
+import { NetGroupFlows } from './net-group';
 import { NetStream } from './net-stream';
 import { RtmfpClient } from './rtmfp-client';
 import type { Session, SessionHandler } from './session';
@@ -43,6 +44,7 @@ export class NetConnection implements SessionHandler {
   private nextStreamId = 1;
   /** the addresses the peer announced with setPeerInfo (its private ones), for rendezvous */
   peerAddresses: string[] = [];
+  readonly groups: NetGroupFlows;
 
   constructor(
     private readonly ctx: ServerContext,
@@ -50,9 +52,11 @@ export class NetConnection implements SessionHandler {
     private readonly keepalive: { server: number; peer: number },
   ) {
     this.client = new RtmfpClient(session);
+    this.groups = new NetGroupFlows(ctx, session, this.client);
   }
 
   onFlow(flow: IncomingFlow): boolean {
+    if (NetGroupFlows.claims(flow)) return this.groups.onFlow(flow);
     const id = signatureStream(flow.metadata);
     if (id < 0) return false;
     if (id === 0) {
@@ -65,6 +69,7 @@ export class NetConnection implements SessionHandler {
   }
 
   onMessage(flow: IncomingFlow, message: Buffer): void {
+    if (this.groups.owns(flow)) return this.groups.onMessage(flow, message);
     const id = signatureStream(flow.metadata);
     try {
       const m = parseFlashMessage(message);
@@ -178,7 +183,12 @@ export class NetConnection implements SessionHandler {
     if (this.client.connected) this.ctx.host.onAddressChanged(this.client, oldAddress);
   }
 
+  onFlowEnd(flow: IncomingFlow): void {
+    this.groups.onFlowEnd(flow);
+  }
+
   onClosed(): void {
+    this.groups.close();
     for (const s of this.streams.values()) s.stop();
     this.streams.clear();
     this.client.main?.close();

@@ -3,18 +3,18 @@
  * timeouts, output coalescing (SPEC S5). It is the script-visible `client` of the connection.
  * Commands go to net-connection.ts, stream work to net-stream.ts.
  *
- * Output: every write of a burst goes to a corked socket and is uncorked once per burst (end of
- * the publisher's input, publication:flush(), or the next turn of the event loop), so Node hands
- * the kernel one writev per burst instead of one write per message.
+ * Output goes through the transport connection (src/transport): every write of a burst is corked
+ * and uncorked once per burst (end of the publisher's input, publication:flush(), or the shared
+ * 50 ms tick), so Node hands the kernel one writev per burst instead of one write per message; a
+ * player whose queue stays above the output limit is dropped by the transport's stall timeout.
  */
-import type { Socket } from 'node:net';
 import { Client } from '../../core/client';
 import type { ServerContext } from '../../core/context';
-import { LISTENER_LIMITS } from '../../core/listener';
 import type { Publication } from '../../core/publication';
 import type { Writer } from '../../core/writer';
 import type { MediaFrame } from '../../core/media';
 import { Table, type Value } from '../../serialization/value';
+import type { Connection, ConnectionHandler } from '../../transport/connection';
 import { ChunkReader, type RTMPMessage } from './chunk-reader';
 import { encodeMessage, messageHeader, sharedMediaBody, u32 } from './chunk-writer';
 import { CSID, MessageType, RTMP_DEFAULTS, RTMP_LIMITS, UserControl } from './constants';
@@ -26,15 +26,11 @@ import { RTMPStream } from './net-stream';
 import type { RC4 } from './rc4';
 import { RTMPWriter } from './writer';
 
-/** What a session needs from its server: logging context and the shared flush scheduler. */
+/** What a session needs from its server. */
 export interface SessionHost {
   readonly context: ServerContext;
-  scheduleFlush(session: RTMPSession): void;
   sessionClosed(session: RTMPSession): void;
 }
-
-/** bytes written while corked beyond which the session uncorks without waiting for the tick */
-const CORK_LIMIT = 64 * 1024;
 
 const enum Stage {
   C0C1,
@@ -43,7 +39,7 @@ const enum Stage {
   Closed,
 }
 
-export class RTMPSession extends Client {
+export class RTMPSession extends Client implements ConnectionHandler {
   protocol = 'RTMP';
   readonly context: ServerContext;
   /** AMF3 NetConnection (connect's objectEncoding 3) */
@@ -60,8 +56,6 @@ export class RTMPSession extends Client {
   outChunkSize = 128;
   private mainWriter: RTMPWriter;
   private extraWriters = new Set<RTMPWriter>();
-  private corked = false;
-  private corkedBytes = 0;
   private received = 0;
   private acknowledged = 0;
   private peerWindow = RTMP_DEFAULTS.windowAckSize;
@@ -74,21 +68,16 @@ export class RTMPSession extends Client {
   idleTimeoutMs = RTMP_DEFAULTS.connectTimeoutMs;
   private readonly born = Date.now();
   private closing = false;
-  /** since when the output queue is above the drop threshold (0 = it is not) */
-  private stalledSince = 0;
 
   constructor(
     private readonly host: SessionHost,
-    readonly socket: Socket,
+    readonly connection: Connection,
   ) {
-    super(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, undefined, socket);
+    super(connection.address, undefined, connection.socket);
     this.context = host.context;
     this.reader = new ChunkReader((m) => this.onMessage(m));
     this.mainWriter = new RTMPWriter(this, CSID.command, 0, true);
-    socket.setNoDelay(true);
-    socket.on('data', (d: Buffer) => this.onData(d));
-    socket.on('error', (e) => this.log('debug', `socket error: ${e.message}`));
-    socket.on('close', () => this.close('socket closed'));
+    connection.handler = this;
     this.armIdle();
   }
 
@@ -106,7 +95,7 @@ export class RTMPSession extends Client {
 
   // ---- input
 
-  private onData(data: Buffer): void {
+  onData(data: Buffer): void {
     if (this.stage === Stage.Closed) return;
     this.lastReceptionTime = Date.now();
     const logger = this.context.logger;
@@ -260,31 +249,20 @@ export class RTMPSession extends Client {
   // ---- output
 
   private writeRaw(buf: Buffer): void {
-    if (this.stage === Stage.Closed || this.socket.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      this.host.scheduleFlush(this);
-    }
+    if (this.stage === Stage.Closed) return;
     const logger = this.context.logger;
     if (logger.dumping) logger.dump(this.protocol, 'out', this.address, buf);
-    this.socket.write(this.cipher ? this.cipher.transform(buf) : buf);
-    // coalescing is for small frames: a big burst goes out at once rather than waiting for the tick
-    this.corkedBytes += buf.length;
-    if (this.corkedBytes >= CORK_LIMIT) this.flushOutput();
+    this.connection.write(this.cipher ? this.cipher.transform(buf) : buf);
   }
 
   /** Ends the current burst: one writev for everything written since the last flush. */
   flushOutput(): void {
-    if (!this.corked) return;
-    this.corked = false;
-    this.corkedBytes = 0;
-    this.socket.uncork();
+    this.connection.flush();
   }
 
   /** Bytes written and not yet taken by the kernel (Node's queue, corked bytes included). */
   queuedBytes(): number {
-    return this.socket.writableLength;
+    return this.connection.queuedBytes();
   }
 
   sendMessage(csid: number, type: number, streamId: number, timestamp: number, payload: Buffer): void {
@@ -383,21 +361,26 @@ export class RTMPSession extends Client {
     this.flushOutput();
   }
 
-  /** One periodic check per session: idle timeout, connect deadline, stalled output. */
+  /**
+   * One periodic check per session: idle timeout (time since the last received bytes) and connect
+   * deadline. Stalled output is the transport's (`[TCP] stallTimeout`).
+   */
   private armIdle(): void {
     if (this.idleTimer) clearInterval(this.idleTimer);
     const idleMs = this.idleTimeoutMs > 0 ? this.idleTimeoutMs : Infinity;
-    const period = Math.max(50, Math.min(idleMs, 5000, RTMP_DEFAULTS.stallTimeoutMs / 4));
+    const period = Math.max(50, Math.min(idleMs, 5000, RTMP_DEFAULTS.connectTimeoutMs / 4));
     this.idleTimer = setInterval(() => {
       const now = Date.now();
       const idle = now - this.lastReceptionTime;
       if (idle >= idleMs) this.close(`timeout (${Math.round(idle / 1000)} s without data)`);
       else if (!this.connected && now - this.born > RTMP_DEFAULTS.connectTimeoutMs) this.close('no connect in time');
-      else if (this.queuedBytes() <= LISTENER_LIMITS.dropBytes) this.stalledSince = 0;
-      else if (!this.stalledSince) this.stalledSince = now;
-      else if (now - this.stalledSince >= RTMP_DEFAULTS.stallTimeoutMs) this.close(`stalled: ${this.queuedBytes()} bytes not read`, true);
     }, period);
     this.idleTimer.unref();
+  }
+
+  /** The connection ended (peer, error, stall, server stopping). */
+  onClose(reason: string): void {
+    this.close(reason);
   }
 
   /** Ends the session: streams stopped, script told (onDisconnection), socket closed. */
@@ -418,12 +401,8 @@ export class RTMPSession extends Client {
     for (const w of [...this.extraWriters]) w.close();
     this.flushOutput();
     this.stage = Stage.Closed;
-    if (abrupt) this.socket.destroy();
-    else {
-      this.socket.end();
-      // a peer that never reads must not keep the socket (and its queue) alive
-      setTimeout(() => this.socket.destroy(), 2000).unref();
-    }
+    // end then destroy after a grace period (a peer that never reads keeps nothing), or at once
+    this.connection.close(reason, abrupt);
     this.mainWriter.close();
     this.host.sessionClosed(this);
   }
