@@ -422,9 +422,11 @@ package.preload['jit.profile'] = nil -- the profiler instruments traces for the 
 package.preload['jit.util'] = nil
 package.loaded['jit.opt'] = nil
 local j = jit
-jit = { version = j.version, version_num = j.version_num, os = j.os, arch = j.arch, status = j.status }
+jit = { version = j.version, version_num = j.version_num, os = j.os, arch = j.arch, status = j.status, on = j.on, off = j.off, flush = j.flush }
 package.loaded.jit = jit
 )lua";
+
+int noop(lua_State *) { return 0; }
 
 int isInterrupted(lua_State *L) {
   lua_pushboolean(L, interruptHookSet(L));
@@ -1429,6 +1431,12 @@ OP(opOpen) {
     return throwError(env, ("cannot open the Lua libraries: " + error).c_str());
   }
   guardInit(vm, wantJit);
+  if (!vm->jit) {
+    // a state without the profiler's instrumentation must stay interpreted: jit.on does nothing
+    lua_getglobal(L, "jit");
+    lua_pushcfunction(L, noop);
+    lua_setfield(L, -2, "on");
+  }
   lua_settop(L, 0);
   // weak: the adapter object holds its dispatcher, and an adapter nobody holds any more lets the
   // handle's finalizer close the state (a strong reference would keep that cycle alive forever)

@@ -519,7 +519,7 @@ describe('LuaJIT engine', opts, () => {
     assert.deepEqual(ok(L, 'return loadstring("return #setmetatable({}, {__len = function() return 9 end})")()'), [9]);
     assert.deepEqual(ok(L, 'local env = {y = 3} return load("return y", "e", "t", env)()'), [3]);
     // what could crash the process or escape the budget is not there
-    assert.deepEqual(ok(L, 'return newproxy, pcall(require, "ffi"), (pcall(debug.sethook)), jit.version ~= nil, jit.on'), [null, false, false, true, null]);
+    assert.deepEqual(ok(L, 'return newproxy, pcall(require, "ffi"), (pcall(debug.sethook)), jit.version ~= nil, jit.attach, jit.util, string.buffer'), [null, false, false, true, null, null, null]);
     // `#` on nil still fails with a position
     const [st, out] = run(L, 'local x\nreturn #x');
     assert.equal(st, LuaStatus.ERRRUN);
@@ -534,7 +534,12 @@ describe('LuaJIT engine', opts, () => {
     const interpreted = first.jit ? second : first;
     assert.equal(interpreted.jit, false);
     assert.equal(run(interpreted, 'while true do end')[0], LuaStatus.ERRRUN);
+    // jit.on cannot turn the compiler on where no instrumentation would let the budget in
+    assert.equal(run(interpreted, 'jit.on() while true do end')[0], LuaStatus.ERRRUN);
+    assert.deepEqual(ok(interpreted, 'return (jit.status())'), [false]);
     const jitted = first.jit ? first : second;
+    // in the state that has it, jit.off/on work and loops stay interruptible either way
+    assert.equal(run(jitted, 'jit.off() jit.on() while true do end')[0], LuaStatus.ERRRUN);
     jitted.close();
     const third = open(100);
     assert.equal(third.jit, true);
