@@ -5,6 +5,10 @@
  * script a property read (`self.protocol`, `client.protocol`) and a method call (`mona:time()`).
  *
  *   npx tsc -p . && node dist/bench/script-events.js [--baseline=/path/to/other/checkout] [--rounds=7] [--langs=lua,js]
+ *   npx tsc -p . && node dist/bench/script-events.js --engines [--rounds=7]
+ *
+ * `--engines` compares the Lua engines of this build instead: LuaJIT (the addon) and fengari, chosen
+ * in each child by MONATS_LUA_ENGINE.
  *
  * The baseline runs the Lua app only (a build before JavaScript apps has no JS engine).
  * Each round runs every side in its own child process (same workload, fresh process, alternating
@@ -121,7 +125,12 @@ function main(): void {
   const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const ours = path.join(__dirname, '..');
   const langs = (arg('langs') ?? 'lua,js').split(',');
-  const sides: Array<{ name: string; dist: string; lang: string }> = langs.map((lang) => ({ name: lang === 'lua' ? 'ours' : `ours (${lang})`, dist: ours, lang }));
+  const sides: Array<{ name: string; dist: string; lang: string; engine?: string }> = process.argv.includes('--engines')
+    ? [
+        { name: 'luajit', dist: ours, lang: 'lua', engine: 'luajit' },
+        { name: 'fengari', dist: ours, lang: 'lua', engine: 'fengari' },
+      ]
+    : langs.map((lang) => ({ name: lang === 'lua' ? 'ours' : `ours (${lang})`, dist: ours, lang }));
   const baseline = arg('baseline');
   if (baseline) sides.push({ name: 'baseline', dist: path.join(path.resolve(baseline), 'dist'), lang: 'lua' });
   const rounds = Number(arg('rounds') ?? 7);
@@ -129,7 +138,8 @@ function main(): void {
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? sides : [...sides].reverse();
     for (const side of order) {
-      const out = spawnSync(process.execPath, [__filename, `--child=${side.dist}`, `--lang=${side.lang}`], { encoding: 'utf8', timeout: 300_000 });
+      const env = side.engine ? { ...process.env, MONATS_LUA_ENGINE: side.engine } : process.env;
+      const out = spawnSync(process.execPath, [__filename, `--child=${side.dist}`, `--lang=${side.lang}`], { encoding: 'utf8', timeout: 300_000, env });
       if (out.status !== 0) throw new Error(`${side.name}: ${out.stderr || out.error}`);
       results.get(side.name)!.push(JSON.parse(out.stdout) as Figures);
     }
@@ -142,6 +152,9 @@ function main(): void {
   }
   if (table['ours (js)'] && table.ours) {
     table['js / lua'] = Object.fromEntries(keys.map((k) => [k, (Number(table['ours (js)'][k]) / Number(table.ours[k])).toFixed(2)]));
+  }
+  if (table.luajit && table.fengari) {
+    table['luajit / fengari'] = Object.fromEntries(keys.map((k) => [k, (Number(table.luajit[k]) / Number(table.fengari[k])).toFixed(2)]));
   }
   if (baseline && table.ours) {
     table['ours / baseline'] = Object.fromEntries(keys.map((k) => [k, (Number(table.ours[k]) / Number(table.baseline[k])).toFixed(2)]));

@@ -202,7 +202,9 @@ test('mona: conversions round trip, md5/sha256 raw digests, split, time, configs
     assert.deepEqual(evalRoot(s, 'return mona:fromJSON("[{\\"a\\":1},\\"x\\",null,true]")').map(toJS), [{ a: 1 }, 'x', null, true]);
     assert.deepEqual(evalRoot(s, 'local a, b = mona:fromAMF(mona:toAMF0({x = 1}, "s")) return a, b').map(toJS), [{ x: 1 }, 's']);
     assert.deepEqual(evalRoot(s, 'local a = mona:fromAMF(mona:toAMF({x = {1, 2}})) return a').map(toJS), [{ x: [1, 2] }]);
-    assert.deepEqual(evalRoot(s, 'return mona:toQuery({a = 1, b = "x y"})'), ['a=1&b=x%20y']);
+    // a table's fields come in the VM's hash order (LuaJIT gives b before a, fengari a before b)
+    const [query] = evalRoot(s, 'return mona:toQuery({a = 1, b = "x y"})');
+    assert.deepEqual(String(query).split('&').sort(), ['a=1', 'b=x%20y']);
     assert.deepEqual(evalRoot(s, 'return mona:fromQuery("a=1&b=text")').map(toJS), [{ a: 1, b: 'text' }]);
     const [xml] = evalRoot(s, 'return mona:toXML({__name = "root", id = "7", {__name = "child", __value = "v"}})');
     assert.match(String(xml), /<root id="7"><child>v<\/child><\/root>/);
