@@ -76,6 +76,9 @@ export const KEYS: readonly KeySpec[] = [
   { section: 'admin', key: 'port', kind: 'port', set: (c, v) => (c.admin.port = v as number) },
   { section: 'admin', key: 'host', kind: 'string', set: (c, v) => (c.admin.host = (v as string) || '127.0.0.1') },
   { section: 'admin', key: 'password', kind: 'string', set: (c, v) => (c.admin.password = v as string) },
+  { section: 'scripts', key: 'budget', kind: 'int', min: 0, max: 600_000, set: (c, v) => (c.scripts.budget = v as number) },
+  { section: 'scripts', key: 'startbudget', kind: 'int', min: 0, max: 3_600_000, set: (c, v) => (c.scripts.startBudget = v as number) },
+  { section: 'scripts', key: 'memory', kind: 'int', min: 0, max: 1_048_576, set: (c, v) => (c.scripts.memory = v as number) },
   // logs.directory is resolved by the loader (relative to application.dir)
   { section: 'logs', key: 'name', kind: 'filename', set: (c, v) => (c.logs.name = v as string) },
   { section: 'logs', key: 'rotation', kind: 'int', min: 0, max: 1000, set: (c, v) => (c.logs.rotation = v as number) },
@@ -97,6 +100,7 @@ export function defaultConfig(dir: string): Config {
     websocket: { timeout: 120 },
     tcp: { maxConnections: -1, maxConnectionsPerIP: 1000, outputLimit: 1024 * 1024, stallTimeout: 15 },
     admin: { port: 9997, host: '127.0.0.1', password: '' },
+    scripts: { budget: 500, startBudget: 10_000, memory: 512 },
     logs: { directory: 'logs', name: 'log', rotation: 10, maxSize: 1_000_000 },
     raw: {},
   };

@@ -31,6 +31,13 @@ export interface Config {
    */
   admin: { port: number; host: string; password: string };
   /**
+   * Script limits (additive section): `budget` ms a script call triggered by a client (connection,
+   * RPC, message, publish/play approval, media events, HTTP onRead…) may run before it is
+   * interrupted, `startBudget` ms for loading an app, onStart/onStop and onManage, `memory` MiB the
+   * Lua VM may allocate (0 = no limit; on the fallback engine not enforced).
+   */
+  scripts: { budget: number; startBudget: number; memory: number };
+  /**
    * `directory` is absolute (a relative one in the ini is taken from application.dir). The file
    * being written is `<directory>/<name>.0` (rotated to `.1` … `.<rotation>`, MonaServer's naming),
    * or `<directory>/<name>` when rotation is 0. `maxSize` (additive, MonaServer's `logs.maxSize`):

@@ -75,6 +75,23 @@ export class FengariAPI implements LuaAPI {
   private readonly main: any;
   private depth = 0;
   private callStart = 0;
+  /** the interruption being raised: once a call is past its budget, every instruction raises it
+   * again until the outermost pcall returns, so a pcall inside the script cannot swallow it */
+  private interrupted: Uint8Array | null = null;
+  private readonly hook = (L2: any): void => {
+    if (this.interrupted === null) {
+      if (!(this.depth > 0 && this.callBudgetMs > 0 && Date.now() - this.callStart > this.callBudgetMs)) return;
+      // the interrupted function is at level 0 while a hook runs: name its line ourselves
+      const caller = this.L;
+      this.L = L2;
+      const at = this.where(0) || this.where(1);
+      this.L = caller;
+      this.interrupted = toLuaString(`${at ? at + ': ' : ''}script interrupted: still running after ${this.callBudgetMs} ms`);
+      lua.lua_sethook(L2, this.hook, lua.LUA_MASKCOUNT, 1);
+    }
+    lua.lua_pushstring(L2, this.interrupted);
+    lua.lua_error(L2);
+  };
   private readonly tags = new WeakMap<object, number>();
 
   constructor() {
@@ -87,22 +104,7 @@ export class FengariAPI implements LuaAPI {
       lua.lua_pushstring(L2, toLuaString(e instanceof Error ? e.message : String(e)));
       return 1;
     });
-    lua.lua_sethook(
-      L,
-      (L2: any) => {
-        if (this.depth > 0 && this.callBudgetMs > 0 && Date.now() - this.callStart > this.callBudgetMs) {
-          // the interrupted function is at level 0 while a hook runs: name its line ourselves
-          const caller = this.L;
-          this.L = L2;
-          const at = this.where(0) || this.where(1);
-          this.L = caller;
-          lua.lua_pushstring(L2, toLuaString(`${at ? at + ': ' : ''}script interrupted: still running after ${this.callBudgetMs} ms`));
-          lua.lua_error(L2);
-        }
-      },
-      lua.LUA_MASKCOUNT,
-      HOOK_COUNT,
-    );
+    lua.lua_sethook(L, this.hook, lua.LUA_MASKCOUNT, HOOK_COUNT);
     this.openLuaJITLibraries();
   }
 
@@ -267,7 +269,11 @@ export class FengariAPI implements LuaAPI {
     try {
       return statusOf(lua.lua_pcall(this.L, nargs, nresults, 0));
     } finally {
-      this.depth--;
+      if (--this.depth === 0 && this.interrupted !== null) {
+        this.interrupted = null;
+        lua.lua_sethook(this.L, this.hook, lua.LUA_MASKCOUNT, HOOK_COUNT);
+        if (this.L !== this.main) lua.lua_sethook(this.main, this.hook, lua.LUA_MASKCOUNT, HOOK_COUNT);
+      }
     }
   }
   load(code: Uint8Array, chunkName: string): number {

@@ -34,7 +34,9 @@ const RELOAD_CHECK_MS = 1000;
 /** onManage period (every 2 s) */
 const MANAGE_MS = 2000;
 /** default longest time one call into scripts may run */
-const CALL_BUDGET_MS = 10_000;
+/** defaults when the configuration has no [scripts] section (script hosts made by tests) */
+const CALL_BUDGET_MS = 500;
+const START_BUDGET_MS = 10_000;
 
 // argument writers: static functions taking their context, so that no closure is made per call
 const writeText: ArgWriter<string> = (out, s) => out.text(s);
@@ -70,7 +72,12 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
   private readonly observed = new Map<Publication, () => void>();
   private manageTimer: NodeJS.Timeout | null = null;
   private running = false;
-  private budgetMs = CALL_BUDGET_MS;
+  /** ms a call a client triggers may run ([scripts] budget) */
+  private budgetMs: number;
+  /** ms loading an app, onStart/onStop and onManage may run ([scripts] startBudget) */
+  private readonly startBudgetMs: number;
+  /** the budget the engines apply now: budgetMs, or startBudgetMs inside longCalls() */
+  private currentBudget: number;
   /** www/ folder rules (which paths are apps), shared with core's script-less host */
   private readonly folders: FolderHost;
 
@@ -95,6 +102,9 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     this.mona = createMona(ctx, this.objects);
     this.globals = logFunctions(ctx);
     this.data = new DataBinding(ctx.dataDir, ctx.logger);
+    const limits = ctx.config.scripts ?? { budget: CALL_BUDGET_MS, startBudget: START_BUDGET_MS };
+    this.budgetMs = this.currentBudget = limits.budget;
+    this.startBudgetMs = limits.startBudget;
   }
 
   get wwwDir(): string {
@@ -108,14 +118,34 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
 
   set callBudgetMs(ms: number) {
     this.budgetMs = ms;
+    this.applyBudget(ms);
+  }
+
+  private applyBudget(ms: number): void {
+    this.currentBudget = ms;
     for (const e of this.engineList) e.callBudgetMs = ms;
+  }
+
+  /**
+   * Runs `fn` (loading an app, onStart/onStop, onManage: work of the server's own, not of one
+   * client's request) under the longer start budget.
+   */
+  private longCalls<T>(fn: () => T): T {
+    if (this.currentBudget === this.startBudgetMs) return fn();
+    const saved = this.currentBudget;
+    this.applyBudget(this.startBudgetMs);
+    try {
+      return fn();
+    } finally {
+      this.applyBudget(saved);
+    }
   }
 
   private engineFor(entry: EngineEntry): ScriptEngine {
     let engine = this.engines.get(entry);
     if (!engine) {
       engine = entry.create(this);
-      engine.callBudgetMs = this.budgetMs;
+      engine.callBudgetMs = this.currentBudget;
       this.engines.set(entry, engine);
       this.engineList = [...this.engines.values()];
       this.ctx.logger.info('Scripts', `${entry.name} apps run on ${engine.version}`);
@@ -267,6 +297,10 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
 
   /** Runs the main file (if any) in a clean environment, then onStart(path). */
   private runMain(app: App): void {
+    this.longCalls(() => this.runMainNow(app));
+  }
+
+  private runMainNow(app: App): void {
     const entry = this.entryOf.get(app) as EngineEntry;
     const hidden: string[] = [];
     const found = app.mainFile(this.entries, hidden);
@@ -299,7 +333,7 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
 
   private stopApp(app: App): void {
     if (!app.alive) return;
-    this.event(app, 'onStop', writeText, app.path);
+    this.longCalls(() => this.event(app, 'onStop', writeText, app.path));
     this.ctx.logger.debug('Scripts', `application ${app.path || '/'} stopped`);
   }
 
@@ -353,6 +387,10 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
   }
 
   private manage(): void {
+    this.longCalls(() => this.manageNow());
+  }
+
+  private manageNow(): void {
     for (const app of [...this.apps.values()]) if (app.alive) this.checkReload(app, true);
     if (this.root) this.event(this.root, 'onManage', null, null);
     for (const w of [...this.managedWriters]) {
