@@ -28,6 +28,7 @@ import type { GlobalFunction, ObjectClass } from './model';
 import { createMona, logFunctions, type MonaObject } from './mona';
 import { ApiObjects, type ObjectsHost } from './objects';
 import type { Runtime, ScriptFile } from './runtime';
+import { ScriptSockets, type SocketsHost } from '../sockets/sockets';
 
 /** How often main files are looked at when apps are used (hot reload), in ms. */
 const RELOAD_CHECK_MS = 1000;
@@ -51,8 +52,10 @@ const writeData: ArgWriter<MediaFrame> = (out, frame) => {
   out.text(frame.dataType);
 };
 
-export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRendezvousHooks, Runtime, ObjectsHost {
+export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRendezvousHooks, Runtime, ObjectsHost, SocketsHost {
   readonly objects: ApiObjects;
+  /** the script sockets (mona:createTCPClient...), closed with the app that made them */
+  readonly sockets: ScriptSockets;
   readonly mona: { readonly cls: ObjectClass<MonaObject>; readonly obj: MonaObject };
   readonly globals: Readonly<Record<string, GlobalFunction>>;
   readonly data: DataBinding;
@@ -71,6 +74,8 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
   private manageTimer: NodeJS.Timeout | null = null;
   private running = false;
   private budgetMs = CALL_BUDGET_MS;
+  /** the app whose script runs now: what a socket made now belongs to */
+  private calling: App | null = null;
   /** www/ folder rules (which paths are apps), shared with core's script-less host */
   private readonly folders: FolderHost;
 
@@ -92,13 +97,26 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     if (entries.length === 0) throw new Error('ScriptHost needs at least one engine');
     this.folders = new FolderHost(ctx.wwwDir);
     this.objects = new ApiObjects(this);
-    this.mona = createMona(ctx, this.objects);
+    this.sockets = new ScriptSockets(this);
+    this.mona = createMona(ctx, this.objects, this.sockets);
     this.globals = logFunctions(ctx);
     this.data = new DataBinding(ctx.dataDir, ctx.logger);
   }
 
   get wwwDir(): string {
     return this.ctx.wwwDir;
+  }
+
+  get logger(): ServerContext['logger'] {
+    return this.ctx.logger;
+  }
+
+  /**
+   * The app whose script runs now (the app of the event, of the client whose method runs, of the
+   * socket whose event runs); the root app while none is known (code evaluated from outside).
+   */
+  currentApp(): App | null {
+    return this.calling ?? this.root;
   }
 
   /** ms one call from the server into scripts may run before it is interrupted (every engine) */
@@ -157,6 +175,7 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     const all = [...this.apps.values()].sort((a, b) => b.path.length - a.path.length);
     for (const app of all) this.stopApp(app);
     for (const app of all) app.alive = false;
+    this.sockets.closeAll();
     this.apps.clear();
     this.root = null;
     this.running = false;
@@ -269,10 +288,14 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
         this.ctx.logger.error('Scripts', `cannot read ${main}: ${(e as Error).message}`);
       }
       if (code) {
+        const previous = this.calling;
+        this.calling = app;
         try {
           app.instance.run(code, this.chunkName(main));
         } catch (e) {
           this.logError(e);
+        } finally {
+          this.calling = previous;
         }
       }
     }
@@ -310,6 +333,7 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     }
     this.ctx.logger.info('Scripts', `application ${app.path || '/'} reloaded (${why})`);
     this.stopApp(app);
+    this.sockets.closeApp(app);
     if (entry !== this.entryOf.get(app)) {
       // another language now: a new instance, and the loaded children (linked to the old one) load again on use
       for (const child of [...app.children.values()]) this.unload(child, `its parent ${app.path || '/'} changed language`);
@@ -322,6 +346,7 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
   private unload(app: App, reason: string): void {
     for (const child of [...app.children.values()]) this.unload(child, reason);
     this.stopApp(app);
+    this.sockets.closeApp(app);
     app.alive = false;
     this.apps.delete(app.path);
     app.parent?.children.delete(app.name);
@@ -354,38 +379,51 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
    * defines it. Errors are logged ([] returned), or rethrown as ScriptError when `rethrow`.
    */
   event<C>(app: App, name: string, write: ArgWriter<C> | null, ctx: C, rethrow = false, results = true): CallResult {
-    for (let a: App | null = app; a; a = a.parent) {
-      const instance = a.instance;
-      if (!instance) continue;
-      try {
-        const r = instance.callEvent(name, write, ctx, results);
-        if (r !== null) return r;
-      } catch (e) {
-        if (rethrow) throw e;
-        this.logError(e);
-        return [];
+    const previous = this.calling;
+    try {
+      for (let a: App | null = app; a; a = a.parent) {
+        const instance = a.instance;
+        if (!instance) continue;
+        // a parent's handler serving a child's event runs for the child (its sockets are the child's)
+        this.calling = app;
+        try {
+          const r = instance.callEvent(name, write, ctx, results);
+          if (r !== null) return r;
+        } catch (e) {
+          if (rethrow) throw e;
+          this.logError(e);
+          return [];
+        }
       }
+      return null;
+    } finally {
+      this.calling = previous;
     }
-    return null;
   }
 
   /**
    * Calls `obj:name(...)` where `name` is a function scripts stored on obj's script object (in any
    * engine that knows obj): null when none has one. Errors as for event().
    */
-  method<T extends object, C>(cls: ObjectClass<T>, obj: T, name: string, write: ArgWriter<C> | null, ctx: C, rethrow = false, results = true): CallResult {
+  method<T extends object, C>(cls: ObjectClass<T>, obj: T, name: string, write: ArgWriter<C> | null, ctx: C, rethrow = false, results = true, app: App | null = null): CallResult {
     const engines = this.engineList;
-    for (let i = 0; i < engines.length; i++) {
-      try {
-        const r = engines[i].callMethod(cls, obj, name, write, ctx, results);
-        if (r !== null) return r;
-      } catch (e) {
-        if (rethrow) throw e;
-        this.logError(e);
-        return [];
+    const previous = this.calling;
+    if (app) this.calling = app;
+    try {
+      for (let i = 0; i < engines.length; i++) {
+        try {
+          const r = engines[i].callMethod(cls, obj, name, write, ctx, results);
+          if (r !== null) return r;
+        } catch (e) {
+          if (rethrow) throw e;
+          this.logError(e);
+          return [];
+        }
       }
+      return null;
+    } finally {
+      this.calling = previous;
     }
-    return null;
   }
 
   /** Logs a script error with its file:line as source. */
@@ -439,7 +477,7 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
 
   private clientMethod<C>(client: Client, name: string, write: ArgWriter<C> | null, ctx: C, rethrow = false): CallResult {
     if (!client.connected && !this.knows(client)) return null;
-    return this.method(this.objects.client, client, name, write, ctx, rethrow);
+    return this.method(this.objects.client, client, name, write, ctx, rethrow, true, this.apps.get(client.path) ?? null);
   }
 
   // ---- AppHost: events ----
@@ -470,7 +508,7 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
   call(client: Client, method: string, args: Value[]): Value[] {
     let r: CallResult;
     try {
-      r = this.method(this.objects.client, client, method, writeValues, args, true);
+      r = this.method(this.objects.client, client, method, writeValues, args, true, true, this.apps.get(client.path) ?? null);
     } catch (e) {
       this.logError(e); // the operator sees it too, not only the caller
       throw new CallFailed(e instanceof Error ? e.message : String(e));
@@ -486,7 +524,7 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
   onMessage(client: Client, args: Value[]): Value[] {
     let r: CallResult;
     try {
-      r = this.method(this.objects.client, client, 'onMessage', writeValues, args, true);
+      r = this.method(this.objects.client, client, 'onMessage', writeValues, args, true, true, this.apps.get(client.path) ?? null);
     } catch (e) {
       this.logError(e);
       throw new CallFailed(e instanceof Error ? e.message : String(e));

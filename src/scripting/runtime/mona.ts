@@ -18,6 +18,7 @@ import { resolveHostSync } from './dns-sync';
 import type { Args, Out } from './engine';
 import type { GlobalFunction, ObjectClass } from './model';
 import type { ApiObjects } from './objects';
+import type { ScriptSockets } from '../sockets/sockets';
 import { fileTable, ipAddressTable, socketAddressTable, xmlDocument } from './values';
 
 /** mona:split(expression, separator[, option]): option 1 drops empty tokens, 2 trims, 3 both. */
@@ -140,7 +141,7 @@ export interface MonaObject {
   readonly kind: 'mona';
 }
 
-export function createMona(ctx: ServerContext, objects: ApiObjects): { cls: ObjectClass<MonaObject>; obj: MonaObject } {
+export function createMona(ctx: ServerContext, objects: ApiObjects, sockets: ScriptSockets): { cls: ObjectClass<MonaObject>; obj: MonaObject } {
   const obj: MonaObject = { kind: 'mona' };
   let configs: Table | null = null;
   let environment: Table | null = null;
@@ -163,6 +164,18 @@ export function createMona(ctx: ServerContext, objects: ApiObjects): { cls: Obje
       environment: (_m, out) => out.value((environment ??= environmentTable())),
       groups: (_m, out) => out.object(groups, groupsObj),
       servers: (_m, out) => out.object(servers, serversObj),
+    },
+    // any other key is a configuration key, as MonaServer reads `mona.<key>` from mona.configs
+    // (`mona.arguments`: the command-line options; an empty table when none was given)
+    fallback(_m, key, out) {
+      const v = (configs ??= configsTable(ctx)).get(key);
+      if (v === null) {
+        if (key !== 'arguments') return false;
+        out.value(new Table());
+        return true;
+      }
+      out.value(v);
+      return true;
     },
     methods: {
       absolutePath(_m, args, out) {
@@ -254,6 +267,15 @@ export function createMona(ctx: ServerContext, objects: ApiObjects): { cls: Obje
         const r = resolveHostSync(host);
         if ('error' in r) return address(out, r.error, '');
         address(out, socketAddressTable(r.ip, port), 'socket address');
+      },
+      createTCPClient(_m, _args, out) {
+        out.object(sockets.tcpClient, sockets.createTCPClient());
+      },
+      createTCPServer(_m, _args, out) {
+        out.object(sockets.tcpServer, sockets.createTCPServer());
+      },
+      createUDPSocket(_m, args, out) {
+        out.object(sockets.udpSocket, sockets.createUDPSocket(args.boolean(1)));
       },
       publish(_m, args, out) {
         const name = args.text(1);
