@@ -21,12 +21,15 @@ import { ServerLogger } from './logs/logger';
 import { RTMPServer } from './protocols/rtmp/server';
 import { RTMFPServer } from './protocols/rtmfp/server';
 import { HTTPServer } from './protocols/http/server';
+import { ClusterServer } from './cluster/server';
 
 /** How a protocol joins the server: its name, which config port enables it, how to build it. */
 export interface ProtocolEntry {
   name: string;
   /** 0 = disabled (SPEC S1) */
   port(config: Config): number;
+  /** when given, decides instead of `port() !== 0` (the server link also runs with only targets) */
+  enabled?(config: Config): boolean;
   create(context: ServerContext): ProtocolServer;
 }
 
@@ -38,6 +41,12 @@ export const PROTOCOLS: ProtocolEntry[] = [
   { name: 'RTMP', port: (c) => c.rtmp.port, create: (ctx) => new RTMPServer(ctx) },
   { name: 'RTMFP', port: (c) => c.rtmfp.port, create: (ctx) => new RTMFPServer(ctx) },
   { name: 'HTTP', port: (c) => c.http.port, create: (ctx) => new HTTPServer(ctx) },
+  {
+    name: 'Servers',
+    port: (c) => c.servers.port,
+    enabled: (c) => c.servers.port > 0 || c.servers.targets.trim() !== '',
+    create: (ctx) => new ClusterServer(ctx),
+  },
 ];
 
 /** The application layer: the script apps of www/ (tests may pass `appHost`, e.g. a script-less FolderHost). */
@@ -156,7 +165,7 @@ export class Server {
 
     for (const entry of this.options.protocols ?? PROTOCOLS) {
       const port = entry.port(this.config);
-      if (port === 0) {
+      if (entry.enabled ? !entry.enabled(this.config) : port === 0) {
         logger.debug('Server', `${entry.name} disabled (port 0)`);
         continue;
       }

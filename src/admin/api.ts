@@ -119,6 +119,20 @@ export function createAdminHandler(source: AdminSource): AdminHandler {
     });
   };
 
+  /** the servers of the cluster linked to this one (context.servers) */
+  const servers = (): AdminResponse =>
+    json(
+      200,
+      context.servers.all().map((s) => ({
+        address: s.address,
+        isTarget: s.isTarget,
+        host: s.host,
+        properties: s.properties,
+        ports: { rtmfp: s.protocolPort('RTMFP'), rtmp: s.protocolPort('RTMP'), http: s.protocolPort('HTTP') },
+        queuedBytes: s.queuedBytes(),
+      })),
+    );
+
   const clients = (id?: string): AdminResponse => {
     const all = clientViews(context.clients, context.publications);
     if (id === undefined) return json(200, all);
@@ -208,7 +222,7 @@ export function createAdminHandler(source: AdminSource): AdminHandler {
         if (n === 2) return only('GET', server);
         break;
       case 'servers':
-        if (n === 2) return only('GET', () => json(200, { servers: [], note: 'server-to-server clustering is not built yet: this list stays empty' }));
+        if (n === 2) return only('GET', servers);
         break;
       case 'apps':
         if (n === 2) return only('GET', apps);

@@ -30,10 +30,7 @@ export interface KeySpec {
 const MAX_INT32 = 2 ** 31 - 1;
 
 export const KEYS: readonly KeySpec[] = [
-  {
-    section: '', key: 'host', kind: 'string', set: (c, v) => (c.host = v as string),
-    notInEffect: 'redirecting clients to this public address needs the server-to-server link, not available yet',
-  },
+  { section: '', key: 'host', kind: 'string', set: (c, v) => (c.host = v as string) },
   {
     section: '', key: 'socketbuffersize', kind: 'int', min: 0, max: MAX_INT32,
     set: (c, v) => (c.socketBufferSize = v as number),
@@ -43,14 +40,9 @@ export const KEYS: readonly KeySpec[] = [
     notInEffect: 'the server runs on one core for now',
   },
   // application.dir is resolved by the loader (relative to the ini's folder)
-  {
-    section: 'servers', key: 'port', kind: 'port', set: (c, v) => (c.servers.port = v as number),
-    notInEffect: 'server-to-server links are not available yet',
-  },
-  {
-    section: 'servers', key: 'targets', kind: 'string', set: (c, v) => (c.servers.targets = v as string),
-    notInEffect: 'server-to-server links are not available yet',
-  },
+  { section: 'servers', key: 'port', kind: 'port', set: (c, v) => (c.servers.port = v as number) },
+  { section: 'servers', key: 'targets', kind: 'string', set: (c, v) => (c.servers.targets = v as string) },
+  { section: 'servers', key: 'secret', kind: 'string', set: (c, v) => (c.servers.secret = v as string) },
   { section: 'rtmfp', key: 'port', kind: 'port', set: (c, v) => (c.rtmfp.port = v as number) },
   {
     section: 'rtmfp', key: 'keepaliveserver', kind: 'int', min: 5, max: 255, clamp: true,
@@ -85,7 +77,7 @@ export function defaultConfig(dir: string): Config {
     socketBufferSize: 0,
     threads: 0,
     application: { dir },
-    servers: { port: 0, targets: '' },
+    servers: { port: 0, targets: '', secret: '' },
     rtmfp: { port: 1935, keepaliveServer: 15, keepalivePeer: 10 },
     rtmp: { port: 1935 },
     http: { port: 80, timeout: 7, index: '' },

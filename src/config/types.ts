@@ -10,7 +10,8 @@ export interface Config {
   /** worker count, 0 = one per core */
   threads: number;
   application: { dir: string }; // absolute; holds www/ and data/
-  servers: { port: number; targets: string };
+  /** `secret`: shared secret of the server link ("" = none, MonaServer's plain link) */
+  servers: { port: number; targets: string; secret: string };
   rtmfp: { port: number; keepaliveServer: number; keepalivePeer: number };
   rtmp: { port: number };
   http: { port: number; timeout: number; index: string };

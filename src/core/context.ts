@@ -9,10 +9,13 @@ import { type Client, Clients } from './client';
 import { InvalidApp } from './errors';
 import { ipOfAddress } from './ip';
 import { Publications } from './publications';
+import { Servers } from './servers';
 
 /** Everything a protocol or the scripting layer needs from the server, built once by src/server.ts. */
 export class ServerContext {
   readonly clients = new Clients();
+  /** the other servers of the cluster (`mona.servers`), filled by the server link */
+  readonly servers = new Servers();
   readonly publications: Publications;
   readonly startTime = Date.now();
   /** IPs refused at accept/handshake; scripts fill it (mona:addToBlacklist) */

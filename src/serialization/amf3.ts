@@ -367,9 +367,20 @@ export class AMF3Writer {
   private traits = new Map<string, number>();
   private traitCount = 0;
 
-  /** `out` is internal: AMF0Writer passes its buffer so switched values land in the same message. */
-  constructor(out?: ByteWriter) {
+  private readonly negativeAsDouble: boolean;
+  private readonly inlineTraits: boolean;
+
+  /**
+   * `out` is internal: AMF0Writer passes its buffer so switched values land in the same message.
+   * Options for MonaServer 1 peers: `negativeIntegersAsDoubles` because MonaServer reads AMF3
+   * integers as unsigned (-3 arrives as 4294967293); `inlineAnonymousTraits` writes every anonymous
+   * object's traits in full, as MonaServer does, instead of referencing the first one (both forms
+   * are valid AMF3; this one reproduces MonaServer's bytes).
+   */
+  constructor(out?: ByteWriter, options: { negativeIntegersAsDoubles?: boolean; inlineAnonymousTraits?: boolean } = {}) {
     this.w = out ?? new ByteWriter();
+    this.negativeAsDouble = options.negativeIntegersAsDoubles === true;
+    this.inlineTraits = options.inlineAnonymousTraits === true;
   }
 
   write(v: Value): this {
@@ -441,7 +452,7 @@ export class AMF3Writer {
     if (v === null) w.u8(AMF3Marker.Null);
     else if (typeof v === 'boolean') w.u8(v ? AMF3Marker.True : AMF3Marker.False);
     else if (typeof v === 'number') {
-      if (isAMF3Int(v)) {
+      if (isAMF3Int(v) && !(v < 0 && this.negativeAsDouble)) {
         w.u8(AMF3Marker.Integer);
         w.u29(v & 0x1fffffff);
       } else {
@@ -571,9 +582,10 @@ export class AMF3Writer {
     if (!className) {
       // anonymous: dynamic, no sealed members, one trait shared by every anonymous object
       const ref = this.traits.get('d:');
-      if (ref !== undefined) w.u29((ref << 2) | 1);
+      if (ref !== undefined && !this.inlineTraits) w.u29((ref << 2) | 1);
       else {
-        this.traits.set('d:', this.traitCount++);
+        if (ref === undefined) this.traits.set('d:', this.traitCount);
+        this.traitCount++;
         w.u29(0x0b);
         w.u8(0x01);
       }

@@ -14,6 +14,7 @@ import { defaultConfig } from '../../src/config/schema';
 import { FolderHost } from '../../src/core/app-host';
 import { Client } from '../../src/core/client';
 import { ServerContext } from '../../src/core/context';
+import { PeerServer } from '../../src/core/servers';
 import type { MediaSink } from '../../src/core/listener';
 import { Writer } from '../../src/core/writer';
 import { ServerLogger } from '../../src/logs/logger';
@@ -177,7 +178,7 @@ test('POST /v1/clients/<id>/kick closes the client; POST /v1/publications/<name>
   assert.equal((await call('POST', '/v1/publications/live%20one/close')).status, 404, 'no longer published');
 });
 
-test('GET /v1/apps lists the app folders with their scripts and clients; /v1/servers is empty and says why', async () => {
+test('GET /v1/apps lists the app folders with their scripts and clients; /v1/servers the linked servers', async () => {
   const { ctx, call, body } = setup();
   connect(ctx, '10.0.0.1:1', '/live');
   connect(ctx, '10.0.0.2:1', '/live');
@@ -186,9 +187,20 @@ test('GET /v1/apps lists the app folders with their scripts and clients; /v1/ser
     { path: '/live', scripts: ['main.js'], clients: 2 },
     { path: '/live/sub', scripts: [], clients: 0 },
   ]);
-  const servers = body(await call('GET', '/v1/servers'));
-  assert.deepEqual(servers.servers, []);
-  assert.match(servers.note, /not built yet/);
+  assert.deepEqual(body(await call('GET', '/v1/servers')), []);
+  const channel = { send: () => true, sendApps: () => true, reject: () => {}, queuedBytes: () => 12 };
+  const configs = new Map([['name', 'master'], ['host', 'b.example.net'], ['RTMFP.port', '1935'], ['RTMP.port', '0']]);
+  ctx.servers.connected(new PeerServer('10.0.0.9:1936', true, configs, { name: 'master' }, channel));
+  assert.deepEqual(body(await call('GET', '/v1/servers')), [
+    {
+      address: '10.0.0.9:1936',
+      isTarget: true,
+      host: 'b.example.net',
+      properties: { name: 'master' },
+      ports: { rtmfp: 1935, rtmp: 0, http: 0 },
+      queuedBytes: 12,
+    },
+  ]);
 });
 
 test('dashboard, its script and the mpegts.js player are served; unknown paths 404, other methods 405', async () => {

@@ -22,7 +22,7 @@ test('no MonaServer.ini: every S1 default, application dir = working directory',
   assert.equal(c.socketBufferSize, 0);
   assert.equal(c.threads, 0);
   assert.equal(c.application.dir, dir);
-  assert.deepEqual(c.servers, { port: 0, targets: '' });
+  assert.deepEqual(c.servers, { port: 0, targets: '', secret: '' });
   assert.deepEqual(c.rtmfp, { port: 1935, keepaliveServer: 15, keepalivePeer: 10 });
   assert.deepEqual(c.rtmp, { port: 1935 });
   assert.deepEqual(c.http, { port: 80, timeout: 7, index: '' });
@@ -76,7 +76,7 @@ test('every key read case-insensitively; MonaServer doc sample', () => {
   assert.equal(c.socketBufferSize, 114688);
   assert.equal(c.threads, 3);
   assert.equal(c.application.dir, path.join(dir, 'app'));
-  assert.deepEqual(c.servers, { port: 1936, targets: '192.168.0.2:1936?name=master&arg=val;192.168.0.3:1936' });
+  assert.deepEqual(c.servers, { port: 1936, targets: '192.168.0.2:1936?name=master&arg=val;192.168.0.3:1936', secret: '' });
   assert.deepEqual(c.rtmfp, { port: 1985, keepaliveServer: 16, keepalivePeer: 11 });
   assert.equal(c.rtmp.port, 0);
   assert.deepEqual(c.http, { port: 8080, timeout: 9, index: 'index.html' });
