@@ -51,6 +51,8 @@ return {
 
 export class LuaValues {
   private readonly recordMeta = new Map<RecordClass['behaviour'], number>();
+  /** what an API object (a tagged table, by its tag) reads as: its class's asValue, else nil */
+  objectValue: (tag: number) => Value = () => null;
 
   constructor(private readonly api: LuaAPI) {}
 
@@ -117,7 +119,8 @@ export class LuaValues {
   }
 
   /**
-   * Reads slot `idx` as a Value. Functions, userdata and API objects (tagged tables) read as null;
+   * Reads slot `idx` as a Value. Functions and userdata read as null, API objects (tagged tables) as
+   * their objectValue;
    * a table met again inside itself (a cycle) reads as null there, as does anything deeper than
    * DECODE_LIMITS.maxDepth.
    */
@@ -139,7 +142,9 @@ export class LuaValues {
 
   private toTable(idx: number, depth: number, seen?: Set<unknown>): Value {
     const api = this.api;
-    if (depth >= DECODE_LIMITS.maxDepth || api.gettag(idx) !== 0 || !api.checkstack(4)) return null;
+    const tag = api.gettag(idx);
+    if (tag !== 0) return this.objectValue(tag);
+    if (depth >= DECODE_LIMITS.maxDepth || !api.checkstack(4)) return null;
     const ptr = api.topointer(idx);
     seen ??= new Set();
     if (seen.has(ptr)) return null;

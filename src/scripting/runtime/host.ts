@@ -29,6 +29,8 @@ import { createMona, logFunctions, type MonaObject } from './mona';
 import { ApiObjects, type ObjectsHost } from './objects';
 import type { Runtime, ScriptFile } from './runtime';
 import { ScriptSockets, type SocketsHost } from '../sockets/sockets';
+import { ServerObjects } from './servers';
+import { ServerRejected, type PeerServer, type ServerEvents } from '../../core/servers';
 
 /** How often main files are looked at when apps are used (hot reload), in ms. */
 const RELOAD_CHECK_MS = 1000;
@@ -56,6 +58,10 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
   readonly objects: ApiObjects;
   /** the script sockets (mona:createTCPClient...), closed with the app that made them */
   readonly sockets: ScriptSockets;
+  /** mona.servers and the server objects of the cluster link */
+  readonly servers: ServerObjects;
+  /** stops hearing the cluster registry */
+  private unsubscribeServers: (() => void) | null = null;
   readonly mona: { readonly cls: ObjectClass<MonaObject>; readonly obj: MonaObject };
   readonly globals: Readonly<Record<string, GlobalFunction>>;
   readonly data: DataBinding;
@@ -98,7 +104,8 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     this.folders = new FolderHost(ctx.wwwDir);
     this.objects = new ApiObjects(this);
     this.sockets = new ScriptSockets(this);
-    this.mona = createMona(ctx, this.objects, this.sockets);
+    this.servers = new ServerObjects(ctx);
+    this.mona = createMona(ctx, this.objects, this.sockets, this.servers);
     this.globals = logFunctions(ctx);
     this.data = new DataBinding(ctx.dataDir, ctx.logger);
   }
@@ -157,6 +164,9 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     this.running = true;
     fs.mkdirSync(this.wwwDir, { recursive: true });
     this.data.load();
+    // before the server link runs (the server starts us first): no server connection is missed
+    this.unsubscribeServers = this.ctx.servers.subscribe(this.serverEvents);
+    this.ctx.servers.runningApps = () => this.loadedApps();
     this.app('');
     this.manageTimer = setInterval(() => this.manage(), MANAGE_MS);
     this.manageTimer.unref();
@@ -169,6 +179,8 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
   async stop(): Promise<void> {
     if (!this.running) return;
     process.removeListener('exit', this.exitFlush);
+    this.unsubscribeServers?.();
+    this.unsubscribeServers = null;
     if (this.manageTimer) clearInterval(this.manageTimer);
     this.manageTimer = null;
     // children first, root last: as MonaServer unloads
@@ -208,6 +220,8 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     else this.root = app;
     this.createInstance(app);
     this.runMain(app);
+    // servers of the cluster load the same app on their side (MonaServer's application list)
+    if (app.alive && this.ctx.servers.count > 0) this.ctx.servers.announceApps([app.path]);
     return app;
   }
 
@@ -598,13 +612,46 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
   onHandshake(address: string, urlPath: string, properties: Table, attempts: number): string[] {
     const app = this.app(this.resolve(urlPath).app) ?? this.root;
     if (!app) return [];
-    return addressesOf(this.event(app, 'onHandshake', writeValues, [address, urlPath, properties, attempts]));
+    return this.servers.redirections(this.event(app, 'onHandshake', writeValues, [address, urlPath, properties, attempts]), 'RTMFP');
   }
 
   onRendezVousUnknown(protocol: string, peerId: string): string[] {
     if (!this.root) return [];
-    return addressesOf(this.event(this.root, 'onRendezVousUnknown', writeValues, [protocol, peerId]));
+    return this.servers.redirections(this.event(this.root, 'onRendezVousUnknown', writeValues, [protocol, peerId]), protocol);
   }
+
+  // ---- the cluster (servers linked to this one) ----
+
+  private readonly writeServer: ArgWriter<PeerServer> = (out, s) => out.object(this.servers.server, s);
+  private readonly writeServerError: ArgWriter<{ server: PeerServer; error: string | null }> = (out, x) => {
+    out.object(this.servers.server, x.server);
+    if (x.error !== null) out.text(x.error);
+  };
+
+  /** The registry's events, as the root app's onServerConnection/onServerDisconnection and server:handler calls. */
+  private readonly serverEvents: ServerEvents = {
+    onServerConnection: (server) => {
+      if (!this.root) return;
+      try {
+        this.event(this.root, 'onServerConnection', this.writeServer, server, true, false);
+      } catch (e) {
+        this.logError(e);
+        throw new ServerRejected(refusalText(e) || 'server rejected');
+      }
+    },
+    onServerMessage: (server, handler, args) => {
+      const r = this.method(this.servers.server, server, handler, writeValues, args, false, false, this.root);
+      if (r === null) this.ctx.logger.warn('Servers', `${server.address} calls ${handler}, which no server:${handler} function answers`);
+    },
+    onServerDisconnection: (server, error) => {
+      if (this.root) this.event(this.root, 'onServerDisconnection', this.writeServerError, { server, error }, false, false);
+      this.release(server);
+    },
+    // MonaServer loads the apps a server says it runs, so that their scripts can talk to each other
+    onServerApps: (_server, paths) => {
+      for (const p of paths) if (p === '' || this.exists(p)) this.app(p);
+    },
+  };
 }
 
 /** The text of a script refusal without its "file:line: " prefix (shown to the peer). */
@@ -614,14 +661,3 @@ function refusalText(e: unknown): string {
   return message.replace(/^[^\n]*?:\d+: /, '');
 }
 
-/** Redirection results: strings, arrays of strings (nested once), "again". */
-function addressesOf(r: CallResult): string[] {
-  const out: string[] = [];
-  const add = (v: Value): void => {
-    if (typeof v === 'string') out.push(v);
-    else if (Buffer.isBuffer(v)) out.push(v.toString('utf8'));
-    else if (v instanceof Table) for (const x of v.items) if (typeof x === 'string') out.push(x);
-  };
-  for (const v of r ?? []) add(v);
-  return out;
-}

@@ -19,6 +19,7 @@ import type { Args, Out } from './engine';
 import type { GlobalFunction, ObjectClass } from './model';
 import type { ApiObjects } from './objects';
 import type { ScriptSockets } from '../sockets/sockets';
+import type { ServerObjects } from './servers';
 import { fileTable, ipAddressTable, socketAddressTable, xmlDocument } from './values';
 
 /** mona:split(expression, separator[, option]): option 1 drops empty tokens, 2 trims, 3 both. */
@@ -141,16 +142,14 @@ export interface MonaObject {
   readonly kind: 'mona';
 }
 
-export function createMona(ctx: ServerContext, objects: ApiObjects, sockets: ScriptSockets): { cls: ObjectClass<MonaObject>; obj: MonaObject } {
+export function createMona(ctx: ServerContext, objects: ApiObjects, sockets: ScriptSockets, servers: ServerObjects): { cls: ObjectClass<MonaObject>; obj: MonaObject } {
   const obj: MonaObject = { kind: 'mona' };
   let configs: Table | null = null;
   let environment: Table | null = null;
-  // groups and servers exist as empty collections until RTMFP groups and server links are built
+  // groups exist as an empty collection until RTMFP groups are built
   const empty = (name: string): ObjectClass<object> => ({ name, len: () => 0, pairs: () => {}, call: () => {} });
   const groups = empty('Groups');
-  const servers = empty('Servers');
   const groupsObj = {};
-  const serversObj = {};
   const www = ctx.wwwDir;
   const where = (args: Args): string => args.where() || 'Lua';
 
@@ -163,7 +162,7 @@ export function createMona(ctx: ServerContext, objects: ApiObjects, sockets: Scr
       configs: (_m, out) => out.value((configs ??= configsTable(ctx))),
       environment: (_m, out) => out.value((environment ??= environmentTable())),
       groups: (_m, out) => out.object(groups, groupsObj),
-      servers: (_m, out) => out.object(servers, serversObj),
+      servers: (_m, out) => out.object(servers.broadcaster, servers.all),
     },
     // any other key is a configuration key, as MonaServer reads `mona.<key>` from mona.configs
     // (`mona.arguments`: the command-line options; an empty table when none was given)
