@@ -29,9 +29,19 @@ export function textOrBytes(u: Uint8Array): string | Buffer {
 
 /** Behaviours of record classes, as Lua metatables (see RecordClass). */
 const RECORD_META: Record<RecordClass['behaviour'], string> = {
+  // printed as their value, equal when their values are (two SocketAddress of the same host:port),
+  // and concatenated as their value ("to " .. address), as MonaServer scripts use them
   printed: `
-local rawget, tostring = rawget, tostring
-return { __tostring = function(t) return tostring(rawget(t, 'value')) end }`,
+local rawget, tostring, getmetatable = rawget, tostring, getmetatable
+local meta = {}
+local function text(v)
+  if getmetatable(v) == meta then return tostring(rawget(v, 'value')) end
+  return v
+end
+meta.__tostring = function(t) return tostring(rawget(t, 'value')) end
+meta.__eq = function(a, b) return rawget(a, 'value') == rawget(b, 'value') end
+meta.__concat = function(a, b) return text(a) .. text(b) end
+return meta`,
   // raw accesses only: a lookup through __index would recurse; # is raw here (no __len in this metatable)
   xml: `
 local rawget, rawset, type = rawget, rawset, type
