@@ -16,7 +16,8 @@ import type { MediaSink } from '../../src/core/listener';
 import type { ScriptHost } from '../../src/scripting/runtime/host';
 import { startServer } from '../../src/server';
 import { tempDir } from '../helpers/temp';
-import { evalRoot, FakeClient, makeAppDir, startLua } from './lua-fixtures';
+import { Table } from '../../src/serialization/value';
+import { evalRoot, FakeClient, makeAppDir, startLua, writeValues } from './lua-fixtures';
 import { LUA_ENGINES } from './lua/engines';
 
 const sink = (): MediaSink => ({
@@ -120,6 +121,27 @@ for (const engine of LUA_ENGINES) {
       assert.deepEqual([pubLatency, playerLatency, dropped, lastTime], [25, 70, 2, 120]);
       // a script publication: pushVideo's ping is the sample
       assert.deepEqual(evalRoot(s, 'local p = mona:publish("scripted") p:pushVideo(0, "\\23\\1\\0\\0\\0\\1", 33) return p.videoQOS.latency, p.videoQOS.byteRate >= 0'), [33, true]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test(`${engine.name}: shared and cyclic tables cross once each way (a message whose tables reference themselves used to hang the server)`, opts, async () => {
+    const s = startLua(makeAppDir({ 'www/main.lua': 'function f(t, chain) local n, c = 0, chain while c do n = n + 1 c = c.l end return t.a == t and t.b == t and t.c == t, chain.l == chain.r, n end' }), { lua });
+    try {
+      const t = new Table();
+      t.set('a', t).set('b', t).set('c', t);
+      // 60 levels, each referencing the next twice: 2^60 tables as a tree
+      let chain = new Table();
+      for (let i = 0; i < 59; i++) chain = new Table([], { l: chain, r: chain });
+      const started = Date.now();
+      const r = s.host.event(s.host.app('')!, 'f', writeValues, [t, chain]);
+      assert.deepEqual(r, [true, true, 60]);
+      assert.ok(Date.now() - started < 5000);
+      // back from Lua: the same Table for the same Lua table (AMF writes references, then reads a cycle)
+      const [back] = evalRoot(s, 'local x = {1} local t = {x, x} t.self = t return t');
+      assert.ok(back instanceof Table && back.items[0] === back.items[1] && back.get('self') === back);
+      assert.deepEqual(evalRoot(s, 'local t = {k = "v"} t.self = t local u = mona:fromAMF(mona:toAMF(t)) return u.self == u, u.k'), [true, 'v']);
     } finally {
       await s.close();
     }
