@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import { Table } from '../src/serialization/value';
 import { clientHello } from '../src/protocols/rtmp/client';
 import { encodeMessage, u32 } from '../src/protocols/rtmp/chunk-writer';
-import { decodeCommand, encodeCommand } from '../src/protocols/rtmp/commands';
+import { decodeCommand, encodeCommand } from '../src/protocols/flash/messages';
 
 const SIG = 1536;
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);

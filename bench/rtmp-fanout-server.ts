@@ -11,7 +11,8 @@ async function main(): Promise<void> {
   const dir = process.argv[3];
   const server = await startServer({
     cwd: dir,
-    overrides: { 'RTMP.port': port, 'RTMFP.port': '0', 'HTTP.port': '0', 'RTSP.port': '0', 'admin.port': '0' },
+    // every player comes from 127.0.0.1: no per-IP cap
+    overrides: { 'RTMP.port': port, 'RTMFP.port': '0', 'HTTP.port': '0', 'RTSP.port': '0', 'admin.port': '0', 'TCP.maxConnectionsPerIP': '0' },
     protocols: PROTOCOLS.filter((p) => p.name === 'RTMP'),
     logLevel: Level.WARN,
     console: process.stderr,

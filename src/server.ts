@@ -279,7 +279,11 @@ const REASONS: Record<string, string> = {
 export function bindFailure(name: string, port: number, err: unknown): string {
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
   const code = e && typeof e === 'object' ? e.code : undefined;
-  const reason = (code && REASONS[code]) ?? (e instanceof Error ? e.message : String(err));
+  let reason = (code && REASONS[code]) ?? (e instanceof Error ? e.message : String(err));
+  const bound = e && typeof e === 'object' && typeof e.port === 'number' && e.port > 0 ? e.port : port;
+  if (code === 'EACCES' && bound > 0 && bound < 1024) {
+    reason += `: ports below 1024 need root; run as a user with a port of 1024 or more, or grant CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep "$(command -v node)", or AmbientCapabilities=CAP_NET_BIND_SERVICE in the systemd unit)`;
+  }
   const where = e && typeof e === 'object' && e.address ? `${e.address}:${e.port ?? port}` : `port ${port}`;
   return `${name} cannot listen on ${where} (${reason})`;
 }

@@ -168,9 +168,14 @@ export function createAdminHandler(source: AdminSource): AdminHandler {
     const pub = context.publications.get(name);
     if (!pub || !pub.running) return failure(404, `no publication ${name} is being published`);
     context.logger.info('Admin', `closing publication ${name}`, { event: 'close', stream: name });
-    // as a script's publication:close(code, description): the publisher is told, then unpublished
-    pub.publisher?.writer.writeStatusResponse('NetStream.Unpublish.Success', `${name} closed by the administrator`);
-    pub.publisher?.writer.flush();
+    // as a script's publication:close(code, description): the publisher is told (on its NetStream
+    // when it has one, which then stops feeding), then unpublished
+    const description = `${name} closed by the administrator`;
+    if (pub.source) pub.source.closePublication('NetStream.Unpublish.Success', description);
+    else {
+      pub.publisher?.writer.writeStatusResponse('NetStream.Unpublish.Success', description);
+      pub.publisher?.writer.flush();
+    }
     context.publications.unpublish(pub);
     return json(200, { closed: name });
   };

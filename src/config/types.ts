@@ -13,10 +13,18 @@ export interface Config {
   /** `secret`: shared secret of the server link ("" = none, MonaServer's plain link) */
   servers: { port: number; targets: string; secret: string };
   rtmfp: { port: number; keepaliveServer: number; keepalivePeer: number };
-  rtmp: { port: number };
-  http: { port: number; timeout: number; index: string };
+  /** rtmpeRate: RTMPE handshakes per second one IP may start (bursts of twice that), 0 = no limit */
+  rtmp: { port: number; rtmpeRate: number };
+  /** `headerTimeout`: seconds to receive a whole request head (additive) */
+  http: { port: number; timeout: number; index: string; headerTimeout: number };
   rtsp: { port: number };
   websocket: { timeout: number };
+  /**
+   * Every TCP listener (additive section, docs/limits.md): connection caps (0 = none; maxConnections
+   * -1 = from the open-file limit), bytes queued towards a peer above which its input is paused, and
+   * seconds a peer may stay above that before it is dropped (0 = never).
+   */
+  tcp: { maxConnections: number; maxConnectionsPerIP: number; outputLimit: number; stallTimeout: number };
   /**
    * The administration listener (JSON API, Prometheus metrics, dashboard): `port` 0 disables it,
    * `host` is its bind address (loopback unless the ini says otherwise), `password` "" = none.

@@ -7,6 +7,7 @@
 import type { Table } from '../serialization/value';
 import type { AppHost, ReadDecision } from './app-host';
 import type { Client } from './client';
+import type { Group } from './groups';
 
 /** Names one hook interface; compared by identity. */
 export class HookKey<T extends object> {
@@ -42,3 +43,12 @@ export interface RTMFPRendezvousHooks {
   onRendezVousUnknown(protocol: string, peerId: string): string[];
 }
 export const RTMFP_RENDEZVOUS = new HookKey<RTMFPRendezvousHooks>('rtmfp.rendezvous');
+
+/** Groups (RTMFP NetGroup, virtual members): `client:onJoinGroup(group)` / `client:onUnjoinGroup(group)`. */
+export interface GroupHooks {
+  /** the client became a member (before it is introduced to others: the app may write first) */
+  onJoinGroup(client: Client, group: Group): void;
+  /** the client left the group (its flow closed, its session ended, or it was replaced) */
+  onUnjoinGroup(client: Client, group: Group): void;
+}
+export const GROUP_EVENTS = new HookKey<GroupHooks>('groups.events');

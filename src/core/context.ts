@@ -7,6 +7,7 @@ import type { AppHost } from './app-host';
 import { Blacklist } from './blacklist';
 import { type Client, Clients } from './client';
 import { InvalidApp } from './errors';
+import { Groups } from './groups';
 import { ipOfAddress } from './ip';
 import { Publications } from './publications';
 import { Servers } from './servers';
@@ -17,6 +18,8 @@ export class ServerContext {
   /** the other servers of the cluster (`mona.servers`), filled by the server link */
   readonly servers = new Servers();
   readonly publications: Publications;
+  /** peer-to-peer groups (RTMFP NetGroup and virtual members from scripts) */
+  readonly groups: Groups;
   readonly startTime = Date.now();
   /** IPs refused at accept/handshake; scripts fill it (mona:addToBlacklist) */
   readonly blacklist = new Blacklist();
@@ -32,6 +35,7 @@ export class ServerContext {
   ) {
     this.access = new AccessLog(logger);
     this.publications = new Publications(() => this.host, this.access);
+    this.groups = new Groups(() => this.host);
   }
 
   /** absolute path of the www/ folder */

@@ -2,6 +2,7 @@ import { Table } from '../serialization/value';
 import type { Client } from './client';
 import type { Listener } from './listener';
 import { DataType, MediaFrame, MediaType } from './media';
+import type { PublicationSource, PublishType } from './publication-source';
 import { QualityOfService } from './qos';
 
 /**
@@ -52,6 +53,10 @@ export class DerivedKey<T extends DerivedState> {
 export class Publication {
   /** null = published by a script (`mona:publish`) */
   publisher: Client | null = null;
+  /** the publisher's end (its NetStream...), to close it from the server side; null for scripts */
+  source: PublicationSource | null = null;
+  /** the publish request's type ("live", "record", "append") */
+  publishType: PublishType = 'live';
   running = false;
   /** last media time pushed (ms) */
   lastTime = 0;
@@ -105,6 +110,7 @@ export class Publication {
     if (!this.running) return;
     this.running = false;
     this.publisher = null;
+    this.source = null;
     for (const o of this.observers) o.onStop?.(this);
     for (const l of this.listenerSet) l.stop();
   }

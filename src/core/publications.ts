@@ -5,6 +5,7 @@ import type { Client } from './client';
 import { StreamRefused } from './errors';
 import { Listener, type MediaSink } from './listener';
 import { Publication } from './publication';
+import type { PublishOptions } from './publication-source';
 
 /**
  * The registry of publications (`mona.publications`) and the publish/play flow every protocol
@@ -35,11 +36,11 @@ export class Publications implements Iterable<Publication> {
   /**
    * Starts publishing `name` for `client` (null: a script's `mona:publish`). Throws
    * StreamRefused('Publish.BadName') if it is already published, ('Publish.Failed') if the script
-   * refuses.
+   * refuses. `options`: the publish type and the publisher's end (kept on the publication).
    */
-  publish(client: Client | null, name: string): Publication {
+  publish(client: Client | null, name: string, options: PublishOptions = {}): Publication {
     try {
-      const pub = this.startPublishing(client, name);
+      const pub = this.startPublishing(client, name, options);
       this.observer?.published(pub, client);
       return pub;
     } catch (e) {
@@ -48,17 +49,20 @@ export class Publications implements Iterable<Publication> {
     }
   }
 
-  private startPublishing(client: Client | null, name: string): Publication {
+  private startPublishing(client: Client | null, name: string, options: PublishOptions): Publication {
     if (!name) throw new StreamRefused('Publish.BadName', 'Empty publication name');
     let pub = this.byName.get(name);
     if (pub?.running) throw new StreamRefused('Publish.BadName', `${name} is already published`);
     const created = !pub;
     if (!pub) pub = new Publication(name);
     pub.publisher = client;
+    pub.source = options.source ?? null;
+    pub.publishType = options.type ?? 'live';
     try {
       this.host().onPublish(client, pub);
     } catch (e) {
       pub.publisher = null;
+      pub.source = null;
       if (e instanceof StreamRefused) throw e;
       throw new StreamRefused('Publish.Failed', e instanceof Error ? e.message : String(e));
     }

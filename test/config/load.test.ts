@@ -24,10 +24,11 @@ test('no MonaServer.ini: every S1 default, application dir = working directory',
   assert.equal(c.application.dir, dir);
   assert.deepEqual(c.servers, { port: 0, targets: '', secret: '' });
   assert.deepEqual(c.rtmfp, { port: 1935, keepaliveServer: 15, keepalivePeer: 10 });
-  assert.deepEqual(c.rtmp, { port: 1935 });
-  assert.deepEqual(c.http, { port: 80, timeout: 7, index: '' });
+  assert.deepEqual(c.rtmp, { port: 1935, rtmpeRate: 10 });
+  assert.deepEqual(c.http, { port: 80, timeout: 7, index: '', headerTimeout: 10 });
   assert.deepEqual(c.rtsp, { port: 554 });
   assert.deepEqual(c.websocket, { timeout: 120 });
+  assert.deepEqual(c.tcp, { maxConnections: -1, maxConnectionsPerIP: 1000, outputLimit: 1024 * 1024, stallTimeout: 15 });
   assert.deepEqual(c.logs, { directory: path.join(dir, 'logs'), name: 'log', rotation: 10, maxSize: 1_000_000 });
   assert.deepEqual(c.raw, {});
 });
@@ -79,10 +80,24 @@ test('every key read case-insensitively; MonaServer doc sample', () => {
   assert.deepEqual(c.servers, { port: 1936, targets: '192.168.0.2:1936?name=master&arg=val;192.168.0.3:1936', secret: '' });
   assert.deepEqual(c.rtmfp, { port: 1985, keepaliveServer: 16, keepalivePeer: 11 });
   assert.equal(c.rtmp.port, 0);
-  assert.deepEqual(c.http, { port: 8080, timeout: 9, index: 'index.html' });
+  assert.deepEqual(c.http, { port: 8080, timeout: 9, index: 'index.html', headerTimeout: 10 });
   assert.equal(c.rtsp.port, 0);
   assert.equal(c.websocket.timeout, 60);
   assert.deepEqual(c.logs, { directory: path.join(dir, 'app', 'journal'), name: 'mona', rotation: 3, maxSize: 5000 });
+});
+
+test('[TCP] limits and [HTTP] headerTimeout are read, bad values keep the default', () => {
+  const dir = tempDir();
+  fs.writeFileSync(path.join(dir, 'MonaServer.ini'), '[tcp]\nMaxConnections=500\nmaxconnectionsperip=0\noutputLimit=65536\nstallTimeout=2.5\n[HTTP]\nheaderTimeout=4\n');
+  let r = loadConfig(undefined, {}, { cwd: dir });
+  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.config.tcp, { maxConnections: 500, maxConnectionsPerIP: 0, outputLimit: 65536, stallTimeout: 2.5 });
+  assert.equal(r.config.http.headerTimeout, 4);
+  fs.writeFileSync(path.join(dir, 'MonaServer.ini'), '[TCP]\noutputLimit=100\nmaxConnections=-2\n');
+  r = loadConfig(undefined, {}, { cwd: dir });
+  assert.equal(r.errors.length, 2, r.errors.join('\n'));
+  assert.equal(r.config.tcp.outputLimit, 1024 * 1024);
+  assert.equal(r.config.tcp.maxConnections, -1);
 });
 
 test('keepalives out of 5..255 are clamped with a warning naming file and line', () => {

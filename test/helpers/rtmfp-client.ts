@@ -8,8 +8,9 @@ import * as dgram from 'node:dgram';
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { option, vlu, Reader } from '../../src/protocols/rtmfp/binary';
-import { DEFAULT_KEY, decryptPacket, encryptPacket, sessionKeys, unscrambleSessionId } from '../../src/protocols/rtmfp/crypto';
-import { dhKeyPair, type DhKeyPair } from '../../src/protocols/rtmfp/dh';
+import { DEFAULT_KEY, decryptPacket, encryptPacket, unscrambleSessionId } from '../../src/protocols/rtmfp/crypto';
+import { SessionCrypto, directionKeys, offerNegotiations, settleNegotiations, type Wishes } from '../../src/protocols/rtmfp/session-crypto';
+import { dhKeyPair, type DhKeyPair } from '../../src/crypto/dh';
 import {
   EPD_URL,
   FLASH_SIGNATURE,
@@ -29,9 +30,11 @@ import { CHUNK, FLAG_TS, MODE_STARTUP, PacketBuilder, nowTimestamp, parsePacket 
 import { Session, type SessionHandler } from '../../src/protocols/rtmfp/session';
 import type { IncomingFlow } from '../../src/protocols/rtmfp/flow';
 import type { FlowSender } from '../../src/protocols/rtmfp/flow-writer';
-import { MSG, header, invocationBody, parseFlashMessage, readInvocation } from '../../src/protocols/rtmfp/flash-message';
+import { header, parseFlashMessage } from '../../src/protocols/rtmfp/flash-message';
 import { signatureStream, streamSignature } from '../../src/protocols/rtmfp/net-connection';
+import { GROUP_METADATA, groupJoin, isGroupMetadata, parseGroupMember } from '../../src/protocols/rtmfp/group-message';
 import { AMF0Writer } from '../../src/serialization/amf0';
+import { MessageType, decodeCommand, encodeCommand, isCommand } from '../../src/protocols/flash/messages';
 import { Table, type Value } from '../../src/serialization/value';
 
 export interface ClientOptions {
@@ -43,6 +46,11 @@ export interface ClientOptions {
   timestamps?: boolean;
   /** handshake retransmission period (ms) */
   retryMs?: number;
+  /**
+   * RFC 7425 session options we offer (HMAC, session sequence numbers: send always / require).
+   * Absent: Flash's offer (both "on request", 10-byte HMAC), which a Flash server declines.
+   */
+  sessionOptions?: Wishes;
 }
 
 export interface Status {
@@ -101,8 +109,13 @@ export class RtmfpTestClient extends EventEmitter {
     return `${this.opts.host ?? '127.0.0.1'}:${this.opts.port}`;
   }
 
+  /** every datagram this client sends, as sent (tests capture them to replay) */
+  onSend: ((datagram: Buffer) => void) | null = null;
+
   private sendRaw(d: Buffer): void {
-    if (!this.closed) this.socket.send(d, this.opts.port, this.opts.host ?? '127.0.0.1');
+    if (this.closed) return;
+    this.onSend?.(Buffer.from(d));
+    this.socket.send(d, this.opts.port, this.opts.host ?? '127.0.0.1');
   }
 
   private sendStartup(type: number, body: Buffer, farId: number): void {
@@ -179,8 +192,7 @@ export class RtmfpTestClient extends EventEmitter {
     this.skic = Buffer.concat([
       option(OPT_DH_PUBLIC_KEY, vlu(this.group)),
       option(OPT_EXTRA_RANDOMNESS, randomBytes(64)),
-      option(OPT_HMAC_NEGOTIATION, Buffer.from([0x02, 0x0a])),
-      option(OPT_SSEQ_NEGOTIATION, Buffer.from([0x02])),
+      this.opts.sessionOptions ? offerNegotiations(this.opts.sessionOptions) : Buffer.concat([option(OPT_HMAC_NEGOTIATION, Buffer.from([0x02, 0x0a])), option(OPT_SSEQ_NEGOTIATION, Buffer.from([0x02]))]),
     ]);
     const body = buildIIKeying({
       initiatorSessionId: this.id,
@@ -200,7 +212,14 @@ export class RtmfpTestClient extends EventEmitter {
     const dh = this.dhs.get(rk.group);
     if (!dh) return;
     this.stopRetry();
-    const keys = sessionKeys(dh.secret(rk.key), this.skic, Buffer.from(k.skrc));
+    let protection;
+    try {
+      protection = settleNegotiations(this.opts.sessionOptions ?? { hmacLength: 10 }, k.skrc);
+    } catch (e) {
+      this.handshakeFailed?.(e as Error);
+      return;
+    }
+    const keys = directionKeys(dh.secret(rk.key), this.skic, Buffer.from(k.skrc));
     const host = {
       send: (d: Buffer) => this.sendRaw(d),
       removed: () => this.emit('sessionClosed'),
@@ -209,15 +228,20 @@ export class RtmfpTestClient extends EventEmitter {
       keepaliveMs: 15_000,
     };
     const peerId = createHash('sha256').update(this.certificate).digest();
-    this.session = new Session(this.id, k.responderSessionId, keys.responderKey, keys.initiatorKey, this.address, peerId, host, 'initiator', this.opts.timestamps !== false);
+    const crypto = new SessionCrypto(keys.initiator, keys.responder, protection);
+    this.session = new Session(this.id, k.responderSessionId, crypto, this.address, peerId, host, 'initiator', this.opts.timestamps !== false);
     this.session.handler = this.flashHandler();
     this.handshakeDone?.(this.session);
   }
 
   private flashHandler(): SessionHandler {
     return {
-      onFlow: (flow: IncomingFlow) => signatureStream(flow.metadata) >= 0,
-      onMessage: (flow: IncomingFlow, message: Buffer) => this.onFlash(signatureStream(flow.metadata), message),
+      onFlow: (flow: IncomingFlow) => signatureStream(flow.metadata) >= 0 || isGroupMetadata(flow.metadata),
+      onMessage: (flow: IncomingFlow, message: Buffer) => {
+        if (isGroupMetadata(flow.metadata)) this.emit('groupMember', parseGroupMember(message).toString('hex'), flow.id);
+        else this.onFlash(signatureStream(flow.metadata), message);
+      },
+      onFlowEnd: (flow: IncomingFlow) => this.emit('flowEnd', flow.id, flow.metadata),
       onAddressChanged: () => {},
       onForwardedHello: (data: Buffer) => this.emit('forwardedHello', data),
       onClosed: () => {
@@ -230,13 +254,13 @@ export class RtmfpTestClient extends EventEmitter {
 
   private onFlash(streamId: number, message: Buffer): void {
     const m = parseFlashMessage(message);
-    if (m.type === MSG.Invocation || m.type === MSG.InvocationAMF3) {
-      const inv = readInvocation(m.body);
+    if (isCommand(m.type)) {
+      const inv = decodeCommand(m.type, m.body);
       if (inv.name === '_result' || inv.name === '_error') {
-        const p = this.pending.get(inv.transactionId);
+        const p = this.pending.get(inv.transaction);
         if (!p) return;
-        this.pending.delete(inv.transactionId);
-        const values = inv.args.slice(1);
+        this.pending.delete(inv.transaction);
+        const values = inv.args;
         if (inv.name === '_result') p.resolve(values);
         else {
           const info = values[0];
@@ -247,16 +271,16 @@ export class RtmfpTestClient extends EventEmitter {
         return;
       }
       if (inv.name === 'onStatus') {
-        const info = inv.args[1] instanceof Table ? (inv.args[1] as Table) : new Table();
+        const info = inv.args[0] instanceof Table ? (inv.args[0] as Table) : new Table();
         const s: Status = { streamId, code: String(info.get('code')), description: String(info.get('description')), info };
         this.statuses.push(s);
         this.emit('status', s);
         return;
       }
-      this.emit('invocation', inv.name, inv.args.slice(1));
+      this.emit('invocation', inv.name, inv.args);
       return;
     }
-    if (m.type === MSG.Audio || m.type === MSG.Video || m.type === MSG.Data) {
+    if (m.type === MessageType.Audio || m.type === MessageType.Video || m.type === MessageType.DataAMF0) {
       this.emit('media', { streamId, type: m.type, time: m.time, body: m.body } satisfies Media);
       return;
     }
@@ -267,7 +291,9 @@ export class RtmfpTestClient extends EventEmitter {
     const s = this.session;
     if (!s) return Promise.reject(new Error('not connected'));
     const tx = expectAnswer ? this.nextTx++ : 0;
-    sender.write(header(MSG.Invocation, 0), invocationBodyRaw(name, tx, args));
+    // args[0] is the command object (connect's properties, null for every other command)
+    const { type, payload } = encodeCommand(false, name, tx, args[0] ?? null, args.slice(1));
+    sender.write(header(type, 0), payload);
     s.scheduleFlush();
     if (!expectAnswer) return Promise.resolve([]);
     return new Promise((resolve, reject) => this.pending.set(tx, { resolve, reject }));
@@ -338,12 +364,31 @@ export class RtmfpTestClient extends EventEmitter {
     });
   }
 
-  /** audio (8), video (9) or data (0x12) on a publishing stream */
+  /** audio (8), video (9) or data (0x12) on a stream (0: the NetConnection's flow) */
   sendMedia(streamId: number, type: number, time: number, body: Buffer): void {
-    const sender = this.streams.get(streamId);
+    const sender = streamId === 0 ? this.main : this.streams.get(streamId);
     if (!sender || !this.session) return;
     sender.write(header(type, time), body);
     this.session.scheduleFlush();
+  }
+
+  /**
+   * NetGroup: opens a "GC" flow and sends the join message for `groupId` (or `raw`, a whole join
+   * message); the server's answers come as 'groupMember' events (peer id hex). Resolves with the
+   * flow's sender; closing it (`leaveGroup`) leaves the group.
+   */
+  joinGroup(groupId: Buffer | null, raw?: Buffer): FlowSender {
+    const s = this.session;
+    if (!s) throw new Error('not connected');
+    const sender = s.newSender(GROUP_METADATA, -1);
+    sender.write(null, raw ?? groupJoin(groupId!));
+    s.scheduleFlush();
+    return sender;
+  }
+
+  leaveGroup(sender: FlowSender): void {
+    sender.close();
+    this.session?.scheduleFlush();
   }
 
   /** bytes our flows still hold (queued + unacknowledged) */
@@ -372,15 +417,6 @@ export class RtmfpTestClient extends EventEmitter {
     this.closed = true;
     await new Promise<void>((r) => this.socket.close(() => r()));
   }
-}
-
-/** Like the server's invocationBody, but `connect` carries its command object instead of null. */
-function invocationBodyRaw(name: string, tx: number, args: Value[]): Buffer {
-  if (args.length && args[0] === null) return invocationBody(name, tx, args.slice(1));
-  const w = new AMF0Writer();
-  w.write(name).write(tx);
-  for (const a of args) w.write(a);
-  return w.toBuffer();
 }
 
 /** n frames of growing size (up to several packets each), first video frame a key frame */

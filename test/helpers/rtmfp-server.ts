@@ -6,7 +6,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { GROUP_EVENTS, type HookKey } from '../../src/core/app-hooks';
 import { FolderHost, type AppHost } from '../../src/core/app-host';
+import type { Client } from '../../src/core/client';
+import type { Group } from '../../src/core/groups';
+import type { Table } from '../../src/serialization/value';
 import { ServerContext } from '../../src/core/context';
 import { defaultConfig } from '../../src/config/schema';
 import { Level } from '../../src/logs/levels';
@@ -45,10 +49,29 @@ export async function startRtmfpTestServer(options: { port?: number; level?: Lev
   };
 }
 
+/** FolderHost that prints group events as lines ("join <group> <peer> <size>"), for runs in a child process. */
+class GroupLoggingHost extends FolderHost {
+  /** answers the group events hook (the script runtime does the same for client:onJoinGroup) */
+  hook<T extends object>(key: HookKey<T>): T | undefined {
+    return (key as HookKey<object>) === GROUP_EVENTS ? (this as unknown as T) : undefined;
+  }
+  override onConnection(client: Client): Table | null {
+    super.onConnection(client);
+    process.stdout.write(`connect ${client.id}\n`);
+    return null;
+  }
+  onJoinGroup(client: Client, group: Group): void {
+    process.stdout.write(`join ${group.id} ${client.id} ${group.size()}\n`);
+  }
+  onUnjoinGroup(client: Client, group: Group): void {
+    process.stdout.write(`unjoin ${group.id} ${client.id} ${group.size()}\n`);
+  }
+}
+
 if (require.main === module) {
   const port = Number(process.argv[2] ?? 1935);
   const level = Number(process.argv[3] ?? Level.INFO) as Level;
-  startRtmfpTestServer({ port, level }).then((s) => {
+  startRtmfpTestServer({ port, level, host: (ctx) => new GroupLoggingHost(ctx.wwwDir) }).then((s) => {
     process.stdout.write(`RTMFP test server on 127.0.0.1:${s.port}, www at ${s.dir}/www\n`);
     const shutdown = () => void s.stop().then(() => process.exit(0));
     process.on('SIGINT', shutdown);

@@ -10,26 +10,27 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Socket } from 'node:net';
 import { FolderHost } from '../../src/core/app-host';
 import { Publications } from '../../src/core/publications';
 import { FLVSink, TSSink } from '../../src/protocols/http/live';
 import { TS_MUX_STATE, crc32, parseAACConfig, adts, parseAVCConfig } from '../../src/media/mpegts';
 import { flvTag, stripSetDataFrame } from '../../src/media/flv';
 import { requireTool } from '../helpers/http-server';
+import type { Output } from '../../src/transport/connection';
 import { decodedVideoFrames, probe, testFLV } from '../rtmp/helpers';
 
 /** Collects what a sink writes; keeps the Buffer objects to compare identities. */
-class FakeSocket {
+class FakeSocket implements Output {
   chunks: Buffer[] = [];
-  destroyed = false;
-  writableLength = 0;
+  closed = false;
   write(b: Buffer): boolean {
     this.chunks.push(b);
     return true;
   }
-  cork(): void {}
-  uncork(): void {}
+  flush(): void {}
+  queuedBytes(): number {
+    return 0;
+  }
 }
 
 export interface Tag {
@@ -55,9 +56,9 @@ export function readFLVTags(file: Buffer): Tag[] {
 function feed(tags: Tag[]) {
   const pubs = new Publications(() => new FolderHost('/nonexistent'));
   const sockets = { flv: new FakeSocket(), ts: new FakeSocket(), ts2: new FakeSocket() };
-  const flv = new FLVSink(sockets.flv as unknown as Socket);
-  const ts = new TSSink(sockets.ts as unknown as Socket);
-  const ts2 = new TSSink(sockets.ts2 as unknown as Socket);
+  const flv = new FLVSink(sockets.flv);
+  const ts = new TSSink(sockets.ts);
+  const ts2 = new TSSink(sockets.ts2);
   const pub = pubs.publish(null, 'm');
   pubs.subscribe(null, 'm', flv);
   pubs.subscribe(null, 'm', ts);
@@ -126,7 +127,7 @@ test('the TS muxer state lives on the publication: one per publication, whatever
   const tags = readFLVTags(fs.readFileSync(testFLV())).slice(0, 60);
   const pubs = new Publications(() => new FolderHost('/nonexistent'));
   const pub = pubs.publish(null, 'state');
-  const sinks = [new TSSink(new FakeSocket() as unknown as Socket), new TSSink(new FakeSocket() as unknown as Socket)];
+  const sinks = [new TSSink(new FakeSocket()), new TSSink(new FakeSocket())];
   const listeners = sinks.map((s) => pubs.subscribe(null, 'state', s));
   for (const t of tags) {
     if (t.type === 8) pub.pushAudio(t.time, t.body);

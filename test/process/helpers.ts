@@ -101,10 +101,15 @@ export interface RunningChild {
   kill(): void;
 }
 
-/** Runs the CLI of this build, or `executable` (an installed `monats`) when given. */
-export function startCli(args: string[], cwd: string, executable?: string): RunningChild {
+/**
+ * Runs the CLI of this build, or `executable` (an installed `monats`) when given. `shell`: a shell
+ * line run before the server replaces the shell (`ulimit -n 256`); same pid.
+ */
+export function startCli(args: string[], cwd: string, executable?: string, shell?: string): RunningChild {
   const [command, argv] = executable ? [executable, args] : [process.execPath, [CLI, ...args]];
-  const child = spawn(command, argv, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  const env = { ...process.env, NO_COLOR: '1' };
+  const opts = { cwd, stdio: ['ignore', 'pipe', 'pipe'] as Array<'ignore' | 'pipe'>, env };
+  const child = shell ? spawn('sh', ['-c', `${shell}; exec "$0" "$@"`, command, ...argv], opts) : spawn(command, argv, opts);
   let text = '';
   const waiters: Array<() => void> = [];
   const onData = (chunk: Buffer) => {

@@ -90,6 +90,9 @@ test('bindFailure wording for the usual errno codes and plain errors', () => {
   const inUse = Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE', address: '0.0.0.0', port: 1935 });
   assert.equal(bindFailure('RTMP', 1935, inUse), 'RTMP cannot listen on 0.0.0.0:1935 (address in use)');
   const denied = Object.assign(new Error('bind EACCES'), { code: 'EACCES', address: '0.0.0.0', port: 80 });
-  assert.equal(bindFailure('HTTP', 80, denied), 'HTTP cannot listen on 0.0.0.0:80 (permission denied)');
+  // a port below 1024 refused to a non-root user: the line says what to do
+  assert.match(bindFailure('HTTP', 80, denied), /^HTTP cannot listen on 0\.0\.0\.0:80 \(permission denied: ports below 1024 need root; .*port of 1024 or more.*CAP_NET_BIND_SERVICE.*\)$/);
+  const deniedHigh = Object.assign(new Error('bind EACCES'), { code: 'EACCES', address: '0.0.0.0', port: 8080 });
+  assert.equal(bindFailure('HTTP', 8080, deniedHigh), 'HTTP cannot listen on 0.0.0.0:8080 (permission denied)');
   assert.equal(bindFailure('RTSP', 554, new Error('certificate missing')), 'RTSP cannot listen on port 554 (certificate missing)');
 });

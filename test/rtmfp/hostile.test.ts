@@ -101,7 +101,7 @@ test('wrong keys and bad chunks inside authenticated packets are dropped; the se
     await c.connect(`rtmfp://127.0.0.1:${srv.port}/live`);
     const session = c.session!;
     const [serverSession] = [...srv.server.sessions.values()];
-    const send = (plain: Buffer, key = session.encryptKey) => {
+    const send = (plain: Buffer, key = session.crypto.encryptKey) => {
       const d = encryptPacket(plain, plain.length, key, session.farId);
       c.socket.send(d, srv.port, '127.0.0.1');
     };

@@ -4,13 +4,15 @@
  * and RTMFP on free ports), plus ffmpeg over RTMP for the relays. Checked with ffprobe:
  *  (a) connect: onConnection sees the URL query, its returned table is in Connect.Success;
  *  (b) RTMFP publish (ffmpeg-made FLV) → RTMFP play by a second TestClient;
- *  (c) RTMP publish by ffmpeg → RTMFP play;  (d) RTMFP publish → RTMP play by ffmpeg.
- * TestClient is looked for at $LIBRTMFP_TESTCLIENT or ../ext/librtmfp/TestClient/TestClient; the
+ *  (c) RTMP publish by ffmpeg → RTMFP play;  (d) RTMFP publish → RTMP play by ffmpeg;
+ *  (e) a `?query` after the published name is not part of the name;
+ *  (f) a play the script refuses gets NetStream.Play.Failed and no Play.Reset/Play.Start.
+ * TestClient is looked for at $LIBRTMFP_TESTCLIENT or ext/librtmfp/TestClient/TestClient beside the
+ * repo or one of its parents (test/helpers/librtmfp.ts); the
  * test is skipped when it is absent (CI does not build librtmfp).
  */
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -18,14 +20,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startServer, type Server } from '../../src/server';
 import { requireTool } from '../helpers/http-server';
-
-const TESTCLIENT = process.env.LIBRTMFP_TESTCLIENT ?? path.join(__dirname, '..', '..', '..', '..', 'ext', 'librtmfp', 'TestClient', 'TestClient');
-
-function haveTestClient(t: TestContext): boolean {
-  if (fs.existsSync(TESTCLIENT)) return true;
-  t.skip(`librtmfp TestClient not built (${TESTCLIENT})`);
-  return false;
-}
+import { TESTCLIENT, countFrames, haveTestClient, makeFlv, startProc as start, stopProc as stop, waitFor, type Proc } from '../helpers/librtmfp';
 
 async function freePort(kind: 'udp' | 'tcp'): Promise<number> {
   if (kind === 'tcp') {
@@ -42,56 +37,6 @@ async function freePort(kind: 'udp' | 'tcp'): Promise<number> {
   return port;
 }
 
-interface Proc {
-  p: ChildProcess;
-  out: string;
-  done: Promise<number | null>;
-}
-
-function start(cmd: string, args: string[], cwd?: string): Proc {
-  // TestClient finds librtmfp.so through an rpath relative to its own folder's ../lib
-  const lib = path.join(path.dirname(TESTCLIENT), '..', 'lib');
-  const env = { ...process.env, LD_LIBRARY_PATH: [lib, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') };
-  // stdout is a pipe: without stdbuf TestClient's printf output would wait for its exit
-  const p = spawn('stdbuf', ['-oL', '-eL', cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd, env });
-  const proc: Proc = { p, out: '', done: Promise.resolve(null) };
-  p.stdout!.on('data', (d) => (proc.out += d.toString('latin1')));
-  p.stderr!.on('data', (d) => (proc.out += d.toString('latin1')));
-  proc.done = new Promise((r) => p.on('close', (code) => r(code)));
-  return proc;
-}
-
-function stop(proc: Proc, signal: NodeJS.Signals = 'SIGINT'): Promise<number | null> {
-  if (proc.p.exitCode === null && proc.p.pid) {
-    try {
-      process.kill(proc.p.pid, signal);
-    } catch {
-      /* gone */
-    }
-  }
-  const hard = setTimeout(() => proc.p.pid && proc.p.exitCode === null && process.kill(proc.p.pid, 'SIGKILL'), 5000);
-  return proc.done.finally(() => clearTimeout(hard));
-}
-
-async function waitFor(proc: Proc, re: RegExp, ms = 15_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!re.test(proc.out)) {
-    if (Date.now() > until || proc.p.exitCode !== null) throw new Error(`no ${re} in:\n${proc.out.slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** frames per stream type of an FLV, via ffprobe */
-function countFrames(file: string): Record<string, number> {
-  const r = spawnSync('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=codec_name,nb_read_frames', '-of', 'csv=p=0', file]);
-  const out: Record<string, number> = {};
-  for (const line of r.stdout.toString().trim().split('\n')) {
-    const [codec, n] = line.split(',');
-    if (codec) out[codec] = Number(n);
-  }
-  return out;
-}
-
 /** The bytes of TestClient's --dump lines ("\tXX XX ...  ascii"), concatenated. */
 function dumpBytes(out: string): string {
   const hex: string[] = [];
@@ -104,6 +49,9 @@ function dumpBytes(out: string): string {
 
 const MAIN_LUA = `
 function onConnection(client, ...)
+  function client:onSubscribe(listener)
+    if listener.publication.name == "secret" then error("members only") end
+  end
   return { greeting = "hello " .. tostring(client.properties.user), argsCount = select('#', ...) }
 end
 `;
@@ -120,8 +68,7 @@ async function setup(): Promise<{ server: Server; dir: string; rtmfp: number; rt
     overrides: { 'RTMFP.port': String(rtmfp), 'RTMP.port': String(rtmp), 'HTTP.port': '0', 'RTSP.port': '0', 'servers.port': '0', 'admin.port': '0' },
   });
   const media = path.join(dir, 'in.flv');
-  const ff = spawnSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100', '-t', '4', '-c:v', 'libx264', '-preset', 'veryfast', '-g', '25', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-f', 'flv', media]);
-  assert.equal(ff.status, 0, ff.stderr.toString());
+  makeFlv(media, 4);
   return { server, dir, rtmfp, rtmp, media };
 }
 
@@ -143,8 +90,11 @@ test('librtmfp TestClient: connect, publish/play over RTMFP, relays with RTMP (f
       // the decrypted packets as TestClient dumps them (hex columns), bytes put back together
       const dumped = dumpBytes(c.out);
       assert.match(dumped, /_result.*NetConnection\.Connect\.Success/s);
-      assert.match(dumped, /greeting\x02\x00\x09hello bob/);
-      assert.match(dumped, /argsCount\x00\x00{8}/); // the number 0: librtmfp passes no extra args
+      // librtmfp connects with objectEncoding 3: the answer is a type-17 command whose info object is
+      // AMF3 (string marker 6, length 9 << 1 | 1; integer marker 4), as Flash expects it
+      assert.match(dumped, /\x11\x00\x00\x00\x00\x00\x02\x00\x07_result/);
+      assert.match(dumped, /greeting\x06\x13hello bob/);
+      assert.match(dumped, /argsCount\x04\x00/); // the number 0: librtmfp passes no extra args
     });
 
     await t.test('(b) RTMFP publish of an ffmpeg-made FLV → RTMFP play by a second TestClient', async () => {
@@ -186,6 +136,29 @@ test('librtmfp TestClient: connect, publish/play over RTMFP, relays with RTMP (f
       const frames = countFrames(out);
       assert.ok(frames.h264 >= 95, `video frames ${JSON.stringify(frames)}`);
       assert.ok(frames.aac >= 150, `audio frames ${JSON.stringify(frames)}`);
+    });
+
+    await t.test('(e) RTMFP publish of name?token=… publishes name, which an RTMFP player plays', async () => {
+      const out = path.join(dir, 'e.flv');
+      const pub = run(TESTCLIENT, [url('e?token=abc'), '--write', `--mediaFile=${media}`]);
+      await waitFor(pub, /NetStream\.Publish\.Start/);
+      assert.equal(server.context.publications.get('e')?.running, true, 'published as "e"');
+      assert.equal(server.context.publications.get('e?token=abc'), undefined);
+      const player = run(TESTCLIENT, [url('e'), `--mediaFile=${out}`]);
+      await waitFor(player, /NetStream\.Play\.Start/);
+      await pub.done;
+      await waitFor(player, /UnpublishNotify/);
+      await stop(player);
+      assert.ok(countFrames(out).h264 > 0, 'the player of the plain name got video');
+    });
+
+    await t.test('(f) a play the script refuses: NetStream.Play.Failed, never Play.Reset or Play.Start', async () => {
+      const player = run(TESTCLIENT, [url('secret'), `--mediaFile=${path.join(dir, 'f.flv')}`]);
+      await waitFor(player, /NetStream\.Play\.Failed/);
+      await new Promise((r) => setTimeout(r, 300));
+      await stop(player);
+      assert.match(player.out, /members only/);
+      assert.doesNotMatch(player.out, /NetStream\.Play\.(Reset|Start)/);
     });
   } finally {
     await Promise.all(procs.map((p) => stop(p, 'SIGKILL')));

@@ -10,7 +10,7 @@ import * as dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { option } from '../../src/protocols/rtmfp/binary';
 import { DEFAULT_KEY, decryptPacket, encryptPacket, unscrambleSessionId } from '../../src/protocols/rtmfp/crypto';
-import { dhKeyPair } from '../../src/protocols/rtmfp/dh';
+import { dhKeyPair } from '../../src/crypto/dh';
 import { CHUNK, PacketBuilder, nowTimestamp, parsePacket, type Chunk } from '../../src/protocols/rtmfp/packet';
 import { EPD_URL, OPT_DH_PUBLIC_KEY, OPT_EXTRA_RANDOMNESS, buildIHello, buildIIKeying, parseRHello, parseRIKeying } from '../../src/protocols/rtmfp/handshake-chunks';
 import { vlu } from '../../src/protocols/rtmfp/binary';

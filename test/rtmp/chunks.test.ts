@@ -113,6 +113,45 @@ test('a peer cannot make the reader hold more than the limits, whatever it claim
   assert.ok(r.heldBytes <= 60 * 128, `held ${r.heldBytes} bytes: only what was received`);
 });
 
+test('1-byte chunks on many chunk streams, or one chunk fed a byte at a time: a few buffers, bytes near what arrived', () => {
+  const r = new ChunkReader(() => {});
+  r.push(Buffer.concat(encodeMessage(2, 1, 0, 0, u32(1), 128)));
+  const streams = 100;
+  for (let cs = 3; cs < 3 + streams; cs++) r.push(Buffer.concat([messageHeader(cs, 8, 1, 0, 1_000_000), Buffer.from([1])]));
+  let payload = streams;
+  for (let round = 0; round < 300; round++) {
+    for (let cs = 3; cs < 3 + streams; cs++) {
+      r.push(cs < 64 ? Buffer.from([0xc0 | cs, 7]) : Buffer.from([0xc0, cs - 64, 7]));
+      payload++;
+    }
+  }
+  assert.equal(r.heldPieces, streams, 'one buffer per partial message, not one per chunk');
+  assert.ok(r.heldBytes <= 2 * payload, `held ${r.heldBytes} bytes for ${payload} received`);
+
+  const one = new ChunkReader(() => {});
+  one.push(Buffer.concat(encodeMessage(2, 1, 0, 0, u32(4_000_000), 128)));
+  one.push(messageHeader(3, 9, 1, 0, 3_000_000));
+  for (let i = 0; i < 20_000; i++) one.push(Buffer.from([i & 0xff]));
+  assert.equal(one.heldPieces, 1, 'an incomplete chunk is one carry buffer, not one piece per read');
+  assert.ok(one.heldBytes <= 2 * 20_000, `held ${one.heldBytes} bytes for 20000 received`);
+});
+
+test('the partial-message limit counts what is allocated: 1-byte chunks reach it with their payload, then the session ends', () => {
+  const saved = RTMP_LIMITS.maxPendingBytes;
+  RTMP_LIMITS.maxPendingBytes = 64 * 1024;
+  try {
+    const r = new ChunkReader(() => {});
+    r.push(Buffer.concat(encodeMessage(2, 1, 0, 0, u32(1), 128)));
+    for (let cs = 3; cs < 13; cs++) r.push(Buffer.concat([messageHeader(cs, 8, 1, 0, 1_000_000), Buffer.from([1])]));
+    assert.throws(() => {
+      for (let i = 0; i < 100_000; i++) for (let cs = 3; cs < 13; cs++) r.push(Buffer.from([0xc0 | cs, 7]));
+    }, ChunkError);
+    assert.ok(r.heldBytes <= 64 * 1024 + 4096, `held ${r.heldBytes}`);
+  } finally {
+    RTMP_LIMITS.maxPendingBytes = saved;
+  }
+});
+
 test('writer and reader agree on random messages, chunk sizes and split points', () => {
   const rand = prng(4);
   for (let i = 0; i < 200; i++) {
@@ -156,6 +195,8 @@ test('fuzz: random and mutated chunk streams only ever raise ChunkError, memory 
     } catch (e) {
       assert.ok(e instanceof ChunkError, `case ${i}: ${(e as Error).stack}`);
     }
-    assert.ok(r.heldBytes <= input.length, `case ${i}: holds ${r.heldBytes} of ${input.length}`);
+    // partial messages and the carry grow by doubling: at most twice what arrived
+    assert.ok(r.heldBytes <= 2 * input.length, `case ${i}: holds ${r.heldBytes} of ${input.length}`);
+    assert.ok(r.heldPieces <= 1 + RTMP_LIMITS.maxChunkStreams, `case ${i}: ${r.heldPieces} pieces`);
   }
 });

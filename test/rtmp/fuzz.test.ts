@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { RTMPClient, clientHello } from '../../src/protocols/rtmp/client';
 import { encodeMessage, u32 } from '../../src/protocols/rtmp/chunk-writer';
-import { encodeCommand } from '../../src/protocols/rtmp/commands';
+import { encodeCommand } from '../../src/protocols/flash/messages';
 import { encodeAMF0 } from '../../src/serialization/amf0';
 import { MessageType } from '../../src/protocols/rtmp/constants';
 import { Table } from '../../src/serialization/value';

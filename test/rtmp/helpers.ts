@@ -11,6 +11,7 @@ import type { TestContext } from 'node:test';
 import { FolderHost, type AppHost } from '../../src/core/app-host';
 import { ServerContext } from '../../src/core/context';
 import { defaultConfig } from '../../src/config/schema';
+import type { Config } from '../../src/config/types';
 import { Level } from '../../src/logs/levels';
 import { ServerLogger } from '../../src/logs/logger';
 import { RTMPServer } from '../../src/protocols/rtmp/server';
@@ -36,10 +37,11 @@ export function tempAppDir(apps: Record<string, string | null> = { live: null })
 }
 
 export async function startRTMP(
-  options: { dir?: string; host?: (ctx: ServerContext) => AppHost; level?: Level } = {},
+  options: { dir?: string; host?: (ctx: ServerContext) => AppHost; level?: Level; configure?: (c: Config) => void } = {},
 ): Promise<RTMPTestServer> {
   const dir = options.dir ?? tempAppDir();
   const config = defaultConfig(dir);
+  options.configure?.(config);
   const logger = new ServerLogger({ level: options.level ?? (process.env.RTMP_TEST_LOG ? Level.DEBUG : Level.WARN), console: process.stderr, file: null });
   const context = new ServerContext(config, logger, new FolderHost(path.join(dir, 'www')), 'test');
   if (options.host) context.host = options.host(context);

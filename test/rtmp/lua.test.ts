@@ -79,7 +79,7 @@ test('Lua: onConnection error() rejects, RPC returns Lua values, Lua writers rea
     assert.deepEqual([w.name, w.args[1], w.args[2]], ['_result', 'answer', 5]);
     await c.until(() => c.invocations.some((i) => i.name === 'onSecond'));
     assert.deepEqual(c.invocations.find((i) => i.name === 'onWelcome')?.args, ['hi', 7]);
-    assert.equal(c.statuses.find((x) => x.code === 'App.Welcome')?.info.get('description'), 'nice to see you');
+    assert.equal(c.statuses.find((x) => x.code === 'NetConnection.App.Welcome')?.info.get('description'), 'nice to see you');
     void c.call('bye');
     await c.until(() => c.closed, 5000, 'writer:close() to end the session');
   } finally {

@@ -127,9 +127,10 @@ interface Entry {
 
 /**
  * The generated folder listing (index=true). Sorted by name by default; `?N`, `?M`, `?S` sort by
- * name, modification time, size (MonaServer's keys); `=D` after the key reverses.
+ * name, modification time, size (MonaServer's keys); `=D` after the key reverses. Hidden files and
+ * names `listed` refuses (server scripts) are left out.
  */
-export function folderListing(dir: string, urlPath: string, query: string): Buffer | null {
+export function folderListing(dir: string, urlPath: string, query: string, listed: (name: string) => boolean = () => true): Buffer | null {
   let names: fs.Dirent[];
   try {
     names = fs.readdirSync(dir, { withFileTypes: true });
@@ -138,7 +139,7 @@ export function folderListing(dir: string, urlPath: string, query: string): Buff
   }
   const entries: Entry[] = [];
   for (const d of names) {
-    if (d.name.startsWith('.')) continue;
+    if (d.name.startsWith('.') || !listed(d.name)) continue;
     try {
       const st = fs.statSync(path.join(dir, d.name));
       entries.push({ name: d.name, dir: st.isDirectory(), size: st.isDirectory() ? 0 : st.size, mtime: st.mtimeMs });

@@ -3,29 +3,27 @@
  * to publication `name` and streams it progressively until the publication ends or the client
  * leaves. Each frame's bytes come from frame.serialized(): made once, written to every socket.
  */
-import type { Socket } from 'node:net';
 import type { MediaSink } from '../../core/listener';
 import { type MediaFrame } from '../../core/media';
 import type { Publication } from '../../core/publication';
 import { flvBody, flvHeader, flvTagHeader, flvTagTrailerOf } from '../../media/flv';
 import { tsChunk } from '../../media/mpegts';
+import type { Output } from '../../transport/connection';
 
-/** Socket writing with one writev per burst of frames (cork now, uncork on the next tick). */
+/**
+ * Writes through the connection's output: coalesced into one writev per tick, and a player that
+ * stops reading is dropped by the transport's stall timeout (core's listener limits drop frames
+ * and close it before, on bytes).
+ */
 abstract class SocketSink implements MediaSink {
-  private corked = false;
   protected ended = false;
   onEnd: (reason: string) => void = () => {};
 
-  constructor(protected readonly socket: Socket) {}
+  constructor(protected readonly output: Output) {}
 
   protected write(b: Buffer): void {
-    if (this.ended || this.socket.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => this.flush());
-    }
-    this.socket.write(b);
+    if (this.ended || this.output.closed) return;
+    this.output.write(b);
   }
 
   abstract writeMedia(frame: MediaFrame, time: number): void;
@@ -37,14 +35,13 @@ abstract class SocketSink implements MediaSink {
     this.close('publication ended');
   }
 
+  /** the publisher's burst is complete: out now rather than on the tick */
   flush(): void {
-    if (!this.corked) return;
-    this.corked = false;
-    this.socket.uncork();
+    this.output.flush();
   }
 
   queuedBytes(): number {
-    return this.socket.writableLength;
+    return this.output.queuedBytes();
   }
 
   close(reason: string): void {

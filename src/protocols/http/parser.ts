@@ -29,10 +29,12 @@ export interface HTTPRequest {
   method: string;
   /** the request target as sent ("/app/file?x=1") */
   target: string;
-  /** "1.0" or "1.1" */
+  /** "1.0" or "1.1" ("1.0" for a request line without version, as Flash raw sockets send) */
   version: string;
   /** header names lower-cased; repeated headers joined with ", " (cookies with "; ") */
   headers: Map<string, string>;
+  /** lower-cased name → the name as the client first wrote it ("Content-Type") */
+  names: Map<string, string>;
   body: Buffer;
 }
 
@@ -47,6 +49,12 @@ const enum State {
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** method SP target [SP HTTP/x.y]: without a version (Flash raw sockets) the request is HTTP/1.0 */
+const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+)(?: HTTP\/(\d)\.(\d))? *$/;
+/** bytes that may start a request: a method's token characters (or the CR LF between requests) */
+function isTokenByte(c: number): boolean {
+  return c > 0x20 && c < 0x7f && c !== 0x22 && c !== 0x28 && c !== 0x29 && c !== 0x2c && c !== 0x2f && !(c >= 0x3a && c <= 0x40) && !(c >= 0x5b && c <= 0x5d) && c !== 0x7b && c !== 0x7d;
+}
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 
 export class RequestParser {
@@ -61,6 +69,11 @@ export class RequestParser {
   failure: HTTPError | null = null;
 
   constructor(private readonly limits = HTTP_LIMITS) {}
+
+  /** A request head has begun and is not complete yet (the head deadline runs). */
+  get headPending(): boolean {
+    return this.state === State.Head && this.buf.length > 0;
+  }
 
   /** Bytes received but not consumed (after an Upgrade request: the first WebSocket bytes). */
   takeRest(): Buffer {
@@ -111,6 +124,7 @@ export class RequestParser {
         const end = this.buf.indexOf(CRLFCRLF);
         if (end < 0) {
           if (this.buf.length > this.limits.headerBytes) throw new HTTPError(431, 'Request header fields too large');
+          this.checkStart();
           return undefined;
         }
         if (end + 4 > this.limits.headerBytes) throw new HTTPError(431, 'Request header fields too large');
@@ -210,13 +224,35 @@ export class RequestParser {
     return req;
   }
 
+  /**
+   * An incomplete head whose start already cannot be a request fails now, not at the idle timeout:
+   * a method must be token characters, and a complete request line must parse.
+   */
+  private checkStart(): void {
+    const b = this.buf;
+    const eol = b.indexOf('\r\n');
+    if (eol >= 0) {
+      if (!REQUEST_LINE.test(b.toString('latin1', 0, eol))) throw new HTTPError(400, 'malformed request line');
+      return;
+    }
+    const n = Math.min(b.length, 32);
+    for (let i = 0; i < n; i++) {
+      const c = b[i];
+      if (c === 0x20 && i > 0) return; // the method is complete
+      if (c === 0x0d && i === b.length - 1) return; // a CR whose LF has not come yet
+      if (!isTokenByte(c)) throw new HTTPError(400, 'malformed request line');
+    }
+    if (b.length >= 32 && b.subarray(0, 32).indexOf(0x20) < 0) throw new HTTPError(400, 'malformed request line');
+  }
+
   private parseHead(head: string): HTTPRequest {
     const lines = head.split('\r\n');
-    const m = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP\/(\d)\.(\d)$/.exec(lines[0]);
+    const m = REQUEST_LINE.exec(lines[0]);
     if (!m) throw new HTTPError(400, 'malformed request line');
-    if (m[3] !== '1') throw new HTTPError(505, 'HTTP version not supported');
+    if (m[3] !== undefined && m[3] !== '1') throw new HTTPError(505, 'HTTP version not supported');
     if (lines.length - 1 > this.limits.headerCount) throw new HTTPError(431, 'too many header fields');
     const headers = new Map<string, string>();
+    const names = new Map<string, string>();
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i];
       const colon = line.indexOf(':');
@@ -227,13 +263,16 @@ export class RequestParser {
       if (/[\0\r\n]/.test(value)) throw new HTTPError(400, 'control character in header value');
       const key = name.toLowerCase();
       const prev = headers.get(key);
-      if (prev === undefined) headers.set(key, value);
+      if (prev === undefined) {
+        headers.set(key, value);
+        names.set(key, name);
+      }
       else if (key === 'content-length') {
         if (prev !== value) throw new HTTPError(400, 'conflicting Content-Length');
       } else headers.set(key, prev + (key === 'cookie' ? '; ' : ', ') + value);
     }
-    const version = `${m[3]}.${m[4]}`;
+    const version = m[3] === undefined ? '1.0' : `${m[3]}.${m[4]}`;
     if (version === '1.1' && !headers.has('host')) throw new HTTPError(400, 'missing Host header');
-    return { method: m[1], target: m[2], version, headers, body: Buffer.alloc(0) };
+    return { method: m[1], target: m[2], version, headers, names, body: Buffer.alloc(0) };
   }
 }

@@ -1,78 +1,64 @@
-/** The HTTP (and WebSocket, same port) protocol server: a TCP listener, one HTTPSession per connection. */
-import * as net from 'node:net';
+/**
+ * The HTTP (and WebSocket, same port) protocol server: a transport listener, one HTTPConnection
+ * per connection, answered by a router (MonaServer's handlers by default; a second listener, such
+ * as an admin API, passes its own router).
+ */
 import { listenHost } from '../../config/listen';
 import type { ServerContext } from '../../core/context';
 import type { ProtocolServer } from '../../core/protocol';
-import { HTTPSession } from './session';
+import type { TransportLimits } from '../../transport/limits';
+import { TCPListener } from '../../transport/listener';
+import { HTTPConnection } from './connection';
+import { appRouter } from './handlers';
+import type { HTTPRouter } from './router';
 
 export interface HTTPServerOptions {
   /** overrides config.http.port (tests: 0 = ephemeral) */
   port?: number;
-  /** listen address (default all interfaces) */
+  /** listen address (default `[HTTP] host`, else all interfaces) */
   host?: string;
+  /** the handlers answering requests (default: MonaServer's app behaviour, handlers/index.ts) */
+  router?: HTTPRouter;
+  /** name in logs and the banner (default "HTTP") */
+  name?: string;
+  /** overrides of the `[TCP]` limits (tests) */
+  limits?: Partial<TransportLimits>;
 }
 
 export class HTTPServer implements ProtocolServer {
-  readonly name = 'HTTP';
-  private server: net.Server | null = null;
-  private readonly sessions = new Set<HTTPSession>();
-  private readonly sockets = new Set<net.Socket>();
+  readonly name: string;
+  readonly router: HTTPRouter;
+  private readonly listener: TCPListener;
 
   constructor(
     readonly context: ServerContext,
-    private readonly options: HTTPServerOptions = {},
-  ) {}
+    options: HTTPServerOptions = {},
+  ) {
+    this.name = options.name ?? 'HTTP';
+    this.router = options.router ?? appRouter();
+    this.listener = new TCPListener(context, {
+      name: this.name,
+      port: options.port ?? context.config.http.port,
+      host: options.host ?? listenHost(context.config, 'HTTP'),
+      limits: options.limits,
+      onConnection: (c) => new HTTPConnection(context, c, this.router),
+    });
+  }
 
   start(): Promise<void> {
-    const server = net.createServer({ noDelay: false }, (socket) => this.accept(socket));
-    this.server = server;
-    const port = this.options.port ?? this.context.config.http.port;
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      server.once('error', onError);
-      server.listen({ port, host: this.options.host ?? listenHost(this.context.config, 'HTTP') }, () => {
-        server.off('error', onError);
-        server.on('error', (err) => this.context.logger.error('HTTP', `listener: ${err.message}`));
-        resolve();
-      });
-    });
+    return this.listener.start();
   }
 
   /** the bound port (after start) */
   get port(): number {
-    const a = this.server?.address();
-    return a && typeof a === 'object' ? a.port : 0;
+    return this.listener.port;
   }
 
   addresses(): string[] {
-    const a = this.server?.address();
-    if (!a || typeof a !== 'object') return [];
-    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    return [`${host}:${a.port} (TCP, HTTP and WebSocket)`];
+    return this.listener.addresses().map((a) => `${a} (TCP, HTTP and WebSocket)`);
   }
 
-  private accept(socket: net.Socket): void {
-    // a blacklisted IP (mona:addToBlacklist) gets no session: closed before reading a byte
-    const ip = socket.remoteAddress ?? '';
-    if (this.context.isBlacklisted(net.isIPv6(ip) ? `[${ip}]:${socket.remotePort}` : `${ip}:${socket.remotePort}`)) {
-      socket.destroy();
-      return;
-    }
-    this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
-    socket.on('error', () => {});
-    this.sessions.add(new HTTPSession(this, socket));
-  }
-
-  release(session: HTTPSession): void {
-    this.sessions.delete(session);
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    this.server = null;
-    for (const s of [...this.sessions]) s.close('server stopping');
-    for (const s of this.sockets) s.destroy();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  stop(): Promise<void> {
+    return this.listener.stop();
   }
 }

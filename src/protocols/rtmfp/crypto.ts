@@ -3,7 +3,7 @@
  * no padding (the plaintext is padded with 0xFF by the sender), a 16-bit ones' complement checksum
  * in front of the plaintext, and a session id scrambled with the first two encrypted words.
  */
-import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 
 export const DEFAULT_KEY = Buffer.from('Adobe Systems 02', 'ascii');
 const ZERO_IV = Buffer.alloc(16);
@@ -57,18 +57,4 @@ export function encryptPacket(plain: Buffer, plainLength: number, key: Buffer, f
   enc.copy(out, 4);
   out.writeUInt32BE((farSessionId ^ out.readUInt32BE(4) ^ out.readUInt32BE(8)) >>> 0, 0);
   return out;
-}
-
-/**
- * Session keys (RFC 7425 4.6.5): HMAC-SHA256 keyed by the DH shared secret over the HMAC of one
- * nonce keyed by the other; the first 16 bytes are the AES keys. `initiatorKey` encrypts what the
- * initiator (client) sends, `responderKey` what the responder (server) sends.
- */
-export function sessionKeys(sharedSecret: Buffer, initiatorNonce: Buffer, responderNonce: Buffer): { initiatorKey: Buffer; responderKey: Buffer } {
-  const m1 = createHmac('sha256', responderNonce).update(initiatorNonce).digest();
-  const m2 = createHmac('sha256', initiatorNonce).update(responderNonce).digest();
-  return {
-    initiatorKey: createHmac('sha256', sharedSecret).update(m1).digest().subarray(0, 16),
-    responderKey: createHmac('sha256', sharedSecret).update(m2).digest().subarray(0, 16),
-  };
 }

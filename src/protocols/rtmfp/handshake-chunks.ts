@@ -13,8 +13,7 @@ export const EPD_PEER_ID = 0x0f;
 export const OPT_EXTRA_RANDOMNESS = 0x0e;
 export const OPT_SUPPORTED_GROUP = 0x15;
 export const OPT_DH_PUBLIC_KEY = 0x1d;
-export const OPT_HMAC_NEGOTIATION = 0x1a;
-export const OPT_SSEQ_NEGOTIATION = 0x1e;
+export { OPT_HMAC_NEGOTIATION, OPT_SSEQ_NEGOTIATION } from './session-crypto';
 /** what Flash and MonaServer put before the responder's public key in the responder component */
 export const OPT_RESPONDER_PUBLIC_KEY = 0x0d;
 /** the one signature byte Flash peers append to IIKeying/RIKeying */
@@ -133,13 +132,12 @@ export function buildServerCertificate(randomness: Buffer, groups: number[]): Bu
   ]);
 }
 
-/** Responder session key component: no HMAC, no session sequence numbers, our DH public key. */
-export function buildResponderComponent(group: number, publicKey: Buffer): Buffer {
-  return Buffer.concat([
-    option(OPT_HMAC_NEGOTIATION, Buffer.from([0x00, 0x00])),
-    option(OPT_SSEQ_NEGOTIATION, Buffer.from([0x00])),
-    option(OPT_RESPONDER_PUBLIC_KEY, Buffer.concat([vlu(group), publicKey])),
-  ]);
+/**
+ * Responder session key component: our answers to the HMAC and session sequence number
+ * negotiations (session-crypto.ts), then our DH public key.
+ */
+export function buildResponderComponent(negotiations: Buffer, group: number, publicKey: Buffer): Buffer {
+  return Buffer.concat([negotiations, option(OPT_RESPONDER_PUBLIC_KEY, Buffer.concat([vlu(group), publicKey]))]);
 }
 
 /** The responder's public key and group from its key component (the client side of our tests). */

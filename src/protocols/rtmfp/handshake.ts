@@ -8,8 +8,8 @@
  * attempt counters for `onHandshake` live in a capped map.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { DEFAULT_KEY, encryptPacket, sessionKeys } from './crypto';
-import { SUPPORTED_GROUPS, dhKeyPair } from './dh';
+import { DEFAULT_KEY, encryptPacket } from './crypto';
+import { SUPPORTED_GROUPS, dhKeyPair } from '../../crypto/dh';
 import {
   EPD_PEER_ID,
   EPD_URL,
@@ -26,6 +26,7 @@ import {
 } from './handshake-chunks';
 import { CHUNK, PacketBuilder, nowTimestamp, type PacketHeader } from './packet';
 import { vlu } from './binary';
+import { SessionCrypto, answerNegotiations, directionKeys } from './session-crypto';
 
 export const COOKIE_SIZE = 64;
 /** a cookie is good for this long after RHello (RFC 7016 suggests tens of seconds) */
@@ -40,8 +41,7 @@ export const ADDRESS_REDIRECT = 3;
 
 export interface NewSession {
   farId: number;
-  decryptKey: Buffer;
-  encryptKey: Buffer;
+  crypto: SessionCrypto;
   address: string;
   peerId: Buffer;
 }
@@ -160,6 +160,13 @@ export class Handshaker {
       return;
     }
     if (k.initiatorSessionId === 0) return;
+    let negotiated: ReturnType<typeof answerNegotiations>;
+    try {
+      negotiated = answerNegotiations(k.skic);
+    } catch (e) {
+      this.host.debug(`RTMFP IIKeying from ${address}: ${(e as Error).message}`);
+      return;
+    }
     const offered = certificateKeys(k.certificate);
     let group = selectedGroup(k.skic);
     if (group === null) group = [...offered.keys()].find((g) => SUPPORTED_GROUPS.includes(g)) ?? null;
@@ -177,13 +184,12 @@ export class Handshaker {
       this.host.debug(`RTMFP IIKeying from ${address}: invalid Diffie-Hellman public key`);
       return;
     }
-    const skrc = buildResponderComponent(group as number, pub);
-    const keys = sessionKeys(secret, k.skic, skrc);
+    const skrc = buildResponderComponent(negotiated.options, group as number, pub);
+    const keys = directionKeys(secret, k.skic, skrc);
     const peerId = createHash('sha256').update(k.certificate).digest();
     const sessionId = this.host.createSession({
       farId: k.initiatorSessionId,
-      decryptKey: keys.initiatorKey,
-      encryptKey: keys.responderKey,
+      crypto: new SessionCrypto(keys.responder, keys.initiator, negotiated.protection),
       address,
       peerId,
     });

@@ -1,25 +1,25 @@
 /**
- * The Flash application layer of one RTMFP session: the NetConnection flow (connect, setPeerInfo,
- * createStream/deleteStream, client RPC) and the NetStream flows, told apart by their per-flow
- * metadata ("TC\x04" + stream id, 0 = NetConnection). Same behaviour and script events as RTMP.
+ * RTMFP's side of a Flash NetConnection: the session's flows in and out of the Flash layer
+ * (src/protocols/flash). Flows are told apart by their per-flow metadata ("TC\x04" + stream id,
+ * 0 = the NetConnection); each message is a Flash message (flash-message.ts) handed to the Flash
+ * NetConnection, which answers on FlowChannels. What only RTMFP has stays here: setPeerInfo (the
+ * peer's own addresses for rendezvous, answered with our keepalive periods), partial reliability
+ * for unbuffered plays, the session's idle timeout.
  */
-import { connectionAppPath } from '../../core/app-host';
 import type { ServerContext } from '../../core/context';
 import { Level } from '../../logs/levels';
-import { CallFailed, ConnectionRejected, InvalidApp } from '../../core/errors';
-import { Table, type Value } from '../../serialization/value';
+import { MessageType, UserControl, userControl } from '../flash/messages';
+import { NetConnection as FlashNetConnection } from '../flash/net-connection';
+import type { FlashChannel, FlashTransport, LogLevel } from '../flash/transport';
 import { Reader, vlu } from './binary';
-import { AMF0Reader } from '../../serialization/amf0';
-import { MSG, header, parseFlashMessage, readInvocation, statusInfo, userControl } from './flash-message';
+import { parseFlashMessage } from './flash-message';
 import type { IncomingFlow } from './flow';
-import { FlowFlashWriter } from './flow-flash-writer';
-import { NetStream } from './net-stream';
+import { FlowChannel } from './flow-channel';
+import { NetGroupFlows } from './net-group';
 import { RtmfpClient } from './rtmfp-client';
 import type { Session, SessionHandler } from './session';
-import { parseQuery, splitUrl } from './url';
 
 const STREAM_SIGNATURE = Buffer.from([0x54, 0x43, 0x04]); // "TC\x04"
-const MAX_STREAMS = 64;
 
 /** Per-flow metadata of a NetStream (0 = the NetConnection). */
 export function streamSignature(streamId: number): Buffer {
@@ -36,152 +36,114 @@ export function signatureStream(metadata: Buffer | null): number {
   }
 }
 
-export class NetConnection implements SessionHandler {
+/** how long a refused connection's `_error` has to reach the peer before the session closes */
+const CLOSE_GRACE_MS = 100;
+
+export class NetConnection implements SessionHandler, FlashTransport {
   readonly client: RtmfpClient;
+  readonly partialReliability = true;
+  readonly connectProperties = null;
+  /** the Flash layer, made when the NetConnection flow arrives */
+  flash: FlashNetConnection | null = null;
   private mainFlowId = -1;
-  private readonly streams = new Map<number, NetStream>();
-  private nextStreamId = 1;
+  private main: FlowChannel | null = null;
   /** the addresses the peer announced with setPeerInfo (its private ones), for rendezvous */
   peerAddresses: string[] = [];
+  private closing: NodeJS.Timeout | null = null;
+  /** NetGroup flows ("GC" metadata) of this session */
+  readonly groups: NetGroupFlows;
 
   constructor(
-    private readonly ctx: ServerContext,
+    readonly context: ServerContext,
     private readonly session: Session,
     private readonly keepalive: { server: number; peer: number },
   ) {
-    this.client = new RtmfpClient(session);
+    this.client = new RtmfpClient(session, this);
+    this.groups = new NetGroupFlows(context, session, this.client);
+  }
+
+  get mainChannel(): FlashChannel {
+    if (!this.main) throw new Error('no NetConnection flow yet');
+    return this.main;
   }
 
   onFlow(flow: IncomingFlow): boolean {
+    if (NetGroupFlows.claims(flow)) return this.groups.onFlow(flow);
     const id = signatureStream(flow.metadata);
     if (id < 0) return false;
     if (id === 0) {
-      if (this.client.main) return this.mainFlowId === flow.id;
+      if (this.flash) return this.mainFlowId === flow.id;
       this.mainFlowId = flow.id;
-      this.client.main = new FlowFlashWriter(this.session, this.session.newSender(streamSignature(0), flow.id));
+      this.main = new FlowChannel(this.session, this.session.newSender(streamSignature(0), flow.id));
+      this.flash = new FlashNetConnection(this);
       return true;
     }
-    return this.client.connected && this.streams.has(id);
+    return this.client.connected && this.flash !== null && this.flash.hasStream(id);
   }
 
   onMessage(flow: IncomingFlow, message: Buffer): void {
-    const id = signatureStream(flow.metadata);
+    if (this.groups.owns(flow)) return this.groups.onMessage(flow, message);
+    const flash = this.flash;
+    if (!flash) return;
     try {
       const m = parseFlashMessage(message);
-      if (id === 0) this.onMainMessage(m.type, m.body);
-      else this.streams.get(id)?.onMessage(m);
+      flash.onMessage(signatureStream(flow.metadata), m.type, m.time, m.body);
     } catch (e) {
-      this.ctx.logger.debug('RTMFP', `${this.client.address}: bad message on flow ${flow.id}: ${(e as Error).message}`);
+      this.log('debug', `bad message on flow ${flow.id}: ${(e as Error).message}`);
     }
-  }
-
-  private onMainMessage(type: number, body: Buffer): void {
-    const w = this.client.main!;
-    if (type !== MSG.Invocation && type !== MSG.InvocationAMF3) {
-      if ((type === MSG.Data || type === MSG.DataAMF3) && this.client.connected) {
-        this.ctx.host.onMessage(this.client, new AMF0Reader(body).readAll());
-      }
-      return;
-    }
-    const inv = readInvocation(body);
-    if (this.ctx.logger.enabled(Level.TRACE)) this.ctx.logger.trace('RTMFP', `${this.client.address}: ${inv.name} (transaction ${inv.transactionId})`);
-    if (inv.name === 'connect') {
-      this.connect(inv.transactionId, inv.args);
-      return;
-    }
-    if (!this.client.connected) return; // nothing before a successful connect
-    const args = inv.args.slice(1);
-    switch (inv.name) {
-      case 'setPeerInfo':
-        // the peer's own addresses, handed to others in rendezvous; the answer carries our keepalives
-        this.peerAddresses = args.filter((a): a is string => typeof a === 'string' && /^(\[[0-9a-fA-F:.]+\]|[0-9.]+):\d+$/.test(a)).slice(0, 8);
-        w.writeFlash(header(MSG.Raw, 0), userControl(0x29, this.keepalive.server, this.keepalive.peer));
-        return;
-      case 'createStream': {
-        if (this.streams.size >= MAX_STREAMS) {
-          this.error(inv.transactionId, 'NetConnection.Call.Failed', 'too many streams');
-          return;
-        }
-        const id = this.nextStreamId++;
-        const writer = new FlowFlashWriter(this.session, this.session.newSender(streamSignature(id), this.mainFlowId));
-        this.streams.set(id, new NetStream(id, this.ctx, this.client, writer));
-        w.invoke('_result', inv.transactionId, [id]);
-        return;
-      }
-      case 'deleteStream': {
-        const id = typeof args[0] === 'number' ? args[0] : -1;
-        const s = this.streams.get(id);
-        if (s) {
-          s.stop();
-          s.writer.close();
-          this.streams.delete(id);
-        }
-        return;
-      }
-      case 'initStream':
-      case 'closeStream':
-        return;
-      default:
-        this.call(inv.name, inv.transactionId, args);
-    }
-  }
-
-  private connect(transactionId: number, args: Value[]): void {
-    const w = this.client.main!;
-    if (this.client.connected) return;
-    const command = args[0] instanceof Table ? args[0] : new Table();
-    for (const [k, v] of command.fields) this.client.properties.fields.set(k, v);
-    const tcUrl = command.get('tcUrl');
-    const { path, query } = splitUrl(typeof tcUrl === 'string' ? tcUrl : '');
-    this.client.query = query;
-    for (const [k, v] of parseQuery(query).fields) this.client.properties.fields.set(k, v);
-    this.client.path = connectionAppPath(path, (p) => this.ctx.host.exists(p));
-    const encoding = command.get('objectEncoding');
-    try {
-      const result = this.ctx.connect(this.client, args.slice(1));
-      // `timeout` (s) from onConnection replaces the idle timeout; it is not shown to the client
-      const timeout = result?.field('timeout');
-      if (typeof timeout === 'number' && timeout >= 0) {
-        this.session.idleTimeoutMs = timeout * 1000;
-        result!.fields.delete('timeout');
-      }
-      const info = statusInfo('status', 'NetConnection.Connect.Success', 'Connection succeeded', result);
-      info.fields.set('objectEncoding', typeof encoding === 'number' ? encoding : 0);
-      w.invoke('_result', transactionId, [info]);
-    } catch (e) {
-      const code = e instanceof InvalidApp ? 'NetConnection.Connect.InvalidApp' : 'NetConnection.Connect.Rejected';
-      const description = e instanceof InvalidApp || e instanceof ConnectionRejected ? e.message : 'client rejected';
-      if (!(e instanceof InvalidApp || e instanceof ConnectionRejected)) this.ctx.logger.error('RTMFP', `onConnection: ${(e as Error).message}`);
-      w.invoke('_error', transactionId, [statusInfo('error', code, description)]);
-      w.flush();
-      setTimeout(() => this.session.close(description), 100).unref?.();
-    }
-  }
-
-  private call(name: string, transactionId: number, args: Value[]): void {
-    try {
-      const results = this.ctx.host.call(this.client, name, args);
-      if (transactionId > 0 || results.length) this.client.main!.invoke('_result', transactionId, results);
-    } catch (e) {
-      const message = e instanceof Error ? e.message : String(e);
-      if (!(e instanceof CallFailed)) this.ctx.logger.error('RTMFP', `${name}: ${message}`);
-      this.error(transactionId, 'NetConnection.Call.Failed', message);
-    }
-  }
-
-  private error(transactionId: number, code: string, description: string): void {
-    this.client.main!.invoke('_error', transactionId, [statusInfo('error', code, description)]);
   }
 
   onAddressChanged(oldAddress: string): void {
     this.client.address = this.session.address;
-    if (this.client.connected) this.ctx.host.onAddressChanged(this.client, oldAddress);
+    if (this.client.connected) this.context.host.onAddressChanged(this.client, oldAddress);
+  }
+
+  onFlowEnd(flow: IncomingFlow): void {
+    this.groups.onFlowEnd(flow);
   }
 
   onClosed(): void {
-    for (const s of this.streams.values()) s.stop();
-    this.streams.clear();
-    this.client.main?.close();
-    this.ctx.disconnect(this.client, this.session.closeReason || 'closed');
+    this.groups.close();
+    if (this.closing) clearTimeout(this.closing);
+    this.closing = null;
+    const reason = this.session.closeReason || 'closed';
+    if (this.flash) this.flash.close(reason);
+    else this.context.disconnect(this.client, reason);
+  }
+
+  // ---- FlashTransport
+
+  openStream(id: number): FlashChannel {
+    return new FlowChannel(this.session, this.session.newSender(streamSignature(id), this.mainFlowId));
+  }
+
+  connecting(): void {}
+
+  connected(timeoutMs: number | null): void {
+    if (timeoutMs !== null) this.session.idleTimeoutMs = timeoutMs;
+  }
+
+  /** The peer's own addresses, handed to others in rendezvous; the answer carries our keepalive periods. */
+  setPeerInfo(addresses: string[]): void {
+    this.peerAddresses = addresses;
+    const body = userControl(UserControl.KeepAlives, this.keepalive.server, this.keepalive.peer);
+    this.mainChannel.send(MessageType.UserControl, 0, body, true);
+  }
+
+  /** Ends the session once what was written had a moment to leave (a refused connect's `_error`). */
+  close(reason: string): void {
+    if (this.session.closed || this.closing) return;
+    this.session.flushNow();
+    this.closing = setTimeout(() => {
+      this.closing = null;
+      this.session.close(reason);
+    }, CLOSE_GRACE_MS);
+    this.closing.unref?.();
+  }
+
+  log(level: LogLevel, message: string): void {
+    const logger = this.context.logger;
+    if ((level === 'debug' || level === 'trace') && !logger.enabled(level === 'debug' ? Level.DEBUG : Level.TRACE)) return;
+    logger[level]('RTMFP', `${this.client.address}: ${message}`);
   }
 }

@@ -1,15 +1,16 @@
 /** The core Client of an RTMFP session (SPEC S3 `client`): rawId is the peer id. */
 import { Client } from '../../core/client';
 import type { Writer } from '../../core/writer';
-import type { FlowFlashWriter } from './flow-flash-writer';
+import type { NetConnection } from './net-connection';
 import type { Session } from './session';
 
 export class RtmfpClient extends Client {
   readonly protocol = 'RTMFP';
-  /** the NetConnection writer, set when the connect flow arrives */
-  main: FlowFlashWriter | null = null;
 
-  constructor(readonly session: Session) {
+  constructor(
+    readonly session: Session,
+    private readonly connection: NetConnection,
+  ) {
     super(session.address, session.peerId, {
       get bytesRead() {
         return session.bytesReceived;
@@ -20,9 +21,11 @@ export class RtmfpClient extends Client {
     });
   }
 
+  /** the NetConnection's writer, once its flow arrived */
   get writer(): Writer {
-    if (!this.main) throw new Error('RTMFP client has no NetConnection flow yet');
-    return this.main;
+    const flash = this.connection.flash;
+    if (!flash) throw new Error('RTMFP client has no NetConnection flow yet');
+    return flash.writer;
   }
 
   close(reason = 'closed by server'): void {

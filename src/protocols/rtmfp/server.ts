@@ -12,6 +12,7 @@ import type { ProtocolServer } from '../../core/protocol';
 import { Table } from '../../serialization/value';
 import { DEFAULT_KEY, decryptPacket, unscrambleSessionId } from './crypto';
 import { ADDRESS_LOCAL, ADDRESS_PUBLIC, ADDRESS_REDIRECT, Handshaker, type NewSession } from './handshake';
+import { groupAddress } from './group-message';
 import { parsePacket, MODE_STARTUP } from './packet';
 import { NetConnection } from './net-connection';
 import { Session, type SessionHost } from './session';
@@ -68,6 +69,8 @@ export class RTMFPServer implements ProtocolServer {
     private readonly host = listenHost(ctx.config, 'RTMFP'),
   ) {
     const self = this;
+    // members sit on the group ring where Flash peers place each other
+    ctx.groups.memberAddress = groupAddress;
     this.sessionHost = {
       send: (d, a) => this.send(d, a),
       removed: (s) => this.removeSession(s),
@@ -165,13 +168,16 @@ export class RTMFPServer implements ProtocolServer {
   /** Entry point of every datagram. */
   onDatagram(msg: Buffer, address: string): void {
     try {
-      if (msg.length < 20 || (msg.length - 4) % 16 !== 0) {
+      // a session that negotiated HMAC appends it after the AES blocks: only startup packets
+      // are whole blocks for sure
+      if (msg.length < 20 || msg.length > 2048) {
         this.drop(address, 'bad size');
         return;
       }
       if (this.ctx.logger.dumping) this.ctx.logger.dump('RTMFP', 'in', address, msg);
       const id = unscrambleSessionId(msg);
       if (id === 0) {
+        if ((msg.length - 4) % 16 !== 0) return this.drop(address, 'bad size');
         // a blacklisted IP (mona:addToBlacklist) gets no answer at all, as if nobody listened
         if (this.ctx.isBlacklisted(address)) return this.drop(address, 'blacklisted');
         const plain = decryptPacket(msg, DEFAULT_KEY);
@@ -208,7 +214,7 @@ export class RTMFPServer implements ProtocolServer {
     let id: number;
     do id = randomBytes(4).readUInt32BE(0);
     while (id === 0 || this.sessions.has(id));
-    const session = new Session(id, n.farId, n.decryptKey, n.encryptKey, n.address, n.peerId, this.sessionHost);
+    const session = new Session(id, n.farId, n.crypto, n.address, n.peerId, this.sessionHost);
     const keepalive = { server: this.ctx.config.rtmfp.keepaliveServer * 1000, peer: this.ctx.config.rtmfp.keepalivePeer * 1000 };
     session.handler = new NetConnection(this.ctx, session, keepalive);
     this.sessions.set(id, session);

@@ -1,15 +1,16 @@
 /**
  * One RTMFP session on the server side (RFC 7016 section 3.5): decrypts its datagrams, follows the
- * peer's address (mobility), measures the round trip from timestamp echoes, answers pings, sends
+ * peer to a new address once that address answered a probe and ignores replays (mobility), measures the round trip from timestamp echoes, answers pings, sends
  * keepalives, dispatches user data to receiving flows and acknowledgements to sending flows, and
  * packs outgoing chunks into packets under one congestion window (retransmission with back-off).
  */
+import { randomBytes } from 'node:crypto';
 import { Reader, option, vlu } from './binary';
 import { EPD_PEER_ID, encodeAddress } from './handshake-chunks';
-import { decryptPacket, encryptPacket } from './crypto';
 import { IncomingFlow, type ReceiveBudget } from './flow';
 import { FlowSender, type Fragment } from './flow-writer';
 import { CHUNK, FLAG_TCR, FLAG_TS, MODE_INITIATOR, MODE_RESPONDER, PacketBuilder, nowTimestamp, parsePacket, type Chunk } from './packet';
+import type { SessionCrypto } from './session-crypto';
 import { parseUserData, type UserData } from './user-data';
 
 /** What a session needs from its server (socket, registry, logs) and its application layer. */
@@ -29,12 +30,13 @@ export interface SessionHandler {
   onFlow(flow: IncomingFlow): boolean;
   onMessage(flow: IncomingFlow, message: Buffer): void;
   onAddressChanged(oldAddress: string): void;
+  /** the peer finished a flow (its final fragment and everything before it arrived) */
+  onFlowEnd?(flow: IncomingFlow): void;
   onClosed(): void;
   /** a forwarded IHello reached us (only clients act on it) */
   onForwardedHello?(data: Buffer): void;
 }
 
-const PLAIN_CAPACITY = 1180;
 /** bytes of out-of-order/partial input a session may hold */
 const RECEIVE_BUDGET = 4 * 1024 * 1024;
 const MIN_RTO = 250;
@@ -49,6 +51,23 @@ const MAX_FLOWS = 256;
 const CLOSE_RETRIES = 5;
 /** address origin "public" in address lists (RFC 7016 2.3.5) */
 const ADDRESS_PUBLIC_ORIGIN = 2;
+/** first byte of our mobility probe pings (then an 8-byte token) */
+const PROBE_MARK = 0x6d;
+const PROBE_MARK_BYTE = Buffer.from([PROBE_MARK]);
+/** at most this many addresses probed at once, each at most every PROBE_INTERVAL ms */
+const MAX_PROBES = 4;
+const PROBE_INTERVAL = 500;
+const PROBE_LIFETIME = 10_000;
+/** past this long without timestamps from the peer, their order cannot be told any more */
+const TIMESTAMP_MEMORY = 60_000;
+
+interface Probe {
+  token: Buffer;
+  sentAt: number;
+}
+
+/** where a packet's timestamp stands against the newest one received */
+type TimestampOrder = 'older' | 'same' | 'newer' | 'unknown';
 
 export class Session {
   private readonly flows = new Map<number, IncomingFlow>();
@@ -86,12 +105,18 @@ export class Session {
   bytesReceived = 0;
   /** abandon chunks sent for late unreliable fragments (partial reliability at work; tests read it) */
   abandons = 0;
+  /** authenticated packets from another address ignored as replays (older than the newest seen) */
+  replays = 0;
+  /** return routability probes waiting for their echo, by the address probed */
+  private readonly probes = new Map<string, Probe>();
+  /** probes sent (tests and logs) */
+  probesSent = 0;
 
   constructor(
     readonly id: number,
     readonly farId: number,
-    readonly decryptKey: Buffer,
-    readonly encryptKey: Buffer,
+    /** packet protection: keys and the negotiated HMAC / sequence number options */
+    readonly crypto: SessionCrypto,
     public address: string,
     readonly peerId: Buffer,
     private readonly host: SessionHost,
@@ -113,25 +138,30 @@ export class Session {
   /** A datagram addressed to our session id. Returns false when it did not authenticate. */
   receive(datagram: Buffer, address: string): boolean {
     if (this.closed && this.closeSends === 0) return false;
-    const plain = decryptPacket(datagram, this.decryptKey);
+    const plain = this.crypto.decrypt(datagram);
     if (!plain) return false;
     const packet = parsePacket(plain);
     if (packet.mode !== (this.role === 'responder' ? MODE_INITIATOR : MODE_RESPONDER)) return false;
     const now = Date.now();
+    const order = this.timestampOrder(packet.timestamp, now);
+    const elsewhere = address !== this.address;
+    if (elsewhere && order === 'older') {
+      // a copy of something the peer sent before (a replay, or a straggler from a path it left):
+      // it proves nothing about the new address and is not processed again
+      this.replays++;
+      return true;
+    }
     this.bytesReceived += datagram.length;
     this.lastReception = now;
     this.keepalivesUnanswered = 0;
-    if (address !== this.address) {
-      // only an authenticated packet moves the session (RFC 7016 3.5.4 mobility)
-      const old = this.address;
-      this.address = address;
-      this.handler?.onAddressChanged(old);
-    }
-    if (packet.timestamp >= 0) {
+    // RFC 7016 3.5.4.2: the session moves only once the new address answers a probe; the packet
+    // itself is processed, our traffic keeps going to the address the peer proved it holds
+    if (elsewhere) this.probe(address, now);
+    if (packet.timestamp >= 0 && order !== 'older') {
       this.peerTimestamp = packet.timestamp;
       this.peerTimestampAt = now;
     }
-    if (packet.echo >= 0) this.measureRtt(((nowTimestamp(now) - packet.echo) & 0xffff) * 4);
+    if (packet.echo >= 0 && order !== 'older') this.measureRtt(((nowTimestamp(now) - packet.echo) & 0xffff) * 4);
     const touched = new Set<IncomingFlow>();
     let previous: UserData | undefined;
     for (const chunk of packet.chunks) {
@@ -159,7 +189,9 @@ export class Session {
           this.control.push({ type: CHUNK.PingReply, data: chunk.data });
           break;
         case CHUNK.PingReply:
-          break; // any authenticated packet already counts as alive
+          // any authenticated packet already counts as alive; a reply may complete a move
+          this.onPingReply(chunk.data, address, order);
+          break;
         case CHUNK.FwdIHello:
           this.handler?.onForwardedHello?.(chunk.data);
           break;
@@ -193,6 +225,7 @@ export class Session {
         // remember it ended: a late retransmission is acknowledged, not taken for a new flow
         if (this.finished.size >= MAX_FLOWS) this.finished.delete(this.finished.keys().next().value as number);
         this.finished.set(flow.id, flow.ack());
+        this.handler?.onFlowEnd?.(flow);
       }
     }
     this.flushNow();
@@ -221,6 +254,55 @@ export class Session {
     }
     flow.receive(ud);
     touched.add(flow);
+  }
+
+  /**
+   * A packet's 16-bit timestamp (4 ms ticks, wrapping) against the newest one received: the
+   * peer's clock only moves forward, so an older one is a copy of something it sent before.
+   */
+  private timestampOrder(ts: number, now: number): TimestampOrder {
+    if (ts < 0 || this.peerTimestamp < 0 || now - this.peerTimestampAt > TIMESTAMP_MEMORY) return 'unknown';
+    const d = (ts - this.peerTimestamp) & 0xffff;
+    return d === 0 ? 'same' : d < 0x8000 ? 'newer' : 'older';
+  }
+
+  /** Sends a ping with a fresh token to `address` (return routability check), rate limited. */
+  private probe(address: string, now: number): void {
+    const pending = this.probes.get(address);
+    if (pending && now - pending.sentAt < PROBE_INTERVAL) return;
+    if (!pending && this.probes.size >= MAX_PROBES) this.probes.delete(this.probes.keys().next().value as string);
+    const token = randomBytes(8);
+    this.probes.set(address, { token, sentAt: now });
+    const b = this.newBuilder(now);
+    b.addChunk(CHUNK.Ping, Buffer.concat([PROBE_MARK_BYTE, token]));
+    this.emit(b, now, address);
+    this.probesSent++;
+  }
+
+  /**
+   * A ping reply from `address`: our probe's token echoed from the address probed moves the
+   * session there (one echoed from elsewhere was relayed: the probe is void). Peers that answer
+   * pings without their data (librtmfp) prove the address with a fresh empty reply from it: newer
+   * than anything received, so not a copy of an earlier one.
+   */
+  private onPingReply(data: Buffer, address: string, order: TimestampOrder): void {
+    if (data.length === 9 && data[0] === PROBE_MARK) {
+      for (const [probed, p] of this.probes) {
+        if (!p.token.equals(data.subarray(1))) continue;
+        this.probes.delete(probed);
+        if (probed === address) this.moveTo(address);
+        return;
+      }
+      return;
+    }
+    if (data.length === 0 && address !== this.address && order === 'newer' && this.probes.has(address)) this.moveTo(address);
+  }
+
+  private moveTo(address: string): void {
+    const old = this.address;
+    this.address = address;
+    this.probes.clear();
+    this.handler?.onAddressChanged(old);
   }
 
   /**
@@ -375,7 +457,7 @@ export class Session {
           let end = s.nextFragment(p.buf, p.pos + 3, p.room() - 3, now);
           if (end < 0) {
             if (p.empty) continue;
-            p = builder(PLAIN_CAPACITY);
+            p = builder(this.crypto.capacity);
             end = s.nextFragment(p.buf, p.pos + 3, p.room() - 3, now);
             if (end < 0) continue;
           }
@@ -433,16 +515,16 @@ export class Session {
   private newBuilder(now: number): PacketBuilder {
     const echo = this.peerTimestamp >= 0 && now - this.peerTimestampAt < 30_000;
     const flags = this.role === 'responder' ? FLAG_TCR | MODE_RESPONDER : MODE_INITIATOR;
-    return new PacketBuilder(this.timestamps ? flags | FLAG_TS : flags, echo, PLAIN_CAPACITY);
+    return new PacketBuilder(this.timestamps ? flags | FLAG_TS : flags, echo, this.crypto.capacity);
   }
 
-  private emit(b: PacketBuilder, now: number): void {
+  private emit(b: PacketBuilder, now: number, to = this.address): void {
     if (b.empty) return;
     const echo = (this.peerTimestamp + Math.floor((now - this.peerTimestampAt) / 4)) & 0xffff;
     const len = b.finish(nowTimestamp(now), echo);
-    const datagram = encryptPacket(b.buf, len, this.encryptKey, this.farId);
+    const datagram = this.crypto.encrypt(b.buf, len, this.farId);
     this.bytesSent += datagram.length;
-    this.host.send(datagram, this.address);
+    this.host.send(datagram, to);
   }
 
   /**
@@ -468,6 +550,7 @@ export class Session {
       else if (this.closeSends >= CLOSE_RETRIES) this.finish();
       return;
     }
+    for (const [a, p] of this.probes) if (now - p.sentAt > PROBE_LIFETIME) this.probes.delete(a);
     if (this.idleTimeoutMs > 0 && now - this.lastReception > this.idleTimeoutMs) {
       this.fail(`no packet for ${this.idleTimeoutMs} ms (timeout)`);
       return;

@@ -1,9 +1,13 @@
 /**
  * Incoming chunk stream (Adobe RTMP spec §5.3): reassembles messages from chunks of the four
  * header types, with extended timestamps, the peer's chunk size and abort. Works on the socket's
- * buffers with offsets: a message that fits in one chunk is handed over as a view, a chunked one
- * is joined once. Limits stop a hostile peer from making us allocate without bound: message size,
- * number of chunk streams, bytes held in partial messages.
+ * buffers with offsets: a message that fits in one chunk is handed over as a view of them. A chunked
+ * message is copied chunk by chunk into one buffer of its own, grown by doubling up to its length,
+ * and an incomplete chunk into one carry buffer: whatever the chunk size or the size of the socket's
+ * reads, what a session holds is a few buffers whose bytes are counted, never one Buffer object per
+ * chunk (1-byte chunks would cost a hundred times their payload). Limits stop a hostile peer from
+ * making us allocate without bound: message size, number of chunk streams, bytes held in partial
+ * messages (allocated bytes, not received ones).
  */
 import { MessageType, RTMP_LIMITS } from './constants';
 
@@ -32,8 +36,8 @@ interface ChunkStream {
   /** the last header carried an extended timestamp: type-3 chunks repeat it */
   extended: boolean;
   extendedValue: number;
-  /** pieces of the message being reassembled */
-  parts: Buffer[] | null;
+  /** the message being reassembled (its capacity is counted in partialBytes), null between messages */
+  buf: Buffer | null;
   received: number;
   started: boolean;
 }
@@ -41,24 +45,25 @@ interface ChunkStream {
 export class ChunkReader {
   chunkSize = 128;
   private readonly streams = new Map<number, ChunkStream>();
-  /** bytes not yet parsed (an incomplete chunk) */
-  private pending: Buffer[] = [];
-  private pendingLength = 0;
+  /** bytes not yet parsed (an incomplete chunk), copied out of the socket's buffers, at the start of `carry` */
+  private carry: Buffer | null = null;
+  private carryLength = 0;
   /** bytes needed before parsing is worth retrying */
   private need = 0;
+  /** bytes allocated for partial messages, across every chunk stream */
   private partialBytes = 0;
 
   constructor(private readonly onMessage: (m: RTMPMessage) => void) {}
 
   /** Feeds socket bytes; calls onMessage for each complete message. Throws ChunkError on garbage. */
   push(data: Buffer): void {
-    if (this.pendingLength) {
-      this.pending.push(data);
-      this.pendingLength += data.length;
-      if (this.pendingLength < this.need) return;
-      data = Buffer.concat(this.pending, this.pendingLength);
-      this.pending = [];
-      this.pendingLength = 0;
+    if (this.carryLength) {
+      this.keep(data);
+      if (this.carryLength < this.need) return;
+      // parsed from here on: messages may be views of it, so it is never written again
+      data = (this.carry as Buffer).subarray(0, this.carryLength);
+      this.carry = null;
+      this.carryLength = 0;
     }
     let pos = 0;
     while (pos < data.length) {
@@ -66,11 +71,21 @@ export class ChunkReader {
       if (next < 0) break;
       pos = next;
     }
-    if (pos < data.length) {
-      const rest = data.subarray(pos);
-      this.pending.push(rest);
-      this.pendingLength = rest.length;
+    if (pos < data.length) this.keep(data.subarray(pos));
+  }
+
+  /** Appends to the carry buffer, grown by doubling up to what the incomplete chunk needs. */
+  private keep(data: Buffer): void {
+    const length = this.carryLength + data.length;
+    let carry = this.carry;
+    if (!carry || carry.length < length) {
+      // at least what is there, at most what the chunk needs; doubling keeps the copies linear
+      const grown = Buffer.allocUnsafe(Math.max(length, Math.min(this.need, 2 * (carry?.length ?? 0))));
+      if (carry) carry.copy(grown, 0, 0, this.carryLength);
+      this.carry = carry = grown;
     }
+    data.copy(carry, this.carryLength);
+    this.carryLength = length;
   }
 
   /** Parses one chunk at `pos`; returns the offset after it, or -1 (and sets need) if incomplete. */
@@ -98,7 +113,7 @@ export class ChunkReader {
       if (this.streams.size >= RTMP_LIMITS.maxChunkStreams) throw new ChunkError('too many chunk streams');
       cs = {
         timestamp: 0, delta: 0, length: 0, type: 0, streamId: 0, extended: false, extendedValue: 0,
-        parts: null, received: 0, started: false,
+        buf: null, received: 0, started: false,
       };
       this.streams.set(csid, cs);
     }
@@ -134,8 +149,8 @@ export class ChunkReader {
       }
     }
 
-    const continuing = cs.parts !== null && fmt === 3;
-    if (!continuing && cs.parts !== null) {
+    const continuing = cs.buf !== null && fmt === 3;
+    if (!continuing && cs.buf !== null) {
       throw new ChunkError(`chunk stream ${csid}: new type-${fmt} header inside a message`);
     }
     if (!continuing) {
@@ -165,19 +180,26 @@ export class ChunkReader {
       this.deliver(cs, body);
       return p;
     }
-    if (!continuing) {
-      cs.parts = [];
-      cs.received = 0;
+    if (!continuing) cs.received = 0;
+    const needed = cs.received + size;
+    const have = cs.buf ? cs.buf.length : 0;
+    if (needed > have) {
+      // what arrived, doubled on growth (linear copying), never more than the message's length: a
+      // partial message holds at most twice the bytes received for it
+      const capacity = Math.min(cs.length, Math.max(needed, 2 * have));
+      this.partialBytes += capacity - have;
+      if (this.partialBytes > RTMP_LIMITS.maxPendingBytes) throw new ChunkError('too many bytes in partial messages');
+      const grown = Buffer.allocUnsafe(capacity);
+      if (cs.buf) cs.buf.copy(grown, 0, 0, cs.received);
+      cs.buf = grown;
     }
-    this.partialBytes += size;
-    if (this.partialBytes > RTMP_LIMITS.maxPendingBytes) throw new ChunkError('too many bytes in partial messages');
-    (cs.parts as Buffer[]).push(body);
-    cs.received += size;
-    if (cs.received === cs.length) {
-      const parts = cs.parts as Buffer[];
-      this.partialBytes -= cs.received;
-      cs.parts = null;
-      this.deliver(cs, parts.length === 1 ? parts[0] : Buffer.concat(parts, cs.received));
+    const buf = cs.buf as Buffer;
+    body.copy(buf, cs.received);
+    cs.received = needed;
+    if (needed === cs.length) {
+      this.partialBytes -= buf.length;
+      cs.buf = null;
+      this.deliver(cs, buf);
     }
     return p;
   }
@@ -197,16 +219,23 @@ export class ChunkReader {
     } else if (cs.type === MessageType.Abort) {
       if (payload.length < 4) throw new ChunkError('short Abort');
       const target = this.streams.get(payload.readUInt32BE(0));
-      if (target?.parts) {
-        this.partialBytes -= target.received;
-        target.parts = null;
+      if (target?.buf) {
+        this.partialBytes -= target.buf.length;
+        target.buf = null;
       }
     }
     this.onMessage({ type: cs.type, streamId: cs.streamId, timestamp: cs.timestamp, payload });
   }
 
-  /** Bytes held for incomplete chunks and messages (for tests and limits). */
+  /** Bytes allocated for incomplete chunks and messages (for tests and limits). */
   get heldBytes(): number {
-    return this.pendingLength + this.partialBytes;
+    return (this.carry ? this.carry.length : 0) + this.partialBytes;
+  }
+
+  /** Buffers held for incomplete chunks and messages: one per partial message, plus the carry. */
+  get heldPieces(): number {
+    let n = this.carry ? 1 : 0;
+    for (const cs of this.streams.values()) if (cs.buf) n++;
+    return n;
   }
 }

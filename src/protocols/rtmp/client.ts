@@ -10,7 +10,7 @@ import { Table, type Value } from '../../serialization/value';
 import { ChunkReader, type RTMPMessage } from './chunk-reader';
 import { encodeMessage, u32 } from './chunk-writer';
 import { encodeAMF0 } from '../../serialization/amf0';
-import { decodeCommand, decodeData, encodeCommand } from './commands';
+import { decodeCommand, decodeData, encodeCommand } from '../flash/messages';
 import { MessageType, UserControl } from './constants';
 import { FP_KEY_SHORT, LAYOUTS, SIG_SIZE, signPacket } from './handshake-crypto';
 

@@ -1,32 +1,7 @@
-/** RTMP message types, user control events and the limits this server enforces (SPEC S5). */
+/** RTMP chunk streams, defaults and the limits this server enforces (SPEC S5). */
 
-export const enum MessageType {
-  SetChunkSize = 1,
-  Abort = 2,
-  Acknowledgement = 3,
-  UserControl = 4,
-  WindowAckSize = 5,
-  SetPeerBandwidth = 6,
-  Audio = 8,
-  Video = 9,
-  DataAMF3 = 15,
-  SharedObjectAMF3 = 16,
-  CommandAMF3 = 17,
-  DataAMF0 = 18,
-  SharedObjectAMF0 = 19,
-  CommandAMF0 = 20,
-  Aggregate = 22,
-}
-
-export const enum UserControl {
-  StreamBegin = 0,
-  StreamEOF = 1,
-  StreamDry = 2,
-  SetBufferLength = 3,
-  StreamIsRecorded = 4,
-  PingRequest = 6,
-  PingResponse = 7,
-}
+/** The message types and user control events are the Flash layer's (RTMFP carries the same ones). */
+export { MessageType, UserControl } from '../flash/messages';
 
 /** Chunk stream ids the server writes on. Media csids are fixed so that every listener shares bytes. */
 export const CSID = {
@@ -50,8 +25,6 @@ export const RTMP_LIMITS = {
   maxPendingBytes: 32 * 1024 * 1024,
   /** distinct chunk streams a peer may open */
   maxChunkStreams: 128,
-  /** NetStreams one session may create */
-  maxStreams: 64,
   /** incoming chunk size bounds (spec: 1..0x7FFFFFFF; tiny chunks are a CPU attack) */
   minChunkSize: 1,
   maxChunkSize: 0x7fffffff,

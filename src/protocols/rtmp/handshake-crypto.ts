@@ -4,7 +4,7 @@
  * 1536-byte handshake packet, the HMAC-SHA256 keys, and the XTEA transform RTMPE type 8 applies to
  * the final signatures.
  */
-import { createHmac, getDiffieHellman, type DiffieHellmanGroup } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 
 export const SIG_SIZE = 1536;
 export const DIGEST_SIZE = 32;
@@ -110,13 +110,6 @@ export function xteaBlock(buf: Buffer, at: number, keyId: number): void {
   }
   buf.writeUInt32LE(v0, at);
   buf.writeUInt32LE(v1, at + 4);
-}
-
-/** A fresh DH key pair on the RFC 2409 1024-bit group (generator 2), RTMPE's group. */
-export function newDH(): DiffieHellmanGroup {
-  const dh = getDiffieHellman('modp2');
-  dh.generateKeys();
-  return dh;
 }
 
 /** Left-pads a big-endian number to `size` bytes (DH values are carried on fixed 128 bytes). */

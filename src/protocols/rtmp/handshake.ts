@@ -8,6 +8,7 @@
  *    transform to the S2/C2 signatures.
  */
 import { randomBytes } from 'node:crypto';
+import { DhKeyPair } from '../../crypto/dh';
 import {
   DH_KEY_SIZE,
   DIGEST_SIZE,
@@ -19,7 +20,6 @@ import {
   SIG_SIZE,
   findDigestLayout,
   hmac,
-  newDH,
   padLeft,
   responseSignature,
   signPacket,
@@ -81,14 +81,16 @@ export function answerHandshake(c0c1: Buffer): HandshakeReply {
   let decipher: RC4 | null = null;
   let cipher: RC4 | null = null;
   if (encrypted) {
-    const dh = newDH();
-    const serverPub = padLeft(dh.getPublicKey(), DH_KEY_SIZE);
+    // a fresh key pair per handshake on RFC 2409's 1024-bit group, through OpenSSL key objects
+    // (about 1 ms; crypto.getDiffieHellman re-validates the prime each time: 30-40 ms)
+    const dh = new DhKeyPair(2);
+    const serverPub = dh.publicKey;
     serverPub.copy(s1, ours.dhOffset(s1));
     const clientDhPos = layout.dhOffset(c1);
     const clientPub = Buffer.from(c1.subarray(clientDhPos, clientDhPos + DH_KEY_SIZE));
     let secret: Buffer;
     try {
-      secret = padLeft(dh.computeSecret(clientPub), DH_KEY_SIZE);
+      secret = padLeft(dh.secret(clientPub), DH_KEY_SIZE);
     } catch (e) {
       throw new HandshakeError(`RTMPE public key rejected: ${(e as Error).message}`);
     }

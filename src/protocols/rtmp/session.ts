@@ -1,40 +1,35 @@
 /**
  * One RTMP/RTMPE TCP connection: handshake, chunk layer, protocol control messages, ping and
  * timeouts, output coalescing (SPEC S5). It is the script-visible `client` of the connection.
- * Commands go to net-connection.ts, stream work to net-stream.ts.
+ * Flash messages (commands, data, media) go to the Flash layer's NetConnection, over the
+ * transport in flash-transport.ts.
  *
- * Output: every write of a burst goes to a corked socket and is uncorked once per burst (end of
- * the publisher's input, publication:flush(), or the next turn of the event loop), so Node hands
- * the kernel one writev per burst instead of one write per message.
+ * Output goes through the transport connection (src/transport): every write of a burst is corked
+ * and uncorked once per burst (end of the publisher's input, publication:flush(), or the shared
+ * 50 ms tick), so Node hands the kernel one writev per burst instead of one write per message; a
+ * player whose queue stays above the output limit is dropped by the transport's stall timeout.
  */
-import type { Socket } from 'node:net';
 import { Client } from '../../core/client';
 import type { ServerContext } from '../../core/context';
-import { LISTENER_LIMITS } from '../../core/listener';
-import type { Publication } from '../../core/publication';
 import type { Writer } from '../../core/writer';
 import type { MediaFrame } from '../../core/media';
-import { Table, type Value } from '../../serialization/value';
+import type { Connection, ConnectionHandler } from '../../transport/connection';
+import { NetConnection } from '../flash/net-connection';
 import { ChunkReader, type RTMPMessage } from './chunk-reader';
 import { encodeMessage, messageHeader, sharedMediaBody, u32 } from './chunk-writer';
-import { CSID, MessageType, RTMP_DEFAULTS, RTMP_LIMITS, UserControl } from './constants';
-import { decodeData, encodeCommand, statusInfo } from './commands';
-import { answerHandshake } from './handshake';
+import { CSID, MessageType, RTMP_DEFAULTS, UserControl } from './constants';
+import { RTMPTransport } from './flash-transport';
+import { HandshakeError, answerHandshake } from './handshake';
 import { SIG_SIZE } from './handshake-crypto';
-import { handleCommand } from './net-connection';
-import { RTMPStream } from './net-stream';
 import type { RC4 } from './rc4';
-import { RTMPWriter } from './writer';
 
-/** What a session needs from its server: logging context and the shared flush scheduler. */
+/** What a session needs from its server. */
 export interface SessionHost {
   readonly context: ServerContext;
-  scheduleFlush(session: RTMPSession): void;
   sessionClosed(session: RTMPSession): void;
+  /** false when this peer's IP started too many RTMPE handshakes lately (each costs a DH) */
+  allowEncryptedHandshake(address: string): boolean;
 }
-
-/** bytes written while corked beyond which the session uncorks without waiting for the tick */
-const CORK_LIMIT = 64 * 1024;
 
 const enum Stage {
   C0C1,
@@ -43,12 +38,11 @@ const enum Stage {
   Closed,
 }
 
-export class RTMPSession extends Client {
+export class RTMPSession extends Client implements ConnectionHandler {
   protocol = 'RTMP';
   readonly context: ServerContext;
-  /** AMF3 NetConnection (connect's objectEncoding 3) */
-  amf3 = false;
-  readonly streams = new Map<number, RTMPStream>();
+  /** the Flash layer: connect, RPC, NetStreams, `client.writer` */
+  readonly flash: NetConnection;
   private stage = Stage.C0C1;
   private handshakeBuf: Buffer[] = [];
   private handshakeLen = 0;
@@ -58,55 +52,42 @@ export class RTMPSession extends Client {
   private readonly reader: ChunkReader;
   /** 128 (the protocol default) until we announce ours after connect */
   outChunkSize = 128;
-  private mainWriter: RTMPWriter;
-  private extraWriters = new Set<RTMPWriter>();
-  private corked = false;
-  private corkedBytes = 0;
   private received = 0;
   private acknowledged = 0;
   private peerWindow = RTMP_DEFAULTS.windowAckSize;
-  private nextStreamId = 1;
-  /** the RPC transaction being served (writer:writeMessage answers it) */
-  private transaction = 0;
-  private readonly touchedPublications = new Set<Publication>();
   private pingTimer: NodeJS.Timeout | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
   idleTimeoutMs = RTMP_DEFAULTS.connectTimeoutMs;
   private readonly born = Date.now();
   private closing = false;
-  /** since when the output queue is above the drop threshold (0 = it is not) */
-  private stalledSince = 0;
 
   constructor(
     private readonly host: SessionHost,
-    readonly socket: Socket,
+    readonly connection: Connection,
   ) {
-    super(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, undefined, socket);
+    super(connection.address, undefined, connection.socket);
     this.context = host.context;
     this.reader = new ChunkReader((m) => this.onMessage(m));
-    this.mainWriter = new RTMPWriter(this, CSID.command, 0, true);
-    socket.setNoDelay(true);
-    socket.on('data', (d: Buffer) => this.onData(d));
-    socket.on('error', (e) => this.log('debug', `socket error: ${e.message}`));
-    socket.on('close', () => this.close('socket closed'));
+    this.flash = new NetConnection(new RTMPTransport(this));
+    connection.handler = this;
     this.armIdle();
   }
 
   get writer(): Writer {
-    return this.mainWriter;
+    return this.flash.writer;
   }
 
   get name(): string {
     return `${this.protocol} ${this.address}`;
   }
 
-  log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void {
+  log(level: 'trace' | 'debug' | 'info' | 'warn' | 'error', message: string): void {
     this.context.logger[level]('RTMP', `${this.name}: ${message}`);
   }
 
   // ---- input
 
-  private onData(data: Buffer): void {
+  onData(data: Buffer): void {
     if (this.stage === Stage.Closed) return;
     this.lastReceptionTime = Date.now();
     const logger = this.context.logger;
@@ -129,8 +110,6 @@ export class RTMPSession extends Client {
       this.log('debug', `bad input, closing: ${(e as Error).message}`);
       this.close(`protocol error: ${(e as Error).message}`, true);
       return;
-    } finally {
-      this.flushTouched();
     }
     this.flushOutput();
   }
@@ -142,6 +121,9 @@ export class RTMPSession extends Client {
     if (this.stage === Stage.C0C1) {
       if (this.handshakeLen < SIG_SIZE + 1) return Buffer.alloc(0);
       const all = Buffer.concat(this.handshakeBuf, this.handshakeLen);
+      if ((all[0] === 6 || all[0] === 8) && !this.host.allowEncryptedHandshake(this.address)) {
+        throw new HandshakeError('too many RTMPE handshakes from this address');
+      }
       const answer = answerHandshake(all.subarray(0, SIG_SIZE + 1));
       if (answer.encrypted) this.protocol = 'RTMPE';
       this.log('debug', `${answer.kind} handshake`);
@@ -186,18 +168,12 @@ export class RTMPSession extends Client {
         return;
       case MessageType.CommandAMF0:
       case MessageType.CommandAMF3:
-        handleCommand(this, m);
-        return;
       case MessageType.Audio:
       case MessageType.Video:
       case MessageType.DataAMF0:
-      case MessageType.DataAMF3: {
-        if (!this.connected) throw new Error('media before connect');
-        const stream = this.streams.get(m.streamId);
-        if (stream) stream.onMedia(m.type, m.timestamp, m.payload);
-        else if (m.type === MessageType.DataAMF0 || m.type === MessageType.DataAMF3) this.onClientData(m.type, m.payload);
+      case MessageType.DataAMF3:
+        this.flash.onMessage(m.streamId, m.type, m.timestamp, m.payload);
         return;
-      }
       case MessageType.Aggregate:
         this.onAggregate(m);
         return;
@@ -239,61 +215,27 @@ export class RTMPSession extends Client {
     }
   }
 
-  /** Data messages outside a publication: `client:onMessage(...)` (SPEC S2). */
-  onClientData(type: number, payload: Buffer): void {
-    if (!this.connected) return;
-    const values = decodeData(type, payload);
-    this.context.host.onMessage(this, values);
-  }
-
-  /** The publisher's frames of this input burst are flushed to listeners at its end. */
-  touched(pub: Publication): void {
-    this.touchedPublications.add(pub);
-  }
-
-  private flushTouched(): void {
-    if (this.touchedPublications.size === 0) return;
-    for (const pub of this.touchedPublications) pub.flush();
-    this.touchedPublications.clear();
-  }
-
   // ---- output
 
   private writeRaw(buf: Buffer): void {
-    if (this.stage === Stage.Closed || this.socket.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      this.host.scheduleFlush(this);
-    }
+    if (this.stage === Stage.Closed) return;
     const logger = this.context.logger;
     if (logger.dumping) logger.dump(this.protocol, 'out', this.address, buf);
-    this.socket.write(this.cipher ? this.cipher.transform(buf) : buf);
-    // coalescing is for small frames: a big burst goes out at once rather than waiting for the tick
-    this.corkedBytes += buf.length;
-    if (this.corkedBytes >= CORK_LIMIT) this.flushOutput();
+    this.connection.write(this.cipher ? this.cipher.transform(buf) : buf);
   }
 
   /** Ends the current burst: one writev for everything written since the last flush. */
   flushOutput(): void {
-    if (!this.corked) return;
-    this.corked = false;
-    this.corkedBytes = 0;
-    this.socket.uncork();
+    this.connection.flush();
   }
 
   /** Bytes written and not yet taken by the kernel (Node's queue, corked bytes included). */
   queuedBytes(): number {
-    return this.socket.writableLength;
+    return this.connection.queuedBytes();
   }
 
   sendMessage(csid: number, type: number, streamId: number, timestamp: number, payload: Buffer): void {
     for (const b of encodeMessage(csid, type, streamId, timestamp, payload, this.outChunkSize)) this.writeRaw(b);
-  }
-
-  sendCommand(csid: number, streamId: number, name: string, transaction: number, object: Value, args: Value[]): void {
-    const { type, payload } = encodeCommand(this.amf3, name, transaction, object, args);
-    this.sendMessage(csid, type, streamId, 0, payload);
   }
 
   sendUserControl(event: number, value: number): void {
@@ -301,11 +243,6 @@ export class RTMPSession extends Client {
     b.writeUInt16BE(event, 0);
     b.writeUInt32BE(value >>> 0, 2);
     this.sendMessage(CSID.control, MessageType.UserControl, 0, 0, b);
-  }
-
-  streamStatus(streamId: number, level: 'status' | 'error', code: string, description: string, extra?: Record<string, Value>): void {
-    const info = statusInfo(level, code, description, extra ? Table.of(extra) : null);
-    this.sendCommand(CSID.streamCommand, streamId, 'onStatus', 0, null, [info]);
   }
 
   /** A media frame towards one player: own header + the frame's shared chunk body. */
@@ -319,58 +256,9 @@ export class RTMPSession extends Client {
     this.writeRaw(sharedMediaBody(frame, payload, this.outChunkSize, csid));
   }
 
-  // ---- writers, transactions, streams
-
-  takeTransaction(): number {
-    const t = this.transaction;
-    this.transaction = 0;
-    return t;
-  }
-
-  /** Runs `fn` as the handler of RPC `transaction` (writer:writeMessage inside answers it). */
-  serving<T>(transaction: number, fn: () => T): T {
-    const saved = this.transaction;
-    this.transaction = transaction;
-    try {
-      return fn();
-    } finally {
-      this.transaction = saved;
-    }
-  }
-
-  newWriter(): Writer {
-    const used = new Set([...this.extraWriters].map((w) => w.csid));
-    for (let csid = CSID.firstExtraWriter; csid <= CSID.lastExtraWriter; csid++) {
-      if (used.has(csid)) continue;
-      const w = new RTMPWriter(this, csid, 0, false);
-      this.extraWriters.add(w);
-      return w;
-    }
-    throw new Error('too many writers on this RTMP session');
-  }
-
-  releaseWriter(w: RTMPWriter): void {
-    this.extraWriters.delete(w);
-  }
-
-  createStream(): number {
-    if (this.streams.size >= RTMP_LIMITS.maxStreams) throw new Error('too many streams');
-    while (this.streams.has(this.nextStreamId) || this.nextStreamId === 0) this.nextStreamId = (this.nextStreamId + 1) & 0xffff;
-    const id = this.nextStreamId++;
-    this.streams.set(id, new RTMPStream(this, id));
-    return id;
-  }
-
-  deleteStream(id: number): void {
-    const s = this.streams.get(id);
-    if (!s) return;
-    this.streams.delete(id);
-    s.stop();
-  }
-
   // ---- connection life
 
-  /** Called by net-connection once onConnection accepted: protocol settings, ping, timeout. */
+  /** onConnection accepted: ping timer, idle timeout (`timeout` onConnection returned, or the default). */
   started(timeoutMs: number | null): void {
     this.idleTimeoutMs = timeoutMs ?? RTMP_DEFAULTS.idleTimeoutMs;
     this.armIdle();
@@ -383,21 +271,26 @@ export class RTMPSession extends Client {
     this.flushOutput();
   }
 
-  /** One periodic check per session: idle timeout, connect deadline, stalled output. */
+  /**
+   * One periodic check per session: idle timeout (time since the last received bytes) and connect
+   * deadline. Stalled output is the transport's (`[TCP] stallTimeout`).
+   */
   private armIdle(): void {
     if (this.idleTimer) clearInterval(this.idleTimer);
     const idleMs = this.idleTimeoutMs > 0 ? this.idleTimeoutMs : Infinity;
-    const period = Math.max(50, Math.min(idleMs, 5000, RTMP_DEFAULTS.stallTimeoutMs / 4));
+    const period = Math.max(50, Math.min(idleMs, 5000, RTMP_DEFAULTS.connectTimeoutMs / 4));
     this.idleTimer = setInterval(() => {
       const now = Date.now();
       const idle = now - this.lastReceptionTime;
       if (idle >= idleMs) this.close(`timeout (${Math.round(idle / 1000)} s without data)`);
       else if (!this.connected && now - this.born > RTMP_DEFAULTS.connectTimeoutMs) this.close('no connect in time');
-      else if (this.queuedBytes() <= LISTENER_LIMITS.dropBytes) this.stalledSince = 0;
-      else if (!this.stalledSince) this.stalledSince = now;
-      else if (now - this.stalledSince >= RTMP_DEFAULTS.stallTimeoutMs) this.close(`stalled: ${this.queuedBytes()} bytes not read`, true);
     }, period);
     this.idleTimer.unref();
+  }
+
+  /** The connection ended (peer, error, stall, server stopping). */
+  onClose(reason: string): void {
+    this.close(reason);
   }
 
   /** Ends the session: streams stopped, script told (onDisconnection), socket closed. */
@@ -408,23 +301,11 @@ export class RTMPSession extends Client {
     if (this.idleTimer) clearInterval(this.idleTimer);
     this.pingTimer = this.idleTimer = null;
     if (reason !== 'socket closed') this.log('debug', `closing: ${reason}`);
-    try {
-      for (const s of this.streams.values()) s.stop(false);
-      this.streams.clear();
-      this.context.disconnect(this, reason === 'socket closed' ? 'closed by peer' : reason);
-    } catch (e) {
-      this.log('error', `while closing: ${(e as Error).message}`);
-    }
-    for (const w of [...this.extraWriters]) w.close();
+    this.flash.close(reason === 'socket closed' ? 'closed by peer' : reason);
     this.flushOutput();
     this.stage = Stage.Closed;
-    if (abrupt) this.socket.destroy();
-    else {
-      this.socket.end();
-      // a peer that never reads must not keep the socket (and its queue) alive
-      setTimeout(() => this.socket.destroy(), 2000).unref();
-    }
-    this.mainWriter.close();
+    // end then destroy after a grace period (a peer that never reads keeps nothing), or at once
+    this.connection.close(reason, abrupt);
     this.host.sessionClosed(this);
   }
 

@@ -2,8 +2,10 @@
  * RFC 6455 framing. The decoder is incremental (bytes arrive in any cut), enforces the server-side
  * rules (client frames masked, control frames short and unfragmented, no reserved bits or
  * opcodes, fragments in order, text valid UTF-8) and bounds memory: a message larger than
- * `maxMessage` is refused before it is buffered. A violation is a WSProtocolError carrying the close
- * code to send.
+ * `maxMessage` is refused before it is buffered, the fragments of a message are copied into one
+ * growing buffer (an empty or 1-byte fragment costs its bytes, not an object), and a message may
+ * have at most `maxFragments` fragments. A violation is a WSProtocolError carrying the close code
+ * to send.
  */
 import { PendingBytes } from '../pending-bytes';
 
@@ -45,6 +47,8 @@ export interface WSMessage {
 
 export const WS_LIMITS = {
   maxMessage: 16 * 1024 * 1024,
+  /** fragments of one message: more is a peer making us parse frames for nothing */
+  maxFragments: 65536,
 };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -60,10 +64,11 @@ export function isValidUTF8(b: Buffer): boolean {
 
 export class FrameDecoder {
   private buf: Buffer = Buffer.alloc(0);
-  /** fragments of the data message being assembled */
-  private fragments: Buffer[] = [];
+  /** the data message being assembled from fragments: bytes [0, fragmentSize) of `assembly` */
+  private assembly: Buffer = Buffer.alloc(0);
   private fragmentOpcode = -1;
   private fragmentSize = 0;
+  private fragmentCount = 0;
   private failed = false;
   /** bytes the frame being received needs in total (0 = unknown yet) */
   private need = 0;
@@ -73,6 +78,7 @@ export class FrameDecoder {
     private readonly maxMessage = WS_LIMITS.maxMessage,
     /** servers require masked frames; a client-side decoder (tests) does not */
     private readonly requireMask = true,
+    private readonly maxFragments = WS_LIMITS.maxFragments,
   ) {}
 
   /** Feeds bytes, returns complete messages (control frames may come between fragments). */
@@ -93,7 +99,7 @@ export class FrameDecoder {
     } catch (e) {
       this.failed = true;
       this.buf = Buffer.alloc(0);
-      this.fragments = [];
+      this.assembly = Buffer.alloc(0);
       throw e;
     }
     return out;
@@ -135,44 +141,67 @@ export class FrameDecoder {
       this.need = o + len;
       return undefined;
     }
-    const payload = Buffer.from(b.subarray(o, o + len)); // own copy: unmasked in place
-    if (masked) {
-      const m0 = b[maskAt], m1 = b[maskAt + 1], m2 = b[maskAt + 2], m3 = b[maskAt + 3];
-      for (let i = 0; i < len; i += 4) {
-        payload[i] ^= m0;
-        if (i + 1 < len) payload[i + 1] ^= m1;
-        if (i + 2 < len) payload[i + 2] ^= m2;
-        if (i + 3 < len) payload[i + 3] ^= m3;
-      }
-    }
+    const m0 = b[maskAt], m1 = b[maskAt + 1], m2 = b[maskAt + 2], m3 = b[maskAt + 3];
+    const body = b.subarray(o, o + len);
     this.buf = b.subarray(o + len);
 
-    if (control) return { opcode, data: payload };
     if (opcode === Opcode.Continuation) {
       if (this.fragmentOpcode < 0) throw new WSProtocolError(CloseCode.ProtocolError, 'continuation without a message');
-      this.fragments.push(payload);
-      this.fragmentSize += len;
+      if (++this.fragmentCount > this.maxFragments) throw new WSProtocolError(CloseCode.TooBig, `message in more than ${this.maxFragments} fragments`);
+      this.append(body, masked, m0, m1, m2, m3);
       if (!fin) return null;
-      const data = Buffer.concat(this.fragments);
+      const data = this.assembly.subarray(0, this.fragmentSize);
       const op = this.fragmentOpcode;
-      this.fragments = [];
+      this.assembly = Buffer.alloc(0);
       this.fragmentOpcode = -1;
       this.fragmentSize = 0;
+      this.fragmentCount = 0;
       return this.message(op, data);
     }
+    const payload = Buffer.from(body); // own copy: unmasked in place
+    if (masked) unmask(payload, 0, m0, m1, m2, m3);
+    if (control) return { opcode, data: payload };
     if (this.fragmentOpcode >= 0) throw new WSProtocolError(CloseCode.ProtocolError, 'new message inside a fragmented one');
     if (!fin) {
       this.fragmentOpcode = opcode;
-      this.fragments = [payload];
+      this.assembly = payload;
       this.fragmentSize = len;
+      this.fragmentCount = 1;
       return null;
     }
     return this.message(opcode, payload);
   }
 
+  /** Copies a fragment after the others, growing the buffer by doubling (bounded by maxMessage). */
+  private append(body: Buffer, masked: boolean, m0: number, m1: number, m2: number, m3: number): void {
+    const len = body.length;
+    if (len === 0) return;
+    const need = this.fragmentSize + len;
+    if (need > this.assembly.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.maxMessage, Math.max(need, this.assembly.length * 2, 1024)));
+      this.assembly.copy(grown, 0, 0, this.fragmentSize);
+      this.assembly = grown;
+    }
+    const at = this.fragmentSize;
+    body.copy(this.assembly, at);
+    // the mask restarts with each frame
+    if (masked) unmask(this.assembly.subarray(at, at + len), 0, m0, m1, m2, m3);
+    this.fragmentSize = need;
+  }
+
   private message(opcode: number, data: Buffer): WSMessage {
     if (opcode === Opcode.Text && !isValidUTF8(data)) throw new WSProtocolError(CloseCode.InvalidData, 'text frame is not UTF-8');
     return { opcode, data };
+  }
+}
+
+function unmask(p: Buffer, from: number, m0: number, m1: number, m2: number, m3: number): void {
+  const len = p.length;
+  for (let i = from; i < len; i += 4) {
+    p[i] ^= m0;
+    if (i + 1 < len) p[i + 1] ^= m1;
+    if (i + 2 < len) p[i + 2] ^= m2;
+    if (i + 3 < len) p[i + 3] ^= m3;
   }
 }
 

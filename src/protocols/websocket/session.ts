@@ -3,11 +3,14 @@
  * the writer, ping/pong, idle timeout, and the data streams `__publish`/`__play`/`__closePublish`/
  * `__closePlay`/`__close` on the shared publications.
  *
+ * Messages are handled a bounded number per turn of the event loop (transport/turns.ts) and wait
+ * while the output towards this peer is over the transport's limit: a peer that floods pings or
+ * RPCs without reading the answers stops being read, and is dropped if it stays so.
+ *
  * Errors: a protocol violation closes with its RFC 6455 code. An unknown method or a script error
  * does NOT close (MonaServer closed with 1002): the client gets `["__error", message]` and the
  * socket stays open — one failed call should not cost a browser its connection.
  */
-import type { Socket } from 'node:net';
 import type { ServerContext } from '../../core/context';
 import { Level } from '../../logs/levels';
 import { CallFailed, ConnectionRejected, InvalidApp, StreamRefused } from '../../core/errors';
@@ -17,19 +20,22 @@ import type { Publication } from '../../core/publication';
 import { decodeJSON, encodeJSON } from '../../serialization/json';
 import { decodeQuery } from '../../serialization/query';
 import { Table, type Value } from '../../serialization/value';
+import type { Connection, ConnectionHandler } from '../../transport/connection';
+import { TurnQueue } from '../../transport/turns';
 import { WSClient, type WSConnection } from './client';
-import { CloseCode, FrameDecoder, Opcode, WSProtocolError, closePayload, encodeFrame, isValidCloseCode, isValidUTF8 } from './frames';
+import { CloseCode, FrameDecoder, Opcode, WSProtocolError, type WSMessage, closePayload, encodeFrame, isValidCloseCode, isValidUTF8 } from './frames';
 import { WSDataSink, WSFLVSink } from './sinks';
 
 /** our pings (which measure client.ping) go out after this much silence from the peer */
 export const WS_PING = { everyMs: 20_000 };
 
-function refuse(socket: Socket, status: number, text: string, message: string): void {
+function refuse(conn: Connection, status: number, text: string, message: string): void {
   const body = `${status} ${text}: ${message}\n`;
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  conn.write(Buffer.from(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`));
+  conn.close(`refused: ${message}`);
 }
 
-export class WSSession implements WSConnection {
+export class WSSession implements WSConnection, ConnectionHandler {
   readonly client: WSClient;
   private readonly decoder = new FrameDecoder();
   private publication: Publication | null = null;
@@ -39,33 +45,46 @@ export class WSSession implements WSConnection {
   private pingTimer: NodeJS.Timeout | null = null;
   /** `ws://host/app/name.flv`: a WebSocket-FLV player of publication `name` (S13) */
   private flvStream: string | null = null;
+  private readonly queue: TurnQueue<WSMessage>;
+  /** inside a turn of the queue: its end flushes the output */
+  private inTurn = false;
+  private flushQueued = false;
 
   constructor(
     private readonly context: ServerContext,
-    private readonly socket: Socket,
+    private readonly conn: Connection,
     query: string,
   ) {
-    this.client = new WSClient(`${socket.remoteAddress}:${socket.remotePort}`, this, socket);
+    this.client = new WSClient(conn.address, this, conn.socket);
     this.client.query = query;
+    this.queue = new TurnQueue(conn, (m) => {
+      this.inTurn = true;
+      try {
+        this.handleMessage(m);
+      } finally {
+        this.inTurn = false;
+      }
+      return true;
+    });
   }
 
   /** onConnection; on refusal answers the HTTP request itself and returns false. */
-  connect(app: string, headers: Map<string, string>, flvStream: string | null = null): boolean {
+  connect(app: string, headers: Map<string, string>, flvStream: string | null = null, names?: Map<string, string>): boolean {
     const c = this.client;
     c.path = app;
     this.flvStream = flvStream;
-    for (const [k, v] of headers) c.properties.set(k, v);
+    for (const [k, v] of headers) c.properties.set(names?.get(k) ?? k, v);
     for (const v of decodeQuery(c.query)) if (v instanceof Table) for (const [k, x] of v.fields) c.properties.set(k, x);
     try {
       const result = this.context.connect(c, []);
       const timeout = result?.get('timeout');
       this.timeoutSeconds = typeof timeout === 'number' && timeout >= 0 ? timeout : this.context.config.websocket.timeout;
     } catch (e) {
-      if (e instanceof InvalidApp) refuse(this.socket, 404, 'Not Found', e.message);
-      else if (e instanceof ConnectionRejected) refuse(this.socket, 403, 'Forbidden', e.message);
+      if (e instanceof InvalidApp) refuse(this.conn, 404, 'Not Found', e.message);
+      else if (e instanceof ConnectionRejected) refuse(this.conn, 403, 'Forbidden', e.message);
       else {
         this.context.logger.error('WebSocket', `onConnection: ${(e as Error).message}`);
-        refuse(this.socket, 500, 'Internal Server Error', 'connection failed');
+        refuse(this.conn, 500, 'Internal Server Error', 'connection failed');
       }
       return false;
     }
@@ -74,35 +93,50 @@ export class WSSession implements WSConnection {
 
   private timeoutSeconds = 120;
 
+  /** The connection is ours (the HTTP connection handed it over): `rest` = bytes after the request. */
   start(rest: Buffer): void {
-    const s = this.socket;
-    s.setNoDelay(true);
-    s.on('data', (d: Buffer) => this.onData(d));
-    s.on('error', () => this.terminate('socket error'));
-    s.on('close', () => this.terminate('socket closed'));
-    s.on('timeout', () => this.close(CloseCode.GoingAway, 'idle timeout'));
-    s.setTimeout(this.timeoutSeconds > 0 ? this.timeoutSeconds * 1000 : 0);
+    const c = this.conn;
+    c.socket.setNoDelay(true);
+    c.setIdleTimeout(this.timeoutSeconds > 0 ? this.timeoutSeconds * 1000 : 0);
     this.pingTimer = setInterval(() => this.ping(), WS_PING.everyMs);
     this.pingTimer.unref();
     if (this.flvStream) this.play(this.flvStream, true);
     if (rest.length) this.onData(rest);
   }
 
+  /**
+   * Answers go out at the end of the turn that made them; pushes (a script's writer outside a
+   * message of this client) on the next turn of the event loop, several in one write.
+   */
   send(frame: Buffer): void {
-    if (this.closed || this.closeSent || this.socket.destroyed) return;
+    if (this.closed || this.closeSent || this.conn.closed) return;
     if (this.context.logger.dumping) this.context.logger.dump('WebSocket', 'out', this.client.address, frame);
-    this.socket.write(frame);
+    this.conn.write(frame);
+    if (this.inTurn || this.flushQueued) return;
+    this.flushQueued = true;
+    setImmediate(() => {
+      this.flushQueued = false;
+      this.conn.flush();
+    });
+  }
+
+  onIdle(): void {
+    this.close(CloseCode.GoingAway, 'idle timeout');
+  }
+
+  onClose(reason: string): void {
+    this.terminate(reason);
   }
 
   /** Sends a close frame and ends the connection. */
   close(code: number = CloseCode.Normal, reason = ''): void {
     if (this.closed) return;
-    if (!this.closeSent && !this.socket.destroyed) {
-      this.socket.write(encodeFrame(Opcode.Close, closePayload(code, reason)));
+    if (!this.closeSent && !this.conn.closed) {
+      this.conn.write(encodeFrame(Opcode.Close, closePayload(code, reason)));
       this.closeSent = true;
     }
-    this.socket.end();
     this.terminate(reason);
+    this.conn.close(reason || 'closed');
   }
 
   /** Frees everything once: streams, client (onDisconnection), timers. */
@@ -110,6 +144,7 @@ export class WSSession implements WSConnection {
     if (this.closed) return;
     this.closed = true;
     if (this.pingTimer) clearInterval(this.pingTimer);
+    this.queue.clear();
     this.closePlay();
     this.closePublish();
     this.client.writer.close();
@@ -118,7 +153,7 @@ export class WSSession implements WSConnection {
     } catch (e) {
       this.context.logger.error('WebSocket', `onDisconnection: ${(e as Error).message}`);
     }
-    if (!this.socket.destroyed) setTimeout(() => this.socket.destroy(), 2000).unref();
+    this.conn.close(reason || 'closed'); // no-op when the connection is what closed
     this.context.logger.debug('WebSocket', `${this.client.address} closed${reason ? `: ${reason}` : ''}`);
   }
 
@@ -129,7 +164,7 @@ export class WSSession implements WSConnection {
     this.send(encodeFrame(Opcode.Ping, b));
   }
 
-  private onData(data: Buffer): void {
+  onData(data: Buffer): void {
     if (this.closed) return;
     this.client.lastReceptionTime = Date.now();
     if (this.context.logger.dumping) this.context.logger.dump('WebSocket', 'in', this.client.address, data);
@@ -142,15 +177,18 @@ export class WSSession implements WSConnection {
       this.close(err.code, err.message);
       return;
     }
-    for (const m of messages) {
-      if (this.closed) return;
-      try {
-        this.message(m.opcode, m.data);
-      } catch (e) {
-        // a bug of ours: this message fails, the session goes on
-        this.context.logger.error('WebSocket', `${this.client.address}: ${(e as Error).stack ?? e}`);
-        this.sendError('internal error');
-      }
+    for (const m of messages) this.queue.push(m);
+    this.queue.run();
+  }
+
+  private handleMessage(m: WSMessage): void {
+    if (this.closed) return;
+    try {
+      this.message(m.opcode, m.data);
+    } catch (e) {
+      // a bug of ours: this message fails, the session goes on
+      this.context.logger.error('WebSocket', `${this.client.address}: ${(e as Error).stack ?? e}`);
+      this.sendError('internal error');
     }
   }
 
@@ -271,7 +309,7 @@ export class WSSession implements WSConnection {
     const name = q >= 0 ? stream.slice(0, q) : stream;
     const parameters = new Table();
     if (q >= 0) for (const v of decodeQuery(stream.slice(q + 1))) if (v instanceof Table) for (const [k, x] of v.fields) parameters.set(k, x);
-    const sink = flv ? new WSFLVSink(this.socket) : new WSDataSink(this.socket);
+    const sink = flv ? new WSFLVSink(this.conn) : new WSDataSink(this.conn);
     sink.onKicked = (reason) => {
       this.listener = null;
       if (flv) this.close(CloseCode.Normal, reason);

@@ -4,13 +4,13 @@
  * players get no audio/video). WebSocket-FLV players (S13, `ws://host/app/name.flv`) get the whole
  * stream as FLV in binary frames, for flv.js/mpegts.js. Frames are built once per MediaFrame.
  */
-import type { Socket } from 'node:net';
 import type { MediaSink } from '../../core/listener';
 import { DataType, type MediaFrame, MediaType } from '../../core/media';
 import type { Publication } from '../../core/publication';
 import { flvBody, flvHeader, flvTagHeader, flvTagTrailerOf } from '../../media/flv';
 import { dataValuesOf } from '../../media/data-frame';
 import { encodeJSON } from '../../serialization/json';
+import type { Output } from '../../transport/connection';
 import { Opcode, encodeFrame, frameHeader } from './frames';
 
 /** A data frame as one complete WebSocket frame (null: cannot be expressed, skipped). */
@@ -28,19 +28,25 @@ export function dataFrameForWebSocket(frame: MediaFrame): Buffer | null {
   });
 }
 
+/**
+ * Writes through the connection's output: coalesced per tick (the publisher's flush sends at once),
+ * and a player that stops reading is dropped by the transport's stall timeout.
+ */
 abstract class WSSink implements MediaSink {
   onKicked: (reason: string) => void = () => {};
-  constructor(protected readonly socket: Socket) {}
+  constructor(protected readonly output: Output) {}
 
   protected write(b: Buffer): void {
-    if (!this.socket.destroyed) this.socket.write(b);
+    if (!this.output.closed) this.output.write(b);
   }
   abstract writeMedia(frame: MediaFrame, time: number): void;
   abstract onPublicationStart(publication: Publication): void;
   abstract onPublicationStop(publication: Publication): void;
-  flush(): void {}
+  flush(): void {
+    this.output.flush();
+  }
   queuedBytes(): number {
-    return this.socket.writableLength;
+    return this.output.queuedBytes();
   }
   close(reason: string): void {
     this.onKicked(reason);
@@ -72,14 +78,12 @@ export class WSFLVSink extends WSSink {
       this.write(encodeFrame(Opcode.Binary, flvHeader()));
     }
     // one binary message per tag: WS header + tag header are per listener, the body is shared
-    const s = this.socket;
-    if (s.destroyed) return;
-    s.cork();
-    s.write(frameHeader(Opcode.Binary, 11 + body.length + 4));
-    s.write(flvTagHeader(frame.type, body.length, time));
-    s.write(body);
-    s.write(flvTagTrailerOf(frame, body));
-    s.uncork();
+    const o = this.output;
+    if (o.closed) return;
+    o.write(frameHeader(Opcode.Binary, 11 + body.length + 4));
+    o.write(flvTagHeader(frame.type, body.length, time));
+    o.write(body);
+    o.write(flvTagTrailerOf(frame, body));
   }
   onPublicationStart(): void {}
   onPublicationStop(): void {

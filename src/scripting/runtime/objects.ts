@@ -220,7 +220,10 @@ export class ApiObjects {
         close(p, args) {
           const code = args.text(1);
           const description = args.text(2);
-          if (code && p.publisher) p.publisher.writer.writeStatusResponse(code, description ?? undefined);
+          // the publisher's own end (a Flash NetStream) is told why and stops feeding; a publisher
+          // without one (WebSocket) gets the status on its writer
+          if (p.source) p.source.closePublication(code || null, description);
+          else if (code && p.publisher) p.publisher.writer.writeStatusResponse(code, description ?? undefined);
           host.ctx.publications.unpublish(p);
         },
       },

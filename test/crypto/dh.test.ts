@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getDiffieHellman } from 'node:crypto';
-import { dhKeyPair, SUPPORTED_GROUPS } from '../../src/protocols/rtmfp/dh';
+import { dhKeyPair, SUPPORTED_GROUPS } from '../../src/crypto/dh';
 
 for (const group of SUPPORTED_GROUPS) {
   test(`DH group ${group}: same secret as crypto.getDiffieHellman, public key padded to the prime`, () => {

@@ -1,6 +1,6 @@
 /**
- * Ephemeral Diffie-Hellman over the MODP groups RTMFP uses (RFC 7425: groups 2, 5, 14), through
- * OpenSSL key objects: generating a key pair for a named group costs well under a millisecond,
+ * Ephemeral Diffie-Hellman over the MODP groups RTMFP (RFC 7425: groups 2, 5, 14) and RTMPE (group
+ * 2, the 1024-bit one) use, through OpenSSL key objects: generating a key pair for a named group costs well under a millisecond,
  * where crypto.getDiffieHellman('modp2') re-validates its prime on every call (~50 ms). The peer's
  * raw public value is wrapped in a SubjectPublicKeyInfo (DER) to become a key object.
  */

@@ -1,0 +1,29 @@
+/**
+ * What a publish request carries besides its name, and how the server reaches whoever feeds a
+ * publication (a Flash NetStream, later a WebSocket or RTSP publisher) to end it from its side.
+ */
+
+/** How a publisher asked to publish: Flash's `publish(name, type)` ("live" when not said). */
+export type PublishType = 'live' | 'record' | 'append';
+
+/** Flash's type argument: "record", "append" ("appendWithGap" appends too), anything else is live. */
+export function publishTypeOf(v: unknown): PublishType {
+  if (v === 'record') return 'record';
+  if (v === 'append' || v === 'appendWithGap') return 'append';
+  return 'live';
+}
+
+/** The publisher's end of a publication, implemented by the protocol that receives its media. */
+export interface PublicationSource {
+  /**
+   * The server ends this publishing (a script's `publication:close(code, description)`): tell the
+   * publisher why — `code`/`description` as the script gave them, null for the protocol's own — and
+   * stop feeding, which unpublishes.
+   */
+  closePublication(code: string | null, description: string | null): void;
+}
+
+export interface PublishOptions {
+  type?: PublishType;
+  source?: PublicationSource | null;
+}

@@ -1,0 +1,321 @@
+/**
+ * One NetStream of a Flash connection, whatever carries it: publish (with its type), play (with
+ * `?params` → listener.parameters), pause/unpause, seek, receiveAudio/receiveVideo, closeStream,
+ * the publisher's media and data (`@setDataFrame`/`@clearDataFrame`/`onMetaData` kept on the
+ * publication), and every NetStream status. As a player it is the MediaSink the publication fans out
+ * to: each frame's payload is handed to the transport as is (shared by every listener); as a
+ * publisher it is the publication's source, so the server can close it (`publication:close`).
+ */
+import { StreamRefused } from '../../core/errors';
+import { LISTENER_LIMITS, type Listener, type MediaSink } from '../../core/listener';
+import { DataType, MediaFrame, MediaType } from '../../core/media';
+import type { Publication } from '../../core/publication';
+import { publishTypeOf, type PublicationSource, type PublishType } from '../../core/publication-source';
+import { prefixedStatusCode } from '../../core/status';
+import { amf0DataOf } from '../../media/data-frame';
+import { encodeAMF0 } from '../../serialization/amf0';
+import { decodeQuery } from '../../serialization/query';
+import { Table, type Value } from '../../serialization/value';
+import { MessageType, UserControl, decodeData, encodeCommand, text, userControl } from './messages';
+import { statusInfo } from './status';
+import type { FlashChannel, FlashTransport } from './transport';
+
+/** What a stream needs from its NetConnection. */
+export interface StreamOwner {
+  readonly transport: FlashTransport;
+  readonly amf3: boolean;
+  /** the publisher's frames of this input burst are flushed to listeners at its end */
+  touched(pub: Publication): void;
+  /** data outside a publication: `client:onMessage(...)` */
+  onClientData(type: number, payload: Buffer): void;
+}
+
+const SAMPLE_ACCESS = encodeAMF0('|RtmpSampleAccess', true, true);
+
+/** `?a=1&b=x` after a stream name → {a=1, b="x"} (bare tokens become items). */
+export function streamParameters(query: string): Table {
+  const out = new Table();
+  for (const v of decodeQuery(query)) {
+    if (v instanceof Table) for (const [k, x] of v.fields) out.set(k, x);
+    else out.items.push(v);
+  }
+  return out;
+}
+
+export class NetStream implements MediaSink, PublicationSource {
+  publication: Publication | null = null;
+  listener: Listener | null = null;
+  /** where a player's audio and video go: this stream's channel, or an unreliable sibling (RTMFP `?unbuffered=true`) */
+  private media: FlashChannel | null = null;
+  /** Play.Reset/Play.Start already sent for the current play */
+  private announced = false;
+  private paused = false;
+  private playName = '';
+  /** MediaSink: late media may be dropped rather than queued (core drops non-key video while anything waits) */
+  unreliable = false;
+
+  constructor(
+    private readonly owner: StreamOwner,
+    readonly id: number,
+    /** statuses, data and (reliable) media of this stream */
+    readonly channel: FlashChannel,
+  ) {}
+
+  private get transport(): FlashTransport {
+    return this.owner.transport;
+  }
+
+  /** An onStatus on this stream; its level follows the one rule for codes (core/status.ts). */
+  status(code: string, description: string, details: string): void {
+    const { type, payload } = encodeCommand(this.owner.amf3, 'onStatus', 0, null, [statusInfo(code, description, { details })]);
+    this.channel.send(type, 0, payload, true);
+  }
+
+  private userControl(event: UserControl): void {
+    this.channel.send(MessageType.UserControl, 0, userControl(event, this.id), true);
+  }
+
+  /** The NetStream commands; false when `name` is not one (the NetConnection handles it). */
+  onCommand(name: string, args: Value[]): boolean {
+    const arg0 = args[0];
+    switch (name) {
+      case 'publish':
+        // publish(false) (or null) is how Flash stops publishing
+        if (arg0 === false || arg0 === null || arg0 === undefined) this.stop(true);
+        else this.publish(text(arg0), publishTypeOf(args[1]));
+        return true;
+      case 'play':
+        if (arg0 === false || arg0 === null || arg0 === undefined) this.stop(true);
+        else this.play(text(arg0));
+        return true;
+      case 'pause':
+        this.pause(arg0 !== false);
+        return true;
+      case 'seek':
+        this.seek(typeof arg0 === 'number' ? arg0 : 0);
+        return true;
+      case 'receiveAudio':
+        this.listener?.setReceiveAudio(arg0 !== false);
+        return true;
+      case 'receiveVideo':
+        this.listener?.setReceiveVideo(arg0 !== false);
+        return true;
+      case 'closeStream':
+        this.stop(true);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // ---- publishing
+
+  publish(rawName: string, type: PublishType): void {
+    if (this.publication || this.listener) this.stop(true);
+    // a query after the name says nothing about the publication's name (OBS/ffmpeg keys, tokens)
+    const name = rawName.split('?')[0];
+    const ctx = this.transport.context;
+    try {
+      this.publication = ctx.publications.publish(this.transport.client, name, { type, source: this });
+    } catch (e) {
+      if (!(e instanceof StreamRefused)) throw e;
+      this.status(`NetStream.${e.code}`, e.message, name);
+      return;
+    }
+    this.userControl(UserControl.StreamBegin);
+    this.status('NetStream.Publish.Start', `${name} is now published`, name);
+  }
+
+  /** Audio or video from the peer on this stream (ignored unless it publishes). */
+  onMedia(type: number, time: number, payload: Buffer): void {
+    const pub = this.publication;
+    if (!pub) return;
+    this.owner.touched(pub);
+    if (type === MessageType.Audio) pub.pushAudio(time, payload);
+    else pub.pushVideo(time, payload);
+  }
+
+  /** A data message on this stream: the publication's metadata or data, `client:onMessage` when not publishing. */
+  onData(type: number, time: number, payload: Buffer): void {
+    const pub = this.publication;
+    if (!pub) {
+      this.owner.onClientData(type, payload);
+      return;
+    }
+    this.owner.touched(pub);
+    const values = decodeData(type, payload);
+    let name = text(values[0]);
+    let rest = values.slice(1);
+    if (name === '@clearDataFrame') {
+      pub.setMetadata(null, new Table());
+      return;
+    }
+    if (name === '@setDataFrame') {
+      name = text(rest[0]);
+      rest = rest.slice(1);
+    } else if (name !== 'onMetaData') {
+      // other data (cue points, app data): carried as AMF0 whatever the client's encoding
+      pub.pushData(type === MessageType.DataAMF3 ? encodeAMF0(...values) : payload, DataType.AMF0, time);
+      return;
+    }
+    const props = rest[0] instanceof Table ? rest[0] : new Table();
+    pub.setMetadata(new MediaFrame(MediaType.Data, time, encodeAMF0(name || 'onMetaData', props)), props);
+  }
+
+  /** PublicationSource: the server ends this publishing (publication:close). */
+  closePublication(code: string | null, description: string | null): void {
+    const pub = this.publication;
+    if (!pub) return;
+    this.publication = null;
+    this.status(prefixedStatusCode('NetStream', code || 'Publish.Error'), description ?? `${pub.name} is closed by the server`, pub.name);
+    this.userControl(UserControl.StreamEOF);
+    this.transport.context.publications.unpublish(pub);
+    this.channel.flush();
+  }
+
+  // ---- playing
+
+  play(rawName: string): void {
+    if (this.publication || this.listener) this.stop(true);
+    const q = rawName.indexOf('?');
+    const name = q < 0 ? rawName : rawName.slice(0, q);
+    const parameters = q < 0 ? new Table() : streamParameters(rawName.slice(q + 1));
+    this.playName = name;
+    this.announced = false;
+    this.paused = false;
+    const unbuffered = parameters.get('unbuffered');
+    this.unreliable = this.transport.partialReliability && (unbuffered === true || unbuffered === 'true');
+    // open before subscribing: a running publication starts delivering inside subscribe()
+    this.media = this.unreliable ? this.channel.open() : this.channel;
+    try {
+      this.listener = this.transport.context.publications.subscribe(this.transport.client, name, this, parameters);
+    } catch (e) {
+      this.closeMedia();
+      if (!(e instanceof StreamRefused)) throw e;
+      // the script refused: Play.Failed alone, never a Play.Start first
+      this.status(`NetStream.${e.code}`, e.message, name);
+      this.channel.flush();
+      return;
+    }
+    if (!this.announced) this.announce();
+    this.channel.flush();
+  }
+
+  /** Stream Begin, Play.Reset, Play.Start, |RtmpSampleAccess: what players wait for. */
+  private announce(): void {
+    this.announced = true;
+    const name = this.playName;
+    this.userControl(UserControl.StreamBegin);
+    this.status('NetStream.Play.Reset', `Playing and resetting ${name}`, name);
+    this.status('NetStream.Play.Start', `Started playing ${name}`, name);
+    this.channel.send(MessageType.DataAMF0, 0, SAMPLE_ACCESS, true);
+  }
+
+  pause(on: boolean): void {
+    const listener = this.listener;
+    if (!listener || on === this.paused) return;
+    this.paused = on;
+    if (on) {
+      this.status('NetStream.Pause.Notify', `Pausing ${this.playName}`, this.playName);
+    } else {
+      // restart video on a key frame: toggling receiveVideo makes the listener wait for one
+      if (listener.receiveVideo) {
+        listener.setReceiveVideo(false);
+        listener.setReceiveVideo(true);
+      }
+      this.status('NetStream.Unpause.Notify', `Unpausing ${this.playName}`, this.playName);
+    }
+    this.channel.flush();
+  }
+
+  /** A live stream has no past to seek into: acknowledged so players keep going. */
+  seek(time: number): void {
+    if (!this.listener) return;
+    this.status('NetStream.Seek.Notify', `Seeking ${time} (stream ${this.playName})`, this.playName);
+    this.channel.flush();
+  }
+
+  private closeMedia(): void {
+    if (this.media && this.media !== this.channel) this.media.close();
+    this.media = null;
+  }
+
+  /** closeStream / publish(false) / deleteStream / session end: unpublish or unsubscribe. */
+  stop(notify: boolean): void {
+    const ctx = this.transport.context;
+    const pub = this.publication;
+    if (pub) {
+      this.publication = null;
+      if (notify) this.status('NetStream.Unpublish.Success', `${pub.name} is now unpublished`, pub.name);
+      ctx.publications.unpublish(pub);
+    }
+    const listener = this.listener;
+    if (listener) {
+      this.listener = null;
+      ctx.publications.unsubscribe(listener);
+      if (notify) {
+        this.status('NetStream.Play.Stop', `Stopped playing ${listener.publication.name}`, listener.publication.name);
+        this.userControl(UserControl.StreamEOF);
+      }
+    }
+    this.closeMedia();
+    if (notify) this.channel.flush();
+  }
+
+  // ---- MediaSink
+
+  writeMedia(frame: MediaFrame, time: number): void {
+    if (this.paused) return;
+    switch (frame.type) {
+      case MediaType.Audio:
+      case MediaType.Video:
+        this.media?.sendMedia(frame.type, time, frame, frame.payload, !this.unreliable);
+        return;
+      default: {
+        // data stays reliable and in order with statuses, on the stream's own channel
+        const payload = amf0DataOf(frame);
+        if (payload) this.channel.sendMedia(MessageType.DataAMF0, time, frame, payload, true);
+      }
+    }
+  }
+
+  onPublicationStart(pub: Publication): void {
+    if (!this.announced) {
+      this.announce();
+      return;
+    }
+    this.userControl(UserControl.StreamBegin);
+    this.status('NetStream.Play.PublishNotify', `${pub.name} is now published`, pub.name);
+  }
+
+  onPublicationStop(pub: Publication): void {
+    this.status('NetStream.Play.UnpublishNotify', `${pub.name} is now unpublished`, pub.name);
+    this.channel.flush();
+  }
+
+  flush(): void {
+    // media leaves on the transport's own schedule (RTMP: its coalescing tick, one writev per
+    // player for several frames; RTMFP: the end of the tick, under the congestion window)
+  }
+
+  queuedBytes(): number {
+    const media = this.media;
+    return this.channel.queuedBytes() + (media && media !== this.channel ? media.queuedBytes() : 0);
+  }
+
+  /** The server ended this listener (too slow, kicked by a script or the admin): the registry already unsubscribed it. */
+  close(reason: string): void {
+    this.listener = null;
+    this.closeMedia();
+    if (this.channel.queuedBytes() > LISTENER_LIMITS.dropBytes) {
+      // a player that far behind cannot catch up, and a status would wait behind its queue: end
+      // the session, which frees that queue
+      this.transport.close(reason);
+      return;
+    }
+    this.status('NetStream.Play.Stop', reason, this.playName);
+    this.userControl(UserControl.StreamEOF);
+    this.channel.flush();
+  }
+}
+
