@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FolderHost, type AppHost, type ReadDecision, type ResolvedPath } from '../../core/app-host';
-import { HTTP_READ, RTMFP_RENDEZVOUS, type HookKey, type HookProvider, type HTTPReadHook, type RTMFPRendezvousHooks } from '../../core/app-hooks';
+import { GROUP_EVENTS, HTTP_READ, RTMFP_RENDEZVOUS, type GroupHooks, type HookKey, type HookProvider, type HTTPReadHook, type RTMFPRendezvousHooks } from '../../core/app-hooks';
 import type { Client } from '../../core/client';
 import type { ServerContext } from '../../core/context';
 import { CallFailed, ConnectionRejected, InvalidApp, MethodNotFound, StreamRefused } from '../../core/errors';
@@ -30,6 +30,8 @@ import { ApiObjects, type ObjectsHost } from './objects';
 import type { Runtime, ScriptFile } from './runtime';
 import { ScriptSockets, type SocketsHost } from '../sockets/sockets';
 import { ServerObjects } from './servers';
+import { GroupObjects } from './groups';
+import type { Group } from '../../core/groups';
 import { ServerRejected, type PeerServer, type ServerEvents } from '../../core/servers';
 
 /** How often main files are looked at when apps are used (hot reload), in ms. */
@@ -54,12 +56,14 @@ const writeData: ArgWriter<MediaFrame> = (out, frame) => {
   out.text(frame.dataType);
 };
 
-export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRendezvousHooks, Runtime, ObjectsHost, SocketsHost {
+export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRendezvousHooks, GroupHooks, Runtime, ObjectsHost, SocketsHost {
   readonly objects: ApiObjects;
   /** the script sockets (mona:createTCPClient...), closed with the app that made them */
   readonly sockets: ScriptSockets;
   /** mona.servers and the server objects of the cluster link */
   readonly servers: ServerObjects;
+  /** mona.groups, groups, members */
+  readonly groups: GroupObjects;
   /** stops hearing the cluster registry */
   private unsubscribeServers: (() => void) | null = null;
   readonly mona: { readonly cls: ObjectClass<MonaObject>; readonly obj: MonaObject };
@@ -105,7 +109,8 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     this.objects = new ApiObjects(this);
     this.sockets = new ScriptSockets(this);
     this.servers = new ServerObjects(ctx);
-    this.mona = createMona(ctx, this.objects, this.sockets, this.servers);
+    this.groups = new GroupObjects(ctx, this.sockets, (out, c) => out.object(this.objects.client, c));
+    this.mona = createMona(ctx, this.objects, this.sockets, this.servers, this.groups);
     this.globals = logFunctions(ctx);
     this.data = new DataBinding(ctx.dataDir, ctx.logger);
   }
@@ -591,7 +596,20 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
 
   hook<T extends object>(key: HookKey<T>): T | undefined {
     const k = key as HookKey<object>;
-    return k === HTTP_READ || k === RTMFP_RENDEZVOUS ? (this as unknown as T) : undefined;
+    return k === HTTP_READ || k === RTMFP_RENDEZVOUS || k === GROUP_EVENTS ? (this as unknown as T) : undefined;
+  }
+
+  // ---- groups (GROUP_EVENTS) ----
+
+  private readonly writeGroup: ArgWriter<Group> = (out, g) => out.object(this.groups.group, g);
+
+  onJoinGroup(client: Client, group: Group): void {
+    this.clientMethod(client, 'onJoinGroup', this.writeGroup, group);
+  }
+
+  onUnjoinGroup(client: Client, group: Group): void {
+    this.clientMethod(client, 'onUnjoinGroup', this.writeGroup, group);
+    if (group.size() === 0) this.groups.forgetGroup(group);
   }
 
   onRead(client: Client, file: string, params: Table): ReadDecision {

@@ -20,6 +20,7 @@ import type { GlobalFunction, ObjectClass } from './model';
 import type { ApiObjects } from './objects';
 import type { ScriptSockets } from '../sockets/sockets';
 import type { ServerObjects } from './servers';
+import type { GroupObjects } from './groups';
 import { fileTable, ipAddressTable, socketAddressTable, xmlDocument } from './values';
 
 /** mona:split(expression, separator[, option]): option 1 drops empty tokens, 2 trims, 3 both. */
@@ -142,14 +143,10 @@ export interface MonaObject {
   readonly kind: 'mona';
 }
 
-export function createMona(ctx: ServerContext, objects: ApiObjects, sockets: ScriptSockets, servers: ServerObjects): { cls: ObjectClass<MonaObject>; obj: MonaObject } {
+export function createMona(ctx: ServerContext, objects: ApiObjects, sockets: ScriptSockets, servers: ServerObjects, groups: GroupObjects): { cls: ObjectClass<MonaObject>; obj: MonaObject } {
   const obj: MonaObject = { kind: 'mona' };
   let configs: Table | null = null;
   let environment: Table | null = null;
-  // groups exist as an empty collection until RTMFP groups are built
-  const empty = (name: string): ObjectClass<object> => ({ name, len: () => 0, pairs: () => {}, call: () => {} });
-  const groups = empty('Groups');
-  const groupsObj = {};
   const www = ctx.wwwDir;
   const where = (args: Args): string => args.where() || 'Lua';
 
@@ -161,7 +158,7 @@ export function createMona(ctx: ServerContext, objects: ApiObjects, sockets: Scr
       publications: (_m, out) => out.object(objects.publications, ctx.publications),
       configs: (_m, out) => out.value((configs ??= configsTable(ctx))),
       environment: (_m, out) => out.value((environment ??= environmentTable())),
-      groups: (_m, out) => out.object(groups, groupsObj),
+      groups: (_m, out) => out.object(groups.groups, ctx.groups),
       servers: (_m, out) => out.object(servers.broadcaster, servers.all),
     },
     // any other key is a configuration key, as MonaServer reads `mona.<key>` from mona.configs
@@ -305,8 +302,8 @@ export function createMona(ctx: ServerContext, objects: ApiObjects, sockets: Scr
       toXML: encoder((values) => encodeXML(values)),
       fromXMLRPC: decoder((b) => decodeXMLRPCValues(b)),
       toXMLRPC: encoder((values) => encodeXMLRPCResponse(values)),
-      joinGroup(_m, args) {
-        return args.error('mona:joinGroup: RTMFP groups are not available in this build');
+      joinGroup(_m, args, out) {
+        groups.join(args, out, 1);
       },
     },
     describe: () => 'mona',
