@@ -168,5 +168,5 @@ test('HTTPIndex: index=false, index="file.txt", index=true, as their onConnectio
   assert.ok(none.status >= 400, `IndexFalse: ${none.status}`);
   const listing = await curl([s.url('FunctionalTests/HTTPIndex/IndexTrue/')]);
   assert.equal(listing.status, 200);
-  assert.match(listing.body.toString(), /main\.lua/);
+  assert.match(listing.body.toString(), /<title>Index of \/FunctionalTests\/HTTPIndex\/IndexTrue\/<\/title>/);
 });
