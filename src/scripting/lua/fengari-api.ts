@@ -7,13 +7,14 @@
  *  - the call budget, checked by a count hook every 100,000 instructions;
  *  - what LuaJIT has natively and fengari lacks: the `bit` library, collectgarbage's options (fengari
  *    has no collector of its own: "count" reports the JS heap, the others keep LuaJIT's answers),
- *    and a table.pack whose `#` is LuaJIT's.
+ *    a table.pack whose `#` is LuaJIT's, and io's files (io.open, io.lines: fengari-io.ts).
  * Not available on fengari: `memoryLimit` (a JS VM gives no allocator hook; the JS heap limit
  * applies), and `memoryUsed()` is the process's JS heap, not the state's own.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import { lauxlib, lua, lualib, setLengthHint, toLuaString } from './fengari';
 import { LuaStatus, LuaType, type LuaAPI, type LuaJSFunction, type LuaText } from './api';
+import { openFiles } from './fengari-io';
 
 // fengari internals for pushsharedstring (a Lua string over existing bytes)
 const { luaS_bless } = require('fengari/src/lstring.js');
@@ -291,6 +292,7 @@ export class FengariAPI implements LuaAPI {
     return this.memoryUsed();
   }
   close(): void {
+    this.closeFiles();
     lua.lua_close(this.main);
   }
 
@@ -318,7 +320,11 @@ export class FengariAPI implements LuaAPI {
     if (this.load(Buffer.from(FENGARI_LUA, 'utf8'), '=fengari') !== LuaStatus.OK || this.pcall(0, 0) !== LuaStatus.OK) {
       throw new Error(`fengari set-up: ${this.tostring(-1)}`);
     }
+    this.closeFiles = openFiles(this);
   }
+
+  /** closes the files scripts left open (set once io is opened) */
+  private closeFiles: () => void = () => {};
 }
 
 /** fengari's 5.3 status codes are the ones LuaStatus names, except LUA_YIELD (1) which pcall never returns here. */
