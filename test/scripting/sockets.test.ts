@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import { Level } from '../../src/logs/levels';
 import { toJS, type Value } from '../../src/serialization/value';
 import type { UDPScriptSocket } from '../../src/scripting/sockets/udp-socket';
+import { requireTool } from '../helpers/http-server';
 import { evalIn, evalRoot, expireReloadChecks, makeAppDir, rewriteFile, startLua, type LuaTestServer } from './lua-fixtures';
 import { LUA_ENGINES } from './lua/engines';
 
@@ -153,7 +154,8 @@ for (const engine of LUA_ENGINES) {
     }
   });
 
-  test(`${engine.name}: TCPServer with nc (netcat-openbsd) as the client: start answers at once (a taken port is false with an ERROR), accepted clients echo, stop`, opts, async () => {
+  test(`${engine.name}: TCPServer with nc (netcat-openbsd) as the client: start answers at once (a taken port is false with an ERROR), accepted clients echo, stop`, opts, async (t) => {
+    if (!requireTool(t, 'nc')) return;
     const s = startLua(
       makeAppDir({
         'www/main.lua': `
@@ -351,7 +353,8 @@ end
     }
   });
 
-  test(`${engine.name}: UDPSocket bound: onPacket(data, address) from a Node peer and from nc -u, send(data, address) back; bind errors`, opts, async () => {
+  test(`${engine.name}: UDPSocket bound: onPacket(data, address) from a Node peer and from nc -u, send(data, address) back; bind errors`, opts, async (t) => {
+    if (!requireTool(t, 'nc')) return;
     const s = startLua(
       makeAppDir({
         'www/main.lua': `
