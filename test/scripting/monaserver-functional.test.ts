@@ -96,12 +96,12 @@ test('the app loads (its TCP policy server first): nc gets the policy file; list
 
   const [list] = (await peer.call('listTests')) as [Record<string, number>];
   assert.deepEqual(Object.keys(list).sort(), ['Databases', 'Query', 'Require', 'Scripts', 'Serializers', 'XML']);
-  const engine = app?.instance?.engine.version ?? '';
   for (const [name, index] of Object.entries(list)) {
     const [result] = (await peer.call('runTest', index)) as [{ err: string; elapsed?: number }];
-    if (name === 'Query' && /fengari/.test(engine)) {
-      // its expected query string lists {key3, key4, key5} in LuaJIT's hash order (key5 before
-      // key4, "order change" says its comment); fengari walks a table in insertion order
+    if (name === 'Query') {
+      // its expected query string lists the keys of two tables in the order LuaJIT 2.0's string
+      // hash put them (key5 before key4; "order change" says its comment): LuaJIT 2.1 (the luajit
+      // binary too) and fengari walk them in another order, so this one line fails on every engine
       assert.match(result.err, /^Query test failed, www\/FunctionalTests\/LUATests\/Query\/main\.lua:7: assertion failed!$/);
       continue;
     }

@@ -160,3 +160,20 @@ test('onServerConnection error() refuses the server: the other side hears the re
     await b.server.stop();
   }
 });
+
+test('a JavaScript root app redirects to a server object too (the object reads as the server where a value is read)', async () => {
+  const b = await startNode({
+    'www/main.js': `export function onRendezVousUnknown(protocol, peerId) { return [mona.servers.get(1), '10.0.0.9:1935']; }
+export function onServerConnection(server) { server.hello = (x) => { globalThis.heard = x; }; }`,
+  });
+  const a = await startNode({ 'www/main.lua': 'function onServerConnection(server) server:send("hello", 7) end' }, { targets: `127.0.0.1:${b.port}`, overrides: { 'RTMFP.port': '19352' } });
+  try {
+    await until('the server on B', () => b.server.context.servers.count === 1);
+    await until('the call on B', () => (globalThis as { heard?: unknown }).heard === 7);
+    assert.deepEqual(b.host.onRendezVousUnknown('RTMFP', 'someone'), ['127.0.0.1:19352', '10.0.0.9:1935']);
+  } finally {
+    delete (globalThis as { heard?: unknown }).heard;
+    await a.server.stop();
+    await b.server.stop();
+  }
+});

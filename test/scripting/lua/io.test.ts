@@ -21,7 +21,7 @@ for (const engine of LUA_ENGINES) {
         evalRoot(
           s,
           `local f = assert(io.open(${q}, "w"))
-           assert(f:write("line one\\n", 42, " 3.5 0x10\\nlast") == f)
+           assert(f:write("line one\\n", 42, " 3.5 0x10\\nlast")) -- the file (5.2) or true (5.1)
            f:close()
            local r = io.open(${q}, "rb")
            local a = r:read("*l")
