@@ -67,6 +67,8 @@ export interface ServerOptions {
   dump?: string | null;
   /** --dumplimit */
   dumpLimit?: number;
+  /** the command-line options given (name → value, "" for a flag): `mona.arguments` in scripts */
+  arguments?: Record<string, string>;
   /** console stream for logs; null = none (daemon); default stdout */
   console?: NodeJS.WritableStream | null;
   /** protocols to run instead of PROTOCOLS (tests) */
@@ -121,6 +123,8 @@ export class Server {
     });
     if (loaded.fatal) throw new StartupError(loaded.fatal);
     this.config = loaded.config;
+    // as MonaServer, the command line is part of the configuration scripts read
+    if (options.arguments) this.config.raw.arguments = { ...options.arguments };
     this.configFile = { path: loaded.path, found: loaded.found };
     const { logs } = this.config;
     this.logger = new ServerLogger({

@@ -175,7 +175,7 @@ export function publicationView(pub: Publication, access: AccessLog, now: number
     bitrateOut,
     bytesIn: pub.audioQOS.bytes + pub.videoQOS.bytes + pub.dataQOS.bytes,
     listeners: pub.listeners.size,
-    droppedFrames: pub.droppedFrames,
+    droppedFrames: pub.listenerDroppedFrames,
     qos: { audio: qosView(pub.audioQOS, now), video: qosView(pub.videoQOS, now), data: qosView(pub.dataQOS, now) },
     metadata: metadataOf(pub),
     listenersDetail,

@@ -60,7 +60,16 @@ export class Publication {
   running = false;
   /** last media time pushed (ms) */
   lastTime = 0;
+  /**
+   * Video frames dropped because the publisher's transport lost part of the stream (MonaServer's
+   * `publication.droppedFrames`): after a loss the frames that follow cannot be decoded, so they are
+   * dropped up to the next key frame, for every listener and observer.
+   */
   droppedFrames = 0;
+  /** frames dropped for listeners too slow for them (congestion), all listeners together */
+  listenerDroppedFrames = 0;
+  /** a loss broke the video: frames wait for the next key frame */
+  private videoBroken = false;
   readonly audioQOS = new QualityOfService();
   readonly videoQOS = new QualityOfService();
   readonly dataQOS = new QualityOfService();
@@ -88,6 +97,7 @@ export class Publication {
   start(publisher: Client | null): void {
     this.publisher = publisher;
     this.running = true;
+    this.videoBroken = false;
     this.hasVideo = this.hasAudio = false;
     this.audioConfig = this.videoConfig = this.metadata = null;
     this.properties = new Table();
@@ -160,31 +170,50 @@ export class Publication {
     return this.listenerSet.delete(listener);
   }
 
-  pushAudio(time: number, payload: Buffer): void {
+  /**
+   * An audio frame. `latency`: a latency sample (ms) for the QoS, the publisher's ping by default;
+   * `lost`: messages of this stream its transport lost since the previous one.
+   */
+  pushAudio(time: number, payload: Buffer, latency?: number, lost = 0): void {
     if (!this.running || payload.length === 0) return;
     const frame = new MediaFrame(MediaType.Audio, time, payload);
     this.hasAudio = true;
     if (frame.config) this.audioConfig = frame;
-    this.audioQOS.add(payload.length);
+    const now = Date.now();
+    this.audioQOS.lost(lost, now);
+    this.audioQOS.add(payload.length, now, latency ?? this.publisher?.ping ?? 0);
     for (const o of this.observers) o.onAudio?.(frame);
     this.dispatch(frame);
   }
 
-  pushVideo(time: number, payload: Buffer): void {
+  /** A video frame (`latency` and `lost` as for pushAudio); after a loss, frames wait for a key frame. */
+  pushVideo(time: number, payload: Buffer, latency?: number, lost = 0): void {
     if (!this.running || payload.length === 0) return;
     const frame = new MediaFrame(MediaType.Video, time, payload);
     this.hasVideo = true;
     if (frame.config) this.videoConfig = frame;
-    this.videoQOS.add(payload.length);
+    const now = Date.now();
+    this.videoQOS.lost(lost, now);
+    this.videoQOS.add(payload.length, now, latency ?? this.publisher?.ping ?? 0);
+    if (lost > 0) this.videoBroken = true;
+    if (this.videoBroken && !frame.config) {
+      if (!frame.key) {
+        this.droppedFrames++;
+        return;
+      }
+      this.videoBroken = false;
+    }
     for (const o of this.observers) o.onVideo?.(frame);
     this.dispatch(frame);
   }
 
-  /** A data message (e.g. AMF0 `onCuePoint`, WebSocket JSON). */
-  pushData(payload: Buffer, dataType: DataType = DataType.AMF0, time = this.lastTime): void {
+  /** A data message (e.g. AMF0 `onCuePoint`, WebSocket JSON); `latency` and `lost` as for pushAudio. */
+  pushData(payload: Buffer, dataType: DataType = DataType.AMF0, time = this.lastTime, latency?: number, lost = 0): void {
     if (!this.running) return;
     const frame = new MediaFrame(MediaType.Data, time, payload, dataType);
-    this.dataQOS.add(payload.length);
+    const now = Date.now();
+    this.dataQOS.lost(lost, now);
+    this.dataQOS.add(payload.length, now, latency ?? this.publisher?.ping ?? 0);
     for (const o of this.observers) o.onData?.(frame);
     this.dispatch(frame);
   }

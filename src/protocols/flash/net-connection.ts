@@ -82,10 +82,11 @@ export class NetConnection implements StreamOwner, WriterOwner {
 
   /**
    * A Flash message from the peer: `streamId` 0 is the NetConnection, `payload` the message body as
-   * RTMP carries it (types 17 and 15 keep their format byte). Throws FlashProtocolError or
-   * DecodeError for what ends the session (the transport decides how).
+   * RTMP carries it (types 17 and 15 keep their format byte). `lost`: messages of this stream the
+   * transport lost just before this one (RTMFP's abandoned fragments; 0 on RTMP). Throws
+   * FlashProtocolError or DecodeError for what ends the session (the transport decides how).
    */
-  onMessage(streamId: number, type: number, time: number, payload: Buffer): void {
+  onMessage(streamId: number, type: number, time: number, payload: Buffer, lost = 0): void {
     if (this.ended) return;
     if (isCommand(type)) {
       this.onCommand(streamId, decodeCommand(type, payload));
@@ -95,9 +96,9 @@ export class NetConnection implements StreamOwner, WriterOwner {
     if (!this.client.connected) throw new FlashProtocolError(`message type ${type} before connect`);
     const stream = streamId ? this.streams.get(streamId) : undefined;
     if (type === MessageType.Audio || type === MessageType.Video) {
-      stream?.onMedia(type, time, payload);
+      stream?.onMedia(type, time, payload, lost);
     } else if (isData(type)) {
-      if (stream) stream.onData(type, time, payload);
+      if (stream) stream.onData(type, time, payload, lost);
       else this.onClientData(type, payload);
     } else {
       this.transport.log('debug', `message type ${type} ignored`);

@@ -126,17 +126,17 @@ export class NetStream implements MediaSink, PublicationSource {
     this.status('NetStream.Publish.Start', `${name} is now published`, name);
   }
 
-  /** Audio or video from the peer on this stream (ignored unless it publishes). */
-  onMedia(type: number, time: number, payload: Buffer): void {
+  /** Audio or video from the peer on this stream (ignored unless it publishes); `lost` messages lost before it. */
+  onMedia(type: number, time: number, payload: Buffer, lost = 0): void {
     const pub = this.publication;
     if (!pub) return;
     this.owner.touched(pub);
-    if (type === MessageType.Audio) pub.pushAudio(time, payload);
-    else pub.pushVideo(time, payload);
+    if (type === MessageType.Audio) pub.pushAudio(time, payload, undefined, lost);
+    else pub.pushVideo(time, payload, undefined, lost);
   }
 
   /** A data message on this stream: the publication's metadata or data, `client:onMessage` when not publishing. */
-  onData(type: number, time: number, payload: Buffer): void {
+  onData(type: number, time: number, payload: Buffer, lost = 0): void {
     const pub = this.publication;
     if (!pub) {
       this.owner.onClientData(type, payload);
@@ -155,7 +155,7 @@ export class NetStream implements MediaSink, PublicationSource {
       rest = rest.slice(1);
     } else if (name !== 'onMetaData') {
       // other data (cue points, app data): carried as AMF0 whatever the client's encoding
-      pub.pushData(type === MessageType.DataAMF3 ? encodeAMF0(...values) : payload, DataType.AMF0, time);
+      pub.pushData(type === MessageType.DataAMF3 ? encodeAMF0(...values) : payload, DataType.AMF0, time, undefined, lost);
       return;
     }
     const props = rest[0] instanceof Table ? rest[0] : new Table();
@@ -268,9 +268,15 @@ export class NetStream implements MediaSink, PublicationSource {
     if (this.paused) return;
     switch (frame.type) {
       case MediaType.Audio:
-      case MediaType.Video:
-        this.media?.sendMedia(frame.type, time, frame, frame.payload, !this.unreliable);
+      case MediaType.Video: {
+        const media = this.media;
+        if (!media) return;
+        // what the transport lost towards this player (its channel carries audio and video alike)
+        const lost = media.takeLost?.() ?? 0;
+        if (lost > 0 && this.listener) (frame.type === MediaType.Video ? this.listener.videoQOS : this.listener.audioQOS).lost(lost);
+        media.sendMedia(frame.type, time, frame, frame.payload, !this.unreliable);
         return;
+      }
       default: {
         // data stays reliable and in order with statuses, on the stream's own channel
         const payload = amf0DataOf(frame);
