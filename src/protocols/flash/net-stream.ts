@@ -13,6 +13,7 @@ import type { Publication } from '../../core/publication';
 import { publishTypeOf, type PublicationSource, type PublishType } from '../../core/publication-source';
 import { prefixedStatusCode } from '../../core/status';
 import { amf0DataOf } from '../../media/data-frame';
+import { recordingTarget } from '../../media/files/names';
 import { encodeAMF0 } from '../../serialization/amf0';
 import { decodeQuery } from '../../serialization/query';
 import { Table, type Value } from '../../serialization/value';
@@ -113,10 +114,13 @@ export class NetStream implements MediaSink, PublicationSource {
   publish(rawName: string, type: PublishType): void {
     if (this.publication || this.listener) this.stop(true);
     // a query after the name says nothing about the publication's name (OBS/ffmpeg keys, tokens)
-    const name = rawName.split('?')[0];
+    let name = rawName.split('?')[0];
+    // recording: the name says the file (`cam` → cam.flv, `cam.mp4`, `mp4:cam`) and the publication is `cam`
+    let record: string | null = null;
+    if (type !== 'live') ({ name, file: record } = recordingTarget(name));
     const ctx = this.transport.context;
     try {
-      this.publication = ctx.publications.publish(this.transport.client, name, { type, source: this });
+      this.publication = ctx.publications.publish(this.transport.client, name, { type, source: this, record });
     } catch (e) {
       if (!(e instanceof StreamRefused)) throw e;
       this.status(`NetStream.${e.code}`, e.message, name);
@@ -160,6 +164,12 @@ export class NetStream implements MediaSink, PublicationSource {
     }
     const props = rest[0] instanceof Table ? rest[0] : new Table();
     pub.setMetadata(new MediaFrame(MediaType.Data, time, encodeAMF0(name || 'onMetaData', props)), props);
+  }
+
+  /** PublicationSource: a recording of this publication started, stopped or failed. */
+  notify(code: string, description: string): void {
+    this.status(code, description, this.publication?.name ?? '');
+    this.channel.flush();
   }
 
   /** PublicationSource: the server ends this publishing (publication:close). */
@@ -246,8 +256,9 @@ export class NetStream implements MediaSink, PublicationSource {
     const pub = this.publication;
     if (pub) {
       this.publication = null;
-      if (notify) this.status('NetStream.Unpublish.Success', `${pub.name} is now unpublished`, pub.name);
+      // unpublished first: a recording's NetStream.Record.Stop comes before Unpublish.Success, as FMS says it
       ctx.publications.unpublish(pub);
+      if (notify) this.status('NetStream.Unpublish.Success', `${pub.name} is now unpublished`, pub.name);
     }
     const listener = this.listener;
     if (listener) {
