@@ -18,6 +18,13 @@ import { HLSSegmenter, type HLSStats } from '../../media/hls/segmenter';
 
 /** How often idle streams and sessions are looked for. */
 const SWEEP_MS = 2_000;
+/**
+ * The least times of a stream's life (each grows with the target duration): a stream nobody asked
+ * anything for `idleMs` is closed, a session without a request for `sessionIdleMs` has ended, and
+ * a publisher gone for `endAfterMs` ends the playlist.
+ */
+export const HLS_TIMING = { idleMs: 30_000, sessionIdleMs: 15_000, endAfterMs: 10_000, sweepMs: SWEEP_MS };
+
 /** Sessions tracked per stream; players beyond are served without a session of their own. */
 export const MAX_SESSIONS = 10_000;
 
@@ -84,9 +91,9 @@ export class HLSStream {
       expect: expect.video || expect.audio ? expect : undefined,
     });
     const target = Math.max(1000, settings.duration);
-    this.idleMs = Math.max(30_000, 6 * target);
-    this.sessionIdleMs = Math.max(15_000, 5 * target);
-    this.endAfterMs = Math.max(10_000, 4 * target);
+    this.idleMs = Math.max(HLS_TIMING.idleMs, 6 * target);
+    this.sessionIdleMs = Math.max(HLS_TIMING.sessionIdleMs, 5 * target);
+    this.endAfterMs = Math.max(HLS_TIMING.endAfterMs, 4 * target);
     // a running publication's decoder configurations came before this state: they go first
     if (publication.videoConfig) this.segmenter.push(publication.videoConfig);
     if (publication.audioConfig) this.segmenter.push(publication.audioConfig);
@@ -98,7 +105,7 @@ export class HLSStream {
       onStop: () => this.onPublisherStop(),
     });
     this.release = context.publications.hold(publication);
-    this.sweep = setInterval(() => this.onSweep(), SWEEP_MS);
+    this.sweep = setInterval(() => this.onSweep(), HLS_TIMING.sweepMs);
     this.sweep.unref();
     if (!publication.running) this.onPublisherStop();
     context.logger.debug('HLS', `${publication.name}: segmenting (${settings.segments} segments of ${settings.duration} ms, parts ${settings.partDuration} ms)`);
