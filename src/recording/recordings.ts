@@ -295,12 +295,14 @@ export class Recordings {
       if (file === null) continue;
       const full = joinInside(appDir, file);
       if (!full || !this.inside(full)) {
-        this.refuse(pub, `${file}: not a file name inside the application folder`, 'NetStream.Record.NoAccess');
+        this.refuse(pub, `${file}: not a file name inside the application folder`, 'NetStream.Record.NoAccess', req.origin === 'publish');
         continue;
       }
       if (seen.has(full)) continue;
       seen.add(full);
-      const r = new Recording(this, pub, file, req.append, pub.source, appDir);
+      // the publisher is told about what its publish asked for; OUT lines are the server's own
+      // business (a publisher such as ffmpeg ends on any error status it receives)
+      const r = new Recording(this, pub, file, req.append, req.origin === 'publish' ? pub.source : null, appDir);
       state.current.push(r);
       r.start();
     }
@@ -308,7 +310,7 @@ export class Recordings {
 
   /** `client:onWrite(file, params)` for a client's publish: the file to write, or null (refused, told). */
   private allowed(pub: Publication, client: Client | null, req: RecordingRequest): string | null {
-    if (!client) return req.file;
+    if (!client || req.origin === 'ini') return req.file;
     const hook = appHook(this.context.host, RECORDING);
     if (!hook) return req.file;
     let file: string | null;
@@ -345,8 +347,9 @@ export class Recordings {
     }
   }
 
-  private refuse(pub: Publication, message: string, code: string): void {
+  private refuse(pub: Publication, message: string, code: string, tell = true): void {
     this.context.logger.warn('Record', `${pub.name}: not recorded: ${message}`, { event: 'record', stream: pub.name, reason: message });
+    if (!tell) return;
     try {
       pub.source?.notify?.(code, message);
     } catch {
