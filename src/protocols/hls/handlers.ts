@@ -218,7 +218,7 @@ function sessionQuery(carried: string, id: string): string {
 
 // ---- what a name is: a live stream, a file, or nothing
 
-type Source = { live: HLSStream } | { file: string } | { missing: string };
+type Source = { live: HLSStream } | { file: string } | { missing: string } | { refused: string };
 
 function sourceOf(req: HLSRequest): Source {
   const ctx = req.ex.context;
@@ -230,8 +230,17 @@ function sourceOf(req: HLSRequest): Source {
     if (pub.running) return { missing: `HLS is off for ${req.base} (segments = 0)` };
   }
   const found = findMediaFile(ctx.wwwDir, path.join(ctx.wwwDir, req.client.path), req.base);
-  if (found) return { file: found.path };
-  return { missing: `no publication or media file ${req.base}` };
+  if (!found) return { missing: `no publication or media file ${req.base}` };
+  // the media file is read: the app rules on it as on an HTTP GET of it
+  const hook = appHook(ctx.host, HTTP_READ);
+  if (hook) {
+    try {
+      if (hook.onRead(req.client, found.file, new Table()).file === null) return { refused: `Access to ${found.file} refused` };
+    } catch (e) {
+      return { refused: (e as Error).message };
+    }
+  }
+  return { file: found.path };
 }
 
 /**
@@ -268,6 +277,7 @@ async function entry(req: HLSRequest): Promise<void> {
   const format: HLSFormat = req.params.get('format')?.toLowerCase() === 'ts' ? 'ts' : 'fmp4';
   const src = sourceOf(req);
   if ('missing' in src) return fail(req, 404, src.missing);
+  if ('refused' in src) return fail(req, 403, src.refused);
   const variant = `${req.base}.m3u8/${format}.m3u8`;
   if ('file' in src) {
     const e = await hlsService(req.ex.context).vod(src.file);
@@ -293,6 +303,7 @@ function validId(id: string): boolean {
 async function resource(req: HLSRequest, rest: string): Promise<void> {
   const src = sourceOf(req);
   if ('missing' in src) return fail(req, 404, src.missing);
+  if ('refused' in src) return fail(req, 403, src.refused);
   const playlist = /^(fmp4|ts)\.m3u8$/.exec(rest);
   const slash = rest.indexOf('/');
   if ('file' in src) {
