@@ -64,6 +64,8 @@ export interface PublicationView {
   /** metadata the publisher sent (width, height, framerate…), scalar values only */
   metadata: Record<string, string | number | boolean>;
   listenersDetail: ListenerView[];
+  /** what the services derived from it report: `hls` (its viewers' sessions, segments), `recordings` (files) */
+  services: Record<string, unknown>;
 }
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
@@ -179,6 +181,7 @@ export function publicationView(pub: Publication, access: AccessLog, now: number
     qos: { audio: qosView(pub.audioQOS, now), video: qosView(pub.videoQOS, now), data: qosView(pub.dataQOS, now) },
     metadata: metadataOf(pub),
     listenersDetail,
+    services: pub.derivedViews(),
   };
 }
 
