@@ -51,6 +51,8 @@ export interface PublicationView {
   /** the publisher's app ("/live"), null when a script publishes */
   app: string | null;
   running: boolean;
+  /** the newest media time received (ms, the publisher's timeline) */
+  lastTime: number;
   publisher: { id: string; protocol: string; address: string } | null;
   since: string | null;
   codecs: { video: string | null; audio: string | null };
@@ -170,6 +172,7 @@ export function publicationView(pub: Publication, access: AccessLog, now: number
     name: pub.name,
     app: p ? appName(p.path) : null,
     running: pub.running,
+    lastTime: pub.lastTime,
     publisher: p ? { id: p.id, protocol: p.protocol, address: p.address } : null,
     since: iso(access.publishedSince(pub)),
     codecs: codecsOf(pub),
