@@ -105,7 +105,7 @@ test('RTMP plays a file by name: FMS statuses, paced within the buffer length, s
 
   // a file that does not exist, asked as recorded only; a file the app refuses
   const id2 = await c.createStream();
-  c.command('play', ['nothing', 0], id2);
+  c.command('play', ['nothing', 1000], id2);
   await c.status(id2, 'NetStream.Play.StreamNotFound');
   c.command('play', ['secret'], id2);
   const failed = await c.status(id2, 'NetStream.Play.Failed');

@@ -207,8 +207,9 @@ export class NetStream implements MediaSink, PublicationSource {
   /**
    * play(name, start, len, reset) as Flash Media Server reads it: start -2 (the default) plays the
    * live publication when one is published, else a media file of that name (`mp4:x.mp4`, `x.flv`,
-   * `x` → x.flv or x.mp4), else waits for the publication; -1 is live only; 0 or more is a file
-   * from that time on (`NetStream.Play.StreamNotFound` without one). On the wire start and len are
+   * `x` → x.flv or x.mp4), else waits for the publication; -1 is live only; more than 0 is a file
+   * from that time on (`NetStream.Play.StreamNotFound` without one); 0 is the file from its start,
+   * but a running publication first (rtmpdump sends 0 for live streams). On the wire start and len are
    * milliseconds (Flash Player, ffmpeg and rtmpdump send -2000 and -1000 for -2 and -1; -2/-1 are
    * read the same).
    */
@@ -223,12 +224,13 @@ export class NetStream implements MediaSink, PublicationSource {
     const liveOnly = start === -1 || start === -1000;
     if (!liveOnly) {
       const ctx = this.transport.context;
-      const live = start < 0 && ctx.publications.get(name)?.running === true;
+      // start 0 is what rtmpdump sends for a live stream too: a running publication is played then
+      const live = start <= 0 && ctx.publications.get(name)?.running === true;
       if (!live) {
         const appDir = path.join(ctx.wwwDir, ...this.transport.client.path.split('/').filter((x) => x !== ''));
         const found = findMediaFile(ctx.wwwDir, appDir, name);
         if (found) return this.playFile(name, found.file, appDir, parameters, Math.max(0, start), len >= 0 ? len : -1, reset);
-        if (start >= 0) {
+        if (start > 0) {
           this.status('NetStream.Play.StreamNotFound', `${name} not found`, name);
           this.channel.flush();
           return;
