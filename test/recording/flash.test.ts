@@ -166,3 +166,24 @@ test('mona:publish(name, "record") records in the folder of the app whose script
   const file = path.join(s.www, 'live', 'scripted.flv');
   await waitFor(() => fs.existsSync(file) && duration(file) > 5.5, 5000, 'scripted.flv');
 });
+
+test('RTMFP publish(name, "record") records too (the same Flash layer)', { timeout: 60_000 }, async (t) => {
+  if (!requireTool(t, 'ffprobe')) return;
+  const s = await server(t);
+  const { RTMFPServer } = await import('../../src/protocols/rtmfp/server');
+  const { RtmfpTestClient } = await import('../helpers/rtmfp-client');
+  const rtmfp = new RTMFPServer(s.context, 0, '127.0.0.1');
+  await rtmfp.start();
+  t.after(() => rtmfp.stop());
+  const c = new RtmfpTestClient({ port: rtmfp.boundPort });
+  t.after(() => c.close());
+  await c.connect(`rtmfp://127.0.0.1:${rtmfp.boundPort}/live`);
+  const id = await c.createStream();
+  await c.streamCommand(id, 'publish', ['mp4:flow', 'record'], /Publish\.Start/);
+  for (const tag of flvTags(testFLV())) c.sendMedia(id, tag.type, tag.time, tag.body);
+  await c.waitStatus(id, /Record\.Start/);
+  await waitFor(() => (s.context.publications.get('flow')?.lastTime ?? 0) >= 5900, 15_000, 'frames over RTMFP');
+  await c.streamCommand(id, 'publish', [false], /Unpublish\.Success/);
+  const file = path.join(s.www, 'live', 'flow.mp4');
+  await waitFor(() => duration(file) > 5.5, 5000, 'flow.mp4');
+});
