@@ -13,6 +13,7 @@ import { loadConfig } from './config/load';
 import type { Config } from './config/types';
 import { FolderHost, type AppHost } from './core/app-host';
 import { ServerContext } from './core/context';
+import { Recordings } from './recording/recordings';
 import { createScriptHost } from './scripting/engines';
 import type { ProtocolServer } from './core/protocol';
 import type { LogFormat } from './logs/format';
@@ -113,6 +114,8 @@ export class Server {
   /** the admin listener (API, metrics, dashboard), when `[admin] port` is not 0 and it could bind */
   admin: HTTPServer | null = null;
   readonly processMonitor = new ProcessMonitor();
+  /** recordings of publications (publish "record"/"append", `OUT` lines of `[name=Publication]`) */
+  readonly recordings: Recordings;
   /** www/ did not exist and was made from the bundled sample */
   readonly wwwFromSample: boolean = false;
 
@@ -153,6 +156,7 @@ export class Server {
       throw new StartupError(`cannot create ${www} and ${data}: ${(err as Error).message}`);
     }
     this.context = new ServerContext(this.config, this.logger, new FolderHost(www), version());
+    this.recordings = new Recordings(this.context);
   }
 
   /** Starts the app host then every enabled protocol; resolves once all have tried to bind. */
@@ -166,6 +170,7 @@ export class Server {
     this.keepAlive = setInterval(() => {}, 1 << 30);
     context.host = (this.options.appHost ?? createAppHost)(context);
     context.host.start();
+    this.recordings.start();
 
     for (const entry of this.options.protocols ?? PROTOCOLS) {
       const port = entry.port(this.config);
@@ -251,6 +256,8 @@ export class Server {
       ),
     );
     this.running.length = 0;
+    // publishers are gone: the files they fed are finalised before the apps stop
+    await this.recordings.stop().catch((err: unknown) => logger.error('Record', `recordings stop failed: ${(err as Error).message}`));
     try {
       await this.context.host.stop();
     } catch (err) {

@@ -57,6 +57,10 @@ export class Publication {
   source: PublicationSource | null = null;
   /** the publish request's type ("live", "record", "append") */
   publishType: PublishType = 'live';
+  /** with type record/append: the file name the request named (none: `<name>.flv`) */
+  recordFile: string | null = null;
+  /** the app of the current publish: the publisher's path, or the app of the script that publishes */
+  app = '';
   running = false;
   /** last media time pushed (ms) */
   lastTime = 0;
@@ -86,6 +90,8 @@ export class Publication {
   private observers: readonly PublicationObserver[] = [];
   private derivedStates: Map<DerivedKey<DerivedState>, DerivedState> | undefined;
   private dropped = false;
+  /** services keeping this publication in the registry without a publisher or listener (an HLS stream still watched) */
+  private holds = 0;
 
   constructor(readonly name: string) {}
 
@@ -151,6 +157,30 @@ export class Publication {
     if (!state) return;
     this.derivedStates!.delete(key);
     closeState(state);
+  }
+
+  /**
+   * What the derived states say about themselves (an HLS stream's viewers, a recording's file),
+   * for the admin API: each state with a `view()` method, by its key's name.
+   */
+  derivedViews(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    if (!this.derivedStates) return out;
+    for (const [key, state] of this.derivedStates) {
+      const view = (state as { view?: unknown }).view;
+      if (typeof view === 'function') out[key.name] = view.call(state);
+    }
+    return out;
+  }
+
+  /** true while a service holds the publication in the registry (see Publications.hold) */
+  get held(): boolean {
+    return this.holds > 0;
+  }
+
+  /** @internal Publications.hold's counter */
+  addHold(delta: number): void {
+    this.holds = Math.max(0, this.holds + delta);
   }
 
   /** The registry dropped this publication: every derived state is closed. */

@@ -11,7 +11,7 @@ import type { Publication } from '../../core/publication';
 import { Level } from '../../logs/levels';
 import { decodeQuery } from '../../serialization/query';
 import { Table, type Value } from '../../serialization/value';
-import { type Command, MessageType, decodeCommand, decodeData, encodeCommand, isCommand, isData, text } from './messages';
+import { type Command, MessageType, UserControl, decodeCommand, decodeData, encodeCommand, isCommand, isData, text } from './messages';
 import { NetStream, type StreamOwner } from './net-stream';
 import { statusInfo } from './status';
 import type { FlashTransport } from './transport';
@@ -92,7 +92,13 @@ export class NetConnection implements StreamOwner, WriterOwner {
       this.onCommand(streamId, decodeCommand(type, payload));
       return;
     }
-    if (type === MessageType.UserControl) return; // the transport's business (pings, buffer length)
+    if (type === MessageType.UserControl) {
+      // pings are the transport's business; a player's buffer length paces its file
+      if (payload.length >= 10 && payload.readUInt16BE(0) === UserControl.SetBufferLength) {
+        this.streams.get(payload.readUInt32BE(2))?.setBufferLength(payload.readUInt32BE(6));
+      }
+      return;
+    }
     if (!this.client.connected) throw new FlashProtocolError(`message type ${type} before connect`);
     const stream = streamId ? this.streams.get(streamId) : undefined;
     if (type === MessageType.Audio || type === MessageType.Video) {

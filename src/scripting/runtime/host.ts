@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FolderHost, type AppHost, type ReadDecision, type ResolvedPath } from '../../core/app-host';
-import { GROUP_EVENTS, HTTP_READ, RTMFP_RENDEZVOUS, type GroupHooks, type HookKey, type HookProvider, type HTTPReadHook, type RTMFPRendezvousHooks } from '../../core/app-hooks';
+import { GROUP_EVENTS, HTTP_READ, RECORDING, RTMFP_RENDEZVOUS, type GroupHooks, type HookKey, type HookProvider, type HTTPReadHook, type RecordingHooks, type RTMFPRendezvousHooks } from '../../core/app-hooks';
 import type { Client } from '../../core/client';
 import type { ServerContext } from '../../core/context';
 import { CallFailed, ConnectionRejected, InvalidApp, MethodNotFound, StreamRefused } from '../../core/errors';
@@ -58,7 +58,7 @@ const writeData: ArgWriter<MediaFrame> = (out, frame) => {
   out.text(frame.dataType);
 };
 
-export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRendezvousHooks, GroupHooks, Runtime, ObjectsHost, SocketsHost {
+export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRendezvousHooks, GroupHooks, RecordingHooks, Runtime, ObjectsHost, SocketsHost {
   readonly objects: ApiObjects;
   /** the script sockets (mona:createTCPClient...), closed with the app that made them */
   readonly sockets: ScriptSockets;
@@ -678,7 +678,7 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
 
   hook<T extends object>(key: HookKey<T>): T | undefined {
     const k = key as HookKey<object>;
-    return k === HTTP_READ || k === RTMFP_RENDEZVOUS || k === GROUP_EVENTS ? (this as unknown as T) : undefined;
+    return k === HTTP_READ || k === RTMFP_RENDEZVOUS || k === GROUP_EVENTS || k === RECORDING ? (this as unknown as T) : undefined;
   }
 
   // ---- groups (GROUP_EVENTS) ----
@@ -692,6 +692,34 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
   onUnjoinGroup(client: Client, group: Group): void {
     this.clientMethod(client, 'onUnjoinGroup', this.writeGroup, group);
     if (group.size() === 0) this.groups.forgetGroup(group);
+  }
+
+  /**
+   * MonaServer2's `client:onWrite(file, params)`: true or nothing → `file`, a string → that name,
+   * false/nil → refused (null), an error → refused with its message (CallFailed). No handler: allowed
+   * (MonaServer2 refuses then; MonaServer 1 apps never had one, so recording works out of the box
+   * and an app that must not let clients record says so in onWrite or onPublish).
+   */
+  onWrite(client: Client, file: string, params: Table): string | null {
+    let r: CallResult;
+    try {
+      r = this.clientMethod(client, 'onWrite', writeValues, [file, params], true);
+    } catch (e) {
+      throw new CallFailed(refusalText(e) || `No authorization to write ${file}`);
+    }
+    if (r === null || r.length === 0 || r[0] === true) return file;
+    const v = r[0];
+    if (typeof v === 'string') return v;
+    if (Buffer.isBuffer(v)) return v.toString('utf8');
+    return null;
+  }
+
+  onRecord(publication: Publication, file: string): void {
+    this.method(this.objects.publication, publication, 'onRecord', writeText, file);
+  }
+
+  onRecordStop(publication: Publication, file: string, info: Table): void {
+    this.method(this.objects.publication, publication, 'onRecordStop', writeValues, [file, info]);
   }
 
   onRead(client: Client, file: string, params: Table): ReadDecision {

@@ -6,7 +6,9 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ServerContext } from '../../core/context';
+import { publishTypeOf } from '../../core/publication-source';
 import { Level } from '../../logs/levels';
+import { recordingTarget } from '../../media/files/names';
 import { AMF0Writer, decodeAMF0 } from '../../serialization/amf0';
 import { decodeJSON, encodeJSON } from '../../serialization/json';
 import { decodeQuery, encodeQuery } from '../../serialization/query';
@@ -136,6 +138,22 @@ function address(out: Out, t: Table | string | null, what: string): void {
   if (t instanceof Table) return out.value(t);
   out.nil();
   out.text(typeof t === 'string' ? t : `not a valid ${what}`);
+}
+
+/**
+ * The app whose script is calling, from the caller's `file:line` ("www/live/main.lua:12" → "/live"):
+ * the deepest app folder holding that file ("" for the root or when it cannot be told).
+ */
+export function callerApp(ctx: ServerContext, where: string): string {
+  const file = where.replace(/:\d+:?\s*$/, '');
+  const parts = file.split('/');
+  if (parts[0] !== 'www') return '';
+  const dirs = parts.slice(1, -1);
+  for (let n = dirs.length; n > 0; n--) {
+    const app = '/' + dirs.slice(0, n).join('/');
+    if (ctx.host.exists(app)) return app;
+  }
+  return '';
 }
 
 /** The identity of the one `mona` object. */
@@ -275,10 +293,15 @@ export function createMona(ctx: ServerContext, objects: ApiObjects, sockets: Scr
         out.object(sockets.udpSocket, sockets.createUDPSocket(args.boolean(1)));
       },
       publish(_m, args, out) {
-        const name = args.text(1);
+        let name = args.text(1);
         if (!name) return args.error('publication name expected');
+        // mona:publish(name, "record" | "append"): recorded as a Flash publish of that type is, in
+        // the folder of the app whose script publishes
+        const type = publishTypeOf(args.text(2) ?? 'live');
+        let record: string | null = null;
+        if (type !== 'live') ({ name, file: record } = recordingTarget(name));
         try {
-          objects.writePublication(out, ctx.publications.publish(null, name));
+          objects.writePublication(out, ctx.publications.publish(null, name, { type, record, app: callerApp(ctx, where(args)) }));
         } catch (e) {
           ctx.logger.warn(where(args), `mona:publish(${name}): ${(e as Error).message}`);
         }
