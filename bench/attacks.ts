@@ -10,11 +10,16 @@
  * and the rest (malloc'd by Node, libuv, OpenSSL, LuaJIT, glibc's free lists).
  *
  * Options: --only=name,name  --repeat=N (1)  --settle=ms (10000)  --env=K=V (repeatable: the
- * server's environment, e.g. --env=MALLOC_ARENA_MAX=2)  --json=file (every result).
+ * server's environment, e.g. --env=MALLOC_ARENA_MAX=2)  --trim (then call glibc's malloc_trim(0)
+ * in the server through gdb and read RSS again: what of the rest is free memory glibc keeps)
+ * --repeat=0 --rounds=N (then each attack N times on one server, RSS after each round once
+ * settled, then after a forced collection: what stays is reused, not leaked, if it does not grow
+ * round after round)
+ * --json=file (every result).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { CAMPAIGN, runCase, type CaseResult } from '../test/helpers/attacks';
+import { CAMPAIGN, rssAcrossRounds, runCase, type CaseResult } from '../test/helpers/attacks';
 import { LATENCY_BOUND_MS, MEMORY_BOUND_MB } from '../test/helpers/attack-kit';
 
 const args = process.argv.slice(2);
@@ -24,6 +29,8 @@ const repeat = Number(option('repeat')[0] ?? 1);
 const settleMs = Number(option('settle')[0] ?? 10_000);
 const env = Object.fromEntries(option('env').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 const jsonFile = option('json')[0];
+const trim = args.includes('--trim');
+const rounds = Number(option('rounds')[0] ?? 0);
 
 function median(xs: number[]): number {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
@@ -40,13 +47,29 @@ async function main(): Promise<void> {
   for (let r = 0; r < repeat; r++) {
     for (const c of cases) {
       process.stderr.write(`run ${r + 1}/${repeat}: ${c.name}… `);
-      const result = await runCase(c, { settleMs, inspect: true, env });
+      const result = await runCase(c, { settleMs, inspect: true, env, trim });
       process.stderr.write(`${result.survived ? 'survived' : 'FAILED'}${result.problems.length ? ' — ' + result.problems.join('; ') : ''}\n`);
       results.set(c.name, [...(results.get(c.name) ?? []), result]);
     }
   }
   if (jsonFile) fs.writeFileSync(jsonFile, JSON.stringify([...results.values()].flat(), null, 2));
 
+  if (repeat > 0) printTables(cases, results);
+
+  if (rounds > 0) {
+    console.log(`\nThe same attack ${rounds} times on one server, RSS over its baseline (MB) after each round and ${settleMs / 1000} s of quiet, then after a forced collection (settled / after GC):\n`);
+    console.log(`| attack | ${Array.from({ length: rounds }, (_, i) => `round ${i + 1}`).join(' | ')} |`);
+    console.log(`|---|${'---:|'.repeat(rounds)}`);
+    for (const c of cases) {
+      if (c.killsServer) continue;
+      process.stderr.write(`${rounds} rounds on one server: ${c.name}…\n`);
+      const rss = await rssAcrossRounds(c, rounds, settleMs, { env, inspect: true });
+      console.log(`| ${c.name} | ${rss.map((r) => `${mb(r.settledMB)} / ${mb(r.afterGcMB)}`).join(' | ')} |`);
+    }
+  }
+}
+
+function printTables(cases: typeof CAMPAIGN, results: Map<string, CaseResult[]>): void {
   const load = os.loadavg()[0].toFixed(1);
   console.log(`\n${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, node ${process.version}, load ${load} at the end, ${repeat} run(s) each (medians), settle ${settleMs / 1000} s${Object.keys(env).length ? ', env ' + JSON.stringify(env) : ''}; bounds: RSS +${MEMORY_BOUND_MB} MB (RTMP chunks +64), healthy latency ${LATENCY_BOUND_MS} ms\n`);
   console.log('| # | attack | peak RSS growth (MB) | worst healthy latency (ms): file / RPC / RTMP | survived | RSS after settle (MB over baseline) | after a forced GC | server CPU (s) | outcome |');
@@ -58,22 +81,27 @@ async function main(): Promise<void> {
     const latency = `**${med((x) => x.health.worst).toFixed(0)}**: ${c.probe?.fileDuringAttack === false ? '(after) ' : ''}${med((x) => x.health.file).toFixed(0)} / ${med((x) => x.health.rpc).toFixed(0)} / ${med((x) => x.health.rtmp).toFixed(0)}`;
     const last = rs[rs.length - 1];
     console.log(
-      `| ${c.issue} | ${c.title} | ${mb(med((x) => x.peakMB))} | ${latency} | ${survived === rs.length ? 'yes' : `${survived}/${rs.length}`} | ${c.killsServer ? '—' : mb(med((x) => x.afterMB))} | ${c.killsServer ? '—' : mb(med((x) => x.afterGcMB))} | ${med((x) => x.cpuSeconds).toFixed(1)} | ${last.outcome.summary}${last.problems.length ? ' — ' + last.problems.join('; ') : ''} |`,
+      `| ${c.issue} | ${c.title} | ${mb(med((x) => x.peakMB))} | ${latency} | ${survived === rs.length ? 'yes' : `${survived}/${rs.length}`} | ${c.killsServer ? '—' : mb(med((x) => x.afterMB))} | ${c.killsServer ? '—' : mb(med((x) => x.afterGcMB))} | ${c.killsServer ? '—' : med((x) => x.cpuSeconds).toFixed(1)} | ${last.outcome.summary}${last.problems.length ? ' — ' + last.problems.join('; ') : ''} |`,
     );
   }
 
-  console.log('\nWhat stayed after the forced collection (MB over the baseline; medians): V8 heap reserved (heapTotal), of it in use, external memory (Buffers and other off-heap data V8 knows of), and the rest of RSS (glibc malloc arenas of Node, libuv, OpenSSL, the Lua VM; code pages).\n');
-  console.log('| attack | RSS | V8 heapTotal | V8 heapUsed | external | rest |');
-  console.log('|---|---:|---:|---:|---:|---:|');
+  console.log(
+    '\nWhat stayed (MB over the baseline, medians), once settled and after the forced collection: V8 heap reserved (heapTotal), external memory (Buffers and other off-heap data V8 accounts for) and the rest of RSS (what Node, libuv, OpenSSL and the Lua VM took from glibc malloc and glibc keeps; code pages).\n',
+  );
+  console.log(`| attack | settled: RSS | heapTotal | external | rest | after GC: RSS | heapTotal | external | rest |${trim ? ' after malloc_trim: RSS |' : ''}`);
+  console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|${trim ? '---:|' : ''}`);
   for (const c of cases) {
     if (c.killsServer) continue;
-    const rs = results.get(c.name)!.filter((x) => x.memoryBase && x.memoryAfter);
+    const rs = results.get(c.name)!.filter((x) => x.memoryBase && x.memorySettled && x.memoryAfter);
     if (!rs.length) continue;
-    const d = (f: (m: NodeJS.MemoryUsage) => number) => median(rs.map((x) => (f(x.memoryAfter!) - f(x.memoryBase!)) / MiB));
-    const rss = d((m) => m.rss);
-    const heap = d((m) => m.heapTotal);
-    const external = d((m) => m.external);
-    console.log(`| ${c.name} | ${mb(rss)} | ${mb(heap)} | ${mb(d((m) => m.heapUsed))} | ${mb(external)} | ${mb(rss - heap - external)} |`);
+    const d = (at: (x: CaseResult) => NodeJS.MemoryUsage, f: (m: NodeJS.MemoryUsage) => number) => median(rs.map((x) => (f(at(x)) - f(x.memoryBase!)) / MiB));
+    const split = (at: (x: CaseResult) => NodeJS.MemoryUsage) => {
+      const rss = d(at, (m) => m.rss);
+      const heap = d(at, (m) => m.heapTotal);
+      const external = d(at, (m) => m.external);
+      return `${mb(rss)} | ${mb(heap)} | ${mb(external)} | ${mb(rss - heap - external)}`;
+    };
+    console.log(`| ${c.name} | ${split((x) => x.memorySettled!)} | ${split((x) => x.memoryAfter!)} |${trim ? ` ${mb(median(rs.map((x) => x.afterTrimMB ?? NaN)))} |` : ''}`);
   }
 }
 

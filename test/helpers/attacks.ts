@@ -7,6 +7,7 @@
  * table (docs/limits.md). Loopback only, every loop bounded in time; the attacker stops early where
  * an unbounded server would cost the machine.
  */
+import { spawnSync } from 'node:child_process';
 import { getDiffieHellman, randomBytes } from 'node:crypto';
 import * as dgram from 'node:dgram';
 import * as http from 'node:http';
@@ -97,8 +98,11 @@ export interface CaseResult<O extends Outcome = Outcome> {
   /** RSS over the baseline once settled, then after a forced collection (with `settleMs`) */
   afterMB?: number;
   afterGcMB?: number;
-  /** process.memoryUsage() of the server at baseline and after the collection (with `inspect`) */
+  /** RSS over the baseline after malloc_trim(0) (with `trim`) */
+  afterTrimMB?: number;
+  /** process.memoryUsage() of the server at baseline, once settled, and after the collection (with `inspect`) */
   memoryBase?: NodeJS.MemoryUsage;
+  memorySettled?: NodeJS.MemoryUsage;
   memoryAfter?: NodeJS.MemoryUsage;
 }
 
@@ -109,6 +113,11 @@ export interface RunOptions {
   inspect?: boolean;
   /** environment for the server (MALLOC_ARENA_MAX=2…) */
   env?: Record<string, string>;
+  /**
+   * after the collection, make glibc give back what it keeps (malloc_trim(0) called in the server
+   * through gdb, a diagnostic of the benchmark: how much of what stayed is free memory glibc holds)
+   */
+  trim?: boolean;
 }
 
 /** Runs one case on a fresh server and stops it; failures of the bounds are reported in `problems`, not thrown. */
@@ -174,13 +183,56 @@ export async function runCase<O extends Outcome>(c: AttackCase<O>, options: RunO
       await sleep(options.settleMs);
       result.afterMB = target.rssMB() - baseMB;
       if (target.inspector) {
+        result.memorySettled = await target.inspector.memoryUsage();
         await target.inspector.collect();
         await sleep(1000);
         result.afterGcMB = target.rssMB() - baseMB;
         result.memoryAfter = await target.inspector.memoryUsage();
       }
+      if (options.trim) {
+        const gdb = spawnSync('gdb', ['-p', String(target.pid), '-batch', '-ex', 'call (int) malloc_trim(0)'], { encoding: 'utf8', timeout: 60_000 });
+        if (gdb.status === 0) result.afterTrimMB = target.rssMB() - baseMB;
+      }
     }
     return result;
+  } finally {
+    await target.stop();
+  }
+}
+
+/**
+ * The same attack `rounds` times on one server, each followed by `settleMs` of quiet: RSS over the
+ * baseline after each round, then (with `inspect`) after a forced full collection. Memory an
+ * allocator keeps is reused by the next round: a leak would grow round after round.
+ */
+export async function rssAcrossRounds(
+  c: AttackCase,
+  rounds: number,
+  settleMs: number,
+  options: { env?: Record<string, string>; inspect?: boolean } = {},
+): Promise<Array<{ settledMB: number; afterGcMB?: number }>> {
+  if (c.killsServer) throw new Error(`${c.name} kills its server`);
+  const target = await startTarget({ ...c.target, inspect: options.inspect, env: { ...c.target?.env, ...options.env } });
+  try {
+    await sleep(500);
+    await target.inspector?.collect();
+    const baseMB = target.rssMB();
+    const out: Array<{ settledMB: number; afterGcMB?: number }> = [];
+    const idle: Health = { worst: 0, file: 0, rpc: 0, rtmp: 0, rounds: 0, frames: 0, failures: [] };
+    for (let r = 0; r < rounds && target.alive(); r++) {
+      const watch = rssWatch(target);
+      await c.run({ target, grownMB: () => watch.grown(), boundMB: c.memoryBoundMB ?? MEMORY_BOUND_MB, finishProbe: async () => idle });
+      watch.stop();
+      await sleep(settleMs);
+      const round: { settledMB: number; afterGcMB?: number } = { settledMB: target.rssMB() - baseMB };
+      if (target.inspector) {
+        await target.inspector.collect();
+        await sleep(1000);
+        round.afterGcMB = target.rssMB() - baseMB;
+      }
+      out.push(round);
+    }
+    return out;
   } finally {
     await target.stop();
   }
