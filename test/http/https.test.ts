@@ -11,11 +11,15 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
 import WebSocket from 'ws';
 import { curl, requireTool } from '../helpers/http-server';
 import { tempDir } from '../helpers/temp';
 import { requireOpenSSL, startTLSServer, TestPKI, type TLSTestServer } from '../helpers/tls';
 import { tcpAccepts } from '../process/helpers';
+import { run, sleep, waitFor } from '../rtmp/helpers';
 
 const APP_LUA = `
 function onConnection(client)
@@ -44,6 +48,12 @@ async function tlsServer(t: TestContext, type: 'ec' | 'rsa', serial: number, ext
 function secureCurl(s: TLSTestServer, p: string, args: string[] = []) {
   const port = s.ports.https;
   return curl(['--cacert', certificates().rootCert, '--resolve', `localhost:${port}:127.0.0.1`, ...args, `https://localhost:${port}/${p}`]);
+}
+
+/** `ws` options for wss://localhost:port: the test root trusted, localhost resolved to 127.0.0.1 only. */
+function wssOptions(): WebSocket.ClientOptions {
+  const lookup = (_h: string, _o: unknown, cb: (e: null, a: unknown, f?: number) => void) => cb(null, [{ address: '127.0.0.1', family: 4 }], 4);
+  return { ca: fs.readFileSync(certificates().rootCert), lookup } as WebSocket.ClientOptions;
 }
 
 for (const type of ['ec', 'rsa'] as const) {
@@ -98,10 +108,10 @@ test('curl -v: ALPN http/1.1 is chosen when h2 is offered too; keep-alive carrie
   assert.match(v.stderr, /Re-using existing connection/i);
 });
 
-test('WSS with the ws package: RPC, "WSS" and the channel properties, WebSocket-FLV of a publication', async (t) => {
+test('WSS with the ws package: RPC, "WSS" and the channel properties', async (t) => {
   if (!requireOpenSSL(t)) return;
   const s = await tlsServer(t, 'rsa', 0x3004);
-  const ws = new WebSocket(`wss://localhost:${s.ports.https}/app?secure=0`, { ca: fs.readFileSync(certificates().rootCert), lookup: (_h, _o, cb) => cb(null, [{ address: '127.0.0.1', family: 4 }] as never, 4) });
+  const ws = new WebSocket(`wss://localhost:${s.ports.https}/app?secure=0`, wssOptions());
   t.after(() => ws.terminate());
   await new Promise((resolve, reject) => {
     ws.once('open', resolve);
@@ -227,4 +237,56 @@ test("no [TLS] keys and no cert.pem / key.pem: TLS is simply off, nothing said a
   assert.match(on.log(), new RegExp(`NOTE\\s+TLS\\s+certificate CN=localhost .*serial 300A.*, from ${path.join(dir, 'cert.pem')}`));
   const r = await secureCurl(on, 'hello.txt');
   assert.equal(r.status, 200);
+});
+
+/** ~19 Mbit/s of noise video: the kernel's socket buffers in front of a player that stops reading fill within seconds. */
+function noiseFLV(dir: string): string {
+  const file = path.join(dir, 'noise.flv');
+  const r = spawnSync('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25:duration=4,noise=alls=60:allf=t',
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-qp', '0', '-g', '25', '-pix_fmt', 'yuv420p', '-f', 'flv', file,
+  ]);
+  if (r.status !== 0) throw new Error(`ffmpeg: ${r.stderr}`);
+  return file;
+}
+
+test('live FLV over HTTPS and WSS (published over RTMPS): a reading player gets FLV, players that stop reading are dropped on the stall timeout', { timeout: 90_000 }, async (t) => {
+  if (!requireOpenSSL(t) || !requireTool(t, 'ffmpeg')) return;
+  const c = certificates().issue({ serial: 0x300b });
+  const s = await startTLSServer(t, `[TLS]\ncertificat=${c.fullchain}\nkey=${c.key}\n[TCP]\nstallTimeout=2\n`, { 'live/readme.txt': 'live app' });
+  const pub = run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', noiseFLV(s.dir), '-c', 'copy', '-f', 'flv', `rtmps://127.0.0.1:${s.ports.rtmps}/live/noise`], 90_000);
+  t.after(() => pub.kill());
+  await waitFor(() => s.server.context.publications.get('noise')?.running === true, 15_000, 'publication');
+  const publication = s.server.context.publications.get('noise')!;
+  const ca = fs.readFileSync(certificates().rootCert);
+
+  // a WSS-FLV player that reads
+  let healthyBytes = 0;
+  let head = '';
+  const healthy = new WebSocket(`wss://localhost:${s.ports.https}/live/noise.flv`, wssOptions());
+  healthy.on('message', (d: Buffer) => {
+    if (!head) head = d.subarray(0, 3).toString('latin1');
+    healthyBytes += d.length;
+  });
+  healthy.on('error', () => {});
+  t.after(() => healthy.terminate());
+  // an HTTPS-FLV player that reads the head, then never again
+  const stalledHTTP = tls.connect({ port: s.ports.https, host: '127.0.0.1', ca, servername: 'localhost' }, () => stalledHTTP.write('GET /live/noise.flv HTTP/1.1\r\nHost: t\r\n\r\n'));
+  stalledHTTP.on('error', () => {});
+  stalledHTTP.once('data', () => stalledHTTP.pause());
+  t.after(() => stalledHTTP.destroy());
+  // a WSS-FLV player whose socket stops reading after the upgrade
+  const stalledWS = new WebSocket(`wss://localhost:${s.ports.https}/live/noise.flv`, wssOptions());
+  stalledWS.on('error', () => {});
+  stalledWS.once('upgrade', (res) => res.socket.pause());
+  t.after(() => stalledWS.terminate());
+
+  await waitFor(() => publication.listeners.size === 3, 10_000, 'three players');
+  await waitFor(() => publication.listeners.size === 1, 45_000, 'the stalled players dropped');
+  const before = healthyBytes;
+  await sleep(1000);
+  assert.equal(head, 'FLV');
+  assert.ok(healthyBytes > before, 'the reading player still receives');
+  assert.equal(s.log().split('\n').filter((l) => /HTTPS\s.*stalled|WSS\s.*stalled/.test(l)).length, 2, s.log());
 });
