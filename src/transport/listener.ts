@@ -37,7 +37,7 @@ export interface ListenerOptions {
   host?: string;
   /** accept queue depth (a burst of players must not wait for SYN-ACK retransmissions) */
   backlog?: number;
-  /** Nagle: false keeps the kernel's default (on), true sends small writes at once */
+  /** Nagle: false keeps the kernel's default (on), true sends small writes at once (default: true with TLS) */
   noDelay?: boolean;
   /** overrides the config's limits (tests) */
   limits?: Partial<TransportLimits>;
@@ -143,7 +143,10 @@ export class TCPListener implements ConnectionOwner {
 
   private bind(host: string, port: number, ipv6Only: boolean): Promise<net.Server> {
     return new Promise((resolve, reject) => {
-      const server = net.createServer({ noDelay: this.options.noDelay ?? false }, (socket) => this.accept(socket));
+      // TLS: Nagle off from the start, or the handshake's flights and the session tickets that
+      // follow it would each wait for the peer's delayed ACK (tens of ms per new connection)
+      const noDelay = this.options.noDelay ?? this.options.tls !== undefined;
+      const server = net.createServer({ noDelay }, (socket) => this.accept(socket));
       // the error keeps its code, address and port: server.ts's bindFailure turns it into advice
       const onError = (err: NodeJS.ErrnoException) => reject(err);
       server.once('error', onError);
