@@ -2,7 +2,8 @@
  * HTTPS throughput and TLS handshake cost, ours against nginx in the same run, with wrk:
  * - requests/s for a 1 KB static file over kept-alive connections (2 threads, 50 connections),
  *   over HTTPS and, as the reference of what TLS costs, plain HTTP;
- * - new TLS connections per second with an ECDSA P-256 and an RSA 2048 certificate: full handshakes
+ * - new connections per second, each with one request: plain HTTP (the cost of a connection
+ *   without TLS), then TLS with an ECDSA P-256 and an RSA 2048 certificate: full handshakes
  *   (4 `openssl s_time -new` in parallel, each connecting again as soon as a handshake is done,
  *   never resuming) and resumed ones (wrk with `Connection: close`: wrk keeps the session of a
  *   connection for the next one, as browsers do), with the server's CPU per connection (user +
@@ -179,6 +180,8 @@ async function main(): Promise<void> {
   console.log(`wrk -t2 -c50, ${SECONDS} s per run, ${ROUNDS} rounds, medians; ${os.cpus().length} cores, load average ${os.loadavg()[0].toFixed(1)} at start\n`);
   const keepAlive = new Map<string, number[]>();
   const handshakes = new Map<string, { full: number[]; fullCpuMs: number[]; resumed: number[]; resumedCpuMs: number[]; errors: number }>();
+  /** plain HTTP, a new connection per request: what a connection costs without TLS */
+  const plainClose = new Map<string, { rps: number[]; cpuMs: number[] }>();
   for (const type of ['ec', 'rsa'] as const) {
     const peers = [await startOurs(dir, certs[type]), await startNginx(dir, `nginx1-${type}`, '1', certs[type]), await startNginx(dir, `nginx-${type}`, 'auto', certs[type])];
     await new Promise((r) => setTimeout(r, 500));
@@ -190,6 +193,12 @@ async function main(): Promise<void> {
           const put = (k: string, v: number) => keepAlive.set(k, [...(keepAlive.get(k) ?? []), v]);
           put(`HTTPS|${label}`, wrk(`https://127.0.0.1:${p.https}/file1k.txt`, false).rps);
           put(`HTTP|${label}`, wrk(`http://127.0.0.1:${p.http}/file1k.txt`, false).rps);
+          const before = cpuSeconds(p.pid);
+          const r = wrk(`http://127.0.0.1:${p.http}/file1k.txt`, true);
+          const c = plainClose.get(label) ?? { rps: [], cpuMs: [] };
+          c.rps.push(r.rps);
+          c.cpuMs.push(((cpuSeconds(p.pid) - before) * 1000) / r.requests);
+          plainClose.set(label, c);
         }
         const key = `${type === 'ec' ? 'ECDSA P-256' : 'RSA 2048'}|${label}`;
         const h = handshakes.get(key) ?? { full: [], fullCpuMs: [], resumed: [], resumedCpuMs: [], errors: 0 };
@@ -222,12 +231,15 @@ async function main(): Promise<void> {
       `${((100 * ours) / ka('HTTPS', 'nginx (worker_processes auto)')).toFixed(0)}% of nginx with every core; ` +
       `TLS keeps ${((100 * ours) / ka('HTTP', 'monats')).toFixed(0)}% of our plain HTTP rate (nginx 1 worker: ${((100 * ka('HTTPS', 'nginx (worker_processes 1)')) / ka('HTTP', 'nginx (worker_processes 1)')).toFixed(0)}%)\n`,
   );
-  console.log('| certificate | server | full handshakes/s | server CPU per full handshake | resumed connections/s | server CPU per resumed connection |\n|---|---|---:|---:|---:|---:|');
+  console.log('| certificate | server | full handshakes/s | server CPU per full handshake | resumed connection + 1 request /s | server CPU per resumed connection + request |\n|---|---|---:|---:|---:|---:|');
   for (const [k, v] of handshakes) {
     const [c, s] = k.split('|');
     const errors = v.errors ? ` (${v.errors} socket errors)` : '';
     console.log(`| ${c} | ${s} | ${fmt(median(v.full))} | ${median(v.fullCpuMs).toFixed(2)} ms | ${fmt(median(v.resumed))}${errors} | ${median(v.resumedCpuMs).toFixed(2)} ms |`);
   }
+  console.log('\n| plain HTTP, new connection + 1 request | connections/s | server CPU per connection |\n|---|---:|---:|');
+  for (const [s, v] of plainClose) console.log(`| ${s} | ${fmt(median(v.rps))} | ${median(v.cpuMs).toFixed(2)} ms |`);
+  console.log('\n(full handshakes: 4 openssl s_time clients, which bound the rate; the CPU per handshake is the figure that compares)');
   cleanup();
   fs.rmSync(dir, { recursive: true, force: true });
 }

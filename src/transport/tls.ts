@@ -339,30 +339,34 @@ export interface ListenerTLS {
   maxVersion?: tls.SecureVersion;
 }
 
+const SECURE_PROPERTIES = ['secure', 'tlsVersion', 'tlsCipher', 'tlsServerName', 'tlsClientSubject', 'tlsClientIssuer', 'tlsClientVerified'];
+
 /**
  * What scripts read of a secure channel in `client.properties`: `secure` (true), `tlsVersion`
  * ("TLSv1.3"), `tlsCipher`, `tlsServerName` (the SNI name the client asked for), and when the
  * client sent a certificate `tlsClientSubject` ("CN=alice, O=Example"), `tlsClientIssuer` and
- * `tlsClientVerified` (it chains to `[TLS] ca`). Empty for a plain connection. Protocols set these
- * after what the client itself says (query, headers, cookies), so that it cannot forge them.
+ * `tlsClientVerified` (it chains to `[TLS] ca`). Every name the channel does not give is null
+ * (a plain connection: all of them), and protocols set these after what the client itself says
+ * (query, headers, cookies, connect object): a client cannot forge them, on any port.
  */
-export function secureProperties(connection: Connection): Array<[string, string | boolean]> {
+export function secureProperties(connection: Connection): Array<[string, string | boolean | null]> {
+  const out = new Map<string, string | boolean | null>(SECURE_PROPERTIES.map((k) => [k, null]));
   const s = connection.socket;
-  if (!connection.secure || !(s instanceof tls.TLSSocket)) return [];
-  const out: Array<[string, string | boolean]> = [['secure', true]];
-  const version = s.getProtocol();
-  if (version) out.push(['tlsVersion', version]);
-  const cipher = s.getCipher();
-  if (cipher) out.push(['tlsCipher', cipher.standardName ?? cipher.name]);
-  const servername = (s as tls.TLSSocket & { servername?: string | false }).servername;
-  if (typeof servername === 'string' && servername) out.push(['tlsServerName', servername]);
-  const peer = s.getPeerCertificate();
-  if (peer && Object.keys(peer).length) {
-    out.push(['tlsClientSubject', distinguishedName(peer.subject)]);
-    out.push(['tlsClientIssuer', distinguishedName(peer.issuer)]);
-    out.push(['tlsClientVerified', s.authorized]);
+  if (connection.secure && s instanceof tls.TLSSocket) {
+    out.set('secure', true);
+    out.set('tlsVersion', s.getProtocol());
+    const cipher = s.getCipher();
+    if (cipher) out.set('tlsCipher', cipher.standardName ?? cipher.name);
+    const servername = (s as tls.TLSSocket & { servername?: string | false }).servername;
+    if (typeof servername === 'string' && servername) out.set('tlsServerName', servername);
+    const peer = s.getPeerCertificate();
+    if (peer && Object.keys(peer).length) {
+      out.set('tlsClientSubject', distinguishedName(peer.subject));
+      out.set('tlsClientIssuer', distinguishedName(peer.issuer));
+      out.set('tlsClientVerified', s.authorized);
+    }
   }
-  return out;
+  return [...out];
 }
 
 /** "CN=alice, O=Example" from Node's parsed subject (values that repeat are arrays). */

@@ -86,8 +86,8 @@ for (const type of ['ec', 'rsa'] as const) {
     const who12 = JSON.parse(r.body.toString())[0];
     assert.equal(who12.version, 'TLSv1.2');
     assert.match(who12.cipher, type === 'ec' ? /^TLS_ECDHE_ECDSA_/ : /^TLS_ECDHE_RSA_/);
-    // the plain port: the same files and apps, no secure property
-    r = await curl([`http://127.0.0.1:${s.ports.http}/app/who`]);
+    // the plain port: the same files and apps, no secure property, not even one the client sends
+    r = await curl([`http://127.0.0.1:${s.ports.http}/app/who?secure=true&tlsVersion=TLSv1.3`, '-H', 'Cookie: tlsClientVerified=true']);
     assert.deepEqual(JSON.parse(r.body.toString()), [{ protocol: 'HTTP' }]);
     r = await curl([`http://127.0.0.1:${s.ports.http}/hello.txt`]);
     assert.equal(r.body.toString(), 'hello over TLS\n');

@@ -33,7 +33,7 @@ test('ffmpeg publishes over rtmps://, ffmpeg plays over rtmp:// and rtmps://, rt
   const plainOut = path.join(s.dir, 'plain.flv');
   const secureOut = path.join(s.dir, 'secure.flv');
   const dumpOut = path.join(s.dir, 'rtmpdump.flv');
-  const plain = run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-i', `rtmp://127.0.0.1:${rtmp}/live/s1`, '-c', 'copy', '-f', 'flv', plainOut], 40_000);
+  const plain = run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-i', `rtmp://127.0.0.1:${rtmp}/live?secure=true&forged=plain/s1`, '-c', 'copy', '-f', 'flv', plainOut], 40_000);
   const secure = run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-i', `rtmps://127.0.0.1:${rtmps}/live/s1`, '-c', 'copy', '-f', 'flv', secureOut], 40_000);
   const dump = run('rtmpdump', ['-q', '-r', `rtmps://127.0.0.1:${rtmps}/live/s1`, '-o', dumpOut], 40_000);
   runs.push(plain, secure, dump);
@@ -53,7 +53,7 @@ test('ffmpeg publishes over rtmps://, ffmpeg plays over rtmp:// and rtmps://, rt
   const secureLines = log.split('\n').filter((l) => /connected RTMPS secure=true version=TLSv1\.2 /.test(l));
   assert.equal(secureLines.length, 3, log); // the publisher, ffmpeg's and rtmpdump's players
   assert.ok(secureLines.some((l) => / forged=yes/.test(l)), 'the query reached the properties');
-  assert.match(log, /connected RTMP secure=nil version=nil forged=nil/);
+  assert.match(log, /connected RTMP secure=nil version=nil forged=plain/);
   assert.match(log, /RTMPS\s+127\.0\.0\.1:\d+ publishes s1/);
   assert.doesNotMatch(log, /ERROR/);
 });

@@ -37,8 +37,8 @@ export class HTTPConnection implements ConnectionHandler {
   /** the socket's counts when the last client of this connection left (the next one counts from there) */
   private trafficMark = { bytesRead: 0, bytesWritten: 0 };
   readonly address: string;
-  /** the secure channel's properties of every client of this connection (none over plain TCP) */
-  private readonly secure: Array<[string, string | boolean]>;
+  /** the secure channel's properties of every client of this connection (all null over plain TCP) */
+  private readonly secure: Array<[string, string | boolean | null]>;
 
   constructor(
     readonly context: ServerContext,
@@ -159,7 +159,7 @@ export class HTTPConnection implements ConnectionHandler {
     const cookies = parseCookies(req.headers.get('cookie'));
     if (c) {
       for (const [k, v] of cookies) c.properties.set(k, v);
-      for (const [k, v] of this.secure) c.properties.set(k, v); // no cookie may pass for them
+      if (cookies.length) for (const [k, v] of this.secure) c.properties.set(k, v); // no cookie may pass for them
       return c;
     }
     c = new HTTPClient(this.address, this, trafficFrom(this.connection.socket, this.trafficMark), this.connection.secure);
