@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createAdminHandler } from './admin/api';
-import { AdminHTTPServer } from './admin/node-http';
+import { adminRouter } from './admin/router';
 import { ProcessMonitor } from './admin/process-monitor';
 import { loadConfig } from './config/load';
 import type { Config } from './config/types';
@@ -119,7 +119,7 @@ export class Server {
   /** keeps the process alive like MonaServer's wait for a terminate signal, even with nothing listening */
   private keepAlive: NodeJS.Timeout | null = null;
   /** the admin listener (API, metrics, dashboard), when `[admin] port` is not 0 and it could bind */
-  admin: AdminHTTPServer | null = null;
+  admin: HTTPServer | null = null;
   readonly processMonitor = new ProcessMonitor();
   /** www/ did not exist and was made from the bundled sample */
   readonly wwwFromSample: boolean = false;
@@ -226,7 +226,13 @@ export class Server {
       listening: () => this.running.map((p) => ({ protocol: p.name, addresses: p.addresses() })),
       processSnapshot: () => this.processMonitor.snapshot(),
     });
-    const admin = new AdminHTTPServer(host, port, handler, (message) => logger.error('Admin', message));
+    const admin = new HTTPServer(context, {
+      name: 'Admin',
+      port,
+      host,
+      router: adminRouter(handler, (message) => logger.error('Admin', message)),
+      banner: 'HTTP: API, metrics, dashboard',
+    });
     try {
       await admin.start();
     } catch (err) {

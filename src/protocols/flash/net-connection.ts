@@ -158,20 +158,34 @@ export class NetConnection implements StreamOwner, WriterOwner {
     this.answer('_error', transaction, [statusInfo('NetConnection.Call.Failed', message)]);
   }
 
-  /** `client:method(...)` → `_result(values)` or `_error(NetConnection.Call.Failed)`. */
+  /**
+   * `client:method(...)` → `_result(values)` or `_error(NetConnection.Call.Failed)`. An asynchronous
+   * method (a JavaScript app's async function) answers its transaction when it settles, if the
+   * client is still connected; other commands are served meanwhile (answers carry their transaction).
+   */
   private call(cmd: Command): void {
     const { host } = this.transport.context;
     const saved = this.transaction;
     const savedTaken = this.transactionTaken;
     this.transaction = cmd.transaction;
     this.transactionTaken = false;
+    const failed = (e: unknown): void => {
+      if (!(e instanceof CallFailed)) this.transport.log('error', `${cmd.name}: ${(e as Error).stack ?? e}`);
+      this.callFailed(cmd.transaction, e instanceof Error ? e.message : String(e));
+    };
     try {
       const values = host.call(this.client, cmd.name, cmd.args);
+      if (values instanceof Promise) {
+        values.then(
+          (v) => this.client.connected && cmd.transaction && this.answer('_result', cmd.transaction, v),
+          (e: unknown) => this.client.connected && failed(e),
+        );
+        return;
+      }
       // writer:writeMessage inside the call answered it already: only returned values are left to send
       if (cmd.transaction && (!this.transactionTaken || values.length)) this.answer('_result', cmd.transaction, values);
     } catch (e) {
-      if (!(e instanceof CallFailed)) this.transport.log('error', `${cmd.name}: ${(e as Error).stack ?? e}`);
-      this.callFailed(cmd.transaction, e instanceof Error ? e.message : String(e));
+      failed(e);
     } finally {
       this.transaction = saved;
       this.transactionTaken = savedTaken;

@@ -41,6 +41,8 @@ export interface HTTPServerOptions {
   router?: HTTPRouter;
   /** name in logs and the banner (default "HTTP", "HTTPS") */
   name?: string;
+  /** what the banner says it serves (default "TCP, HTTP and WebSocket", "TLS, HTTPS and WSS") */
+  banner?: string;
   /** overrides of the `[TCP]` limits (tests) */
   limits?: Partial<TransportLimits>;
 }
@@ -49,6 +51,7 @@ export class HTTPServer implements ProtocolServer {
   readonly name: string;
   readonly router: HTTPRouter;
   private readonly listener: TCPListener;
+  private readonly banner: string;
 
   constructor(
     readonly context: ServerContext,
@@ -57,6 +60,7 @@ export class HTTPServer implements ProtocolServer {
     const secure = options.secure ?? false;
     this.name = options.name ?? (secure ? 'HTTPS' : 'HTTP');
     this.router = options.router ?? serverAppRouter(context);
+    this.banner = options.banner ?? (secure ? 'TLS, HTTPS and WSS' : 'TCP, HTTP and WebSocket');
     this.listener = new TCPListener(context, {
       name: this.name,
       port: options.port ?? (secure ? context.config.https.port : context.config.http.port),
@@ -77,7 +81,7 @@ export class HTTPServer implements ProtocolServer {
   }
 
   addresses(): string[] {
-    return this.listener.addresses().map((a) => (this.listener.secure ? `${a} (TLS, HTTPS and WSS)` : `${a} (TCP, HTTP and WebSocket)`));
+    return this.listener.addresses().map((a) => `${a} (${this.banner})`);
   }
 
   stop(): Promise<void> {

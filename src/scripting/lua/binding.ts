@@ -13,7 +13,7 @@
  */
 import type { Value } from '../../serialization/value';
 import type { App } from '../runtime/app';
-import { NO_RESULTS, ScriptError, type AppInstance, type ArgKind, type Args, type ArgWriter, type CallResult, type Out, type ScriptEngine } from '../runtime/engine';
+import { APP_FUNCTION, NO_RESULTS, ScriptError, type AppInstance, type ArgKind, type Args, type ArgWriter, type CallResult, type Out, type ScriptEngine } from '../runtime/engine';
 import type { ObjectClass } from '../runtime/model';
 import type { Runtime } from '../runtime/runtime';
 import { LUA_MULTRET, LuaStatus, LuaType, type LuaAPI, type LuaJSFunction } from './api';
@@ -291,6 +291,19 @@ class LuaApp implements AppInstance {
     return this.engine.invoke(base, null, null, true) as Value[];
   }
 
+  global(name: string): Value | typeof APP_FUNCTION | undefined {
+    const api = this.engine.api;
+    const base = api.gettop();
+    api.checkstack(3);
+    api.pushref(this.envRef);
+    this.engine.pushName(name);
+    api.rawget(-2);
+    const t = api.type(-1);
+    const r = t === LuaType.NIL ? undefined : t === LuaType.FUNCTION ? APP_FUNCTION : this.engine.values.toValue(-1);
+    api.settop(base);
+    return r;
+  }
+
   unlink(): void {
     const engine = this.engine;
     try {
@@ -365,9 +378,18 @@ export class LuaEngine implements ScriptEngine {
     api.pushstring(app.path);
     // the parent's environment is linked only when it lives in this state; an app under a parent of
     // another language starts from the standard globals (its events still fall back, in the runtime)
-    if (parent instanceof LuaApp && parent.engine === this) api.pushref(parent.recordRef);
+    const local = parent instanceof LuaApp && parent.engine === this;
+    if (local) api.pushref(parent.recordRef);
     else api.pushnil();
-    this.protectedCall(3, 1, base);
+    // a parent in another engine: its name (globals and `super` then read through the runtime)
+    if (!local && parent && app.parent) {
+      api.pushstring(app.parent.name);
+      api.pushstring(app.parent.path || '/');
+    } else {
+      api.pushnil();
+      api.pushnil();
+    }
+    this.protectedCall(5, 1, base);
     api.pushvalue(-1);
     const recordRef = api.ref();
     api.getfield(-1, 'env');
@@ -702,6 +724,33 @@ export class LuaEngine implements ScriptEngine {
     });
     api.setfield(-2, 'child');
     api.pushfunction((a) => {
+      // parentGet(appPath, key) → the global `key` of the app's parent in another engine (or of its
+      // nearest parent having it): a value, or a function calling it there
+      const app = appAt(a, 1);
+      const key = a.type(2) === LuaType.STRING ? lenient.decode(a.tolstring(2) as Uint8Array) : null;
+      const parent = app?.app.parent;
+      if (!parent || key === null) return 0;
+      const v = this.runtime.readApp(parent, key);
+      if (v === undefined) return 0;
+      if (v === APP_FUNCTION) {
+        a.pushfunction((b) => {
+          const n = b.gettop();
+          let results;
+          try {
+            results = this.runtime.callApp(parent, key, this.writeStackArgs, n);
+          } catch (e) {
+            return b.errorMessage(e instanceof Error ? e.message : String(e));
+          }
+          if (!results) return b.errorMessage(`${key}: no such function in ${parent.path || "/"}`);
+          b.checkstack(results.length + 1);
+          for (const r of results) this.values.pushValue(r);
+          return results.length;
+        });
+      } else this.values.pushValue(v);
+      return 1;
+    });
+    api.setfield(-2, 'parentGet');
+    api.pushfunction((a) => {
       // data(appPath) → the app's persistent data view
       const p = a.tolstring(1);
       this.data.push(this.runtime.data.appPath(p === null ? '' : lenient.decode(p)));
@@ -711,6 +760,16 @@ export class LuaEngine implements ScriptEngine {
     this.runChunk(APPS_LUA, '=apps', 1, 1);
     return api.ref();
   }
+
+  /** Writes the arguments 1..n of the running JS function (API objects as themselves) for another engine's call. */
+  private readonly writeStackArgs: ArgWriter<number> = (out, n) => {
+    out.reserve(n);
+    for (let i = 1; i <= n; i++) {
+      const e = this.entryAt(i);
+      if (e !== undefined) out.object(e.cls, e.obj);
+      else out.value(this.values.toValue(i));
+    }
+  };
 
   /** The text of a number as this language prints it (data keys and values). */
   numberText(n: number): string {

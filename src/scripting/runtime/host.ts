@@ -23,7 +23,7 @@ import type { Writer } from '../../core/writer';
 import { Table, type Value } from '../../serialization/value';
 import { App, fileStamp } from './app';
 import { DataBinding } from './data';
-import { ScriptError, type ArgWriter, type CallResult, type EngineEntry, type ScriptEngine } from './engine';
+import { APP_FUNCTION, ScriptError, type ArgWriter, type CallResult, type EngineEntry, type PendingResult, type ScriptEngine } from './engine';
 import type { GlobalFunction, ObjectClass } from './model';
 import { createMona, logFunctions, type MonaObject } from './mona';
 import { ApiObjects, type ObjectsHost } from './objects';
@@ -233,6 +233,18 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     return { code, chunkName: this.chunkName(full) };
   }
 
+  readApp(app: App, name: string): Value | typeof APP_FUNCTION | undefined {
+    for (let a: App | null = app; a; a = a.parent) {
+      const v = a.instance?.global(name);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  }
+
+  callApp<C>(app: App, name: string, write: ArgWriter<C> | null, ctx: C): CallResult {
+    return this.event(app, name, write, ctx, true);
+  }
+
   nativeError(e: unknown): void {
     this.ctx.logger.debug('Scripts', `JS error in a script call: ${e instanceof Error ? e.stack : String(e)}`);
   }
@@ -256,9 +268,14 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
   /** Runs the main file (if any) in a clean environment, then onStart(path). */
   private runMain(app: App): void {
     const entry = this.entryOf.get(app) as EngineEntry;
-    const main = app.findMain(this.entries) === entry ? path.join(app.dir, entry.mainFile) : null;
+    const hidden: string[] = [];
+    const found = app.mainFile(this.entries, hidden);
+    const main = found?.entry === entry ? path.join(app.dir, found.file) : null;
+    if (found && hidden.length) {
+      this.ctx.logger.warn('Scripts', `application ${app.path || '/'}: ${found.file} runs, ${hidden.join(', ')} ignored (one main file per app)`);
+    }
     app.stamp = main ? fileStamp(main) : null;
-    app.mainName = main ? entry.mainFile : null;
+    app.mainName = main ? (found as { file: string }).file : null;
     app.deps.clear();
     app.lastCheck = Date.now();
     if (main && app.stamp !== null && app.instance) {
@@ -296,7 +313,8 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
       return;
     }
     const entry = this.entryFor(app);
-    const main = app.findMain(this.entries) === entry ? entry.mainFile : null;
+    const found = app.mainFile(this.entries);
+    const main = found?.entry === entry ? found.file : null;
     const stamp = main ? fileStamp(path.join(app.dir, main)) : null;
     let why: string;
     if (main !== app.mainName || stamp !== app.stamp) {
@@ -374,6 +392,24 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
    * engine that knows obj): null when none has one. Errors as for event().
    */
   method<T extends object, C>(cls: ObjectClass<T>, obj: T, name: string, write: ArgWriter<C> | null, ctx: C, rethrow = false, results = true): CallResult {
+    const r = this.methodOrPending(cls, obj, name, write, ctx, rethrow, results);
+    return r instanceof Promise ? this.unawaited(r, name) : r;
+  }
+
+  /**
+   * A Promise a script's function returned where the API waits for nothing (every event but RPC):
+   * the call counts as answered with no results; a rejection is logged as the script error it is.
+   */
+  private unawaited(p: PendingResult, name: string): Value[] {
+    p.then(undefined, (e: unknown) => {
+      this.logError(e);
+      this.ctx.logger.debug('Scripts', `${name}: a Promise returned by a script settles after the event: its result is not used`);
+    });
+    return [];
+  }
+
+  /** As method(), but a script's Promise (an async function) is given back as it is. */
+  private methodOrPending<T extends object, C>(cls: ObjectClass<T>, obj: T, name: string, write: ArgWriter<C> | null, ctx: C, rethrow: boolean, results: boolean): CallResult | PendingResult {
     const engines = this.engineList;
     for (let i = 0; i < engines.length; i++) {
       try {
@@ -467,16 +503,21 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     this.clientMethod(client, 'onAddressChanged', writeText, oldAddress);
   }
 
-  call(client: Client, method: string, args: Value[]): Value[] {
-    let r: CallResult;
+  call(client: Client, method: string, args: Value[]): Value[] | Promise<Value[]> {
+    let r: CallResult | PendingResult;
     try {
-      r = this.method(this.objects.client, client, method, writeValues, args, true);
+      r = this.methodOrPending(this.objects.client, client, method, writeValues, args, true, true);
     } catch (e) {
       this.logError(e); // the operator sees it too, not only the caller
       throw new CallFailed(e instanceof Error ? e.message : String(e));
     }
     if (r === null) throw new MethodNotFound(method);
-    return r;
+    if (!(r instanceof Promise)) return r;
+    // an async function: the protocol answers when it settles
+    return r.then(undefined, (e: unknown) => {
+      this.logError(e);
+      throw new CallFailed(e instanceof Error ? e.message : String(e));
+    });
   }
 
   /**
@@ -551,6 +592,9 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     }
     // no handler, or a handler that returned nothing: serve the file asked for
     if (r === null || r.length === 0) return { file, template: null };
+    // a language with one result gives the name and the values as a list: [name, values]
+    const pair = r.length === 1 && r[0] instanceof Table && r[0].fields.size === 0 && r[0].items.length === 2 && r[0].items[1] instanceof Table;
+    if (pair) r = (r[0] as Table).items;
     const name = r[0];
     const template = r[1] instanceof Table ? r[1] : null;
     if (name === null || name === false) return { file: null, template: null };

@@ -33,6 +33,11 @@ export interface ObjectClass<T extends object> {
   pairs?(obj: T, out: Out): void;
   /** tostring(obj); the class name when absent */
   describe?(obj: T): string;
+  /**
+   * methods whose results are a list of any length (`mona:split`, the decoders, `md5`): a language
+   * without multiple results gives them as an array, even of one value
+   */
+  readonly listMethods?: readonly string[];
   /** the one object of a singleton class (mona): its methods also work called with '.' */
   readonly singleton?: T;
 }

@@ -156,6 +156,7 @@ export function createMona(ctx: ServerContext, objects: ApiObjects): { cls: Obje
   const cls: ObjectClass<MonaObject> = {
     name: 'mona',
     singleton: obj,
+    listMethods: ['split', 'md5', 'sha256', 'fromAMF', 'fromJSON', 'fromQuery', 'fromXMLRPC'],
     properties: {
       clients: (_m, out) => out.object(objects.clients, ctx.clients),
       publications: (_m, out) => out.object(objects.publications, ctx.publications),
