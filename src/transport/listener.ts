@@ -180,6 +180,11 @@ export class TCPListener implements ConnectionOwner {
   }
 
   private accept(socket: net.Socket): void {
+    // reset before we saw it: no peer to count (and TLS handshakes are known by their addresses)
+    if (socket.remoteAddress === undefined) {
+      socket.destroy();
+      return;
+    }
     const { ip, address } = peerOf(socket);
     // mona:addToBlacklist: refused before reading a byte (as MonaServer does)
     if (this.context.isBlacklisted(address)) {
