@@ -1,8 +1,10 @@
 /**
  * What scripts cost per event through the server's script host, for a Lua app and the same app in
  * JavaScript, side by side with another build (typically the previous commit's): a 4 KB video frame
- * delivered to `publication:onVideo(time, packet)`, an RPC `client:add(a, b)`, and from inside the
- * script a property read (`self.protocol`, `client.protocol`) and a method call (`mona:time()`).
+ * delivered to `publication:onVideo(time, packet)`, an RPC `client:add(a, b)`, an RPC taking a
+ * table (20 fields, 2 nested tables: the cost of a table crossing into the script), and from
+ * inside the script a property read (`self.protocol`, `client.protocol`) and a method call
+ * (`mona:time()`).
  *
  *   npx tsc -p . && node dist/bench/script-events.js [--baseline=/path/to/other/checkout] [--rounds=7] [--langs=lua,js]
  *   npx tsc -p . && node dist/bench/script-events.js --engines [--rounds=7]
@@ -31,6 +33,7 @@ const MAIN_LUA = `
 bytes = 0
 function onConnection(c)
   function c:add(a, b) return a + b end
+  function c:size(t) return t.k1 end
   function c:watch(name)
     local p = mona.publications(name)
     function p:onVideo(time, packet) bytes = bytes + #packet end
@@ -45,6 +48,7 @@ const MAIN_JS = `
 let bytes = 0;
 export function onConnection(c) {
   c.add = (a, b) => a + b;
+  c.size = (t) => t.k1;
   c.watch = (name) => {
     const p = mona.publications(name);
     p.onVideo = (time, packet) => { bytes += packet.length; };
@@ -58,6 +62,7 @@ export function onConnection(c) {
 interface Figures {
   onVideoNs: number;
   rpcNs: number;
+  tableRpcNs: number;
   propertyNs: number;
   methodNs: number;
 }
@@ -72,6 +77,7 @@ async function child(dist: string, lang: string): Promise<void> {
   const { ServerLogger } = load('logs/logger');
   const { Level } = load('logs/levels');
   const { LuaHost } = load('scripting/lua-host');
+  const { Table } = load('serialization/value');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'script-events-'));
   try {
     fs.mkdirSync(path.join(dir, 'www'));
@@ -102,13 +108,17 @@ async function child(dist: string, lang: string): Promise<void> {
     };
     const onVideoNs = time(FRAMES, (i) => pub.pushVideo(i, packet));
     const rpcNs = time(CALLS, (i) => host.call(client, 'add', [i, 1]));
+    const arg = new Table();
+    for (let k = 0; k < 20; k++) arg.set(`k${k}`, k % 3 ? k : `value ${k}`);
+    arg.set('a', new Table([1, 2, 3])).set('b', new Table([], { x: 1, y: 'z' }));
+    const tableRpcNs = time(CALLS, () => host.call(client, 'size', [arg]));
     const loop = (name: string): number => {
       host.call(client, name, [LOOP / 10]);
       const t = performance.now();
       host.call(client, name, [LOOP]);
       return ((performance.now() - t) * 1e6) / LOOP;
     };
-    const figures: Figures = { onVideoNs, rpcNs, propertyNs: loop('props'), methodNs: loop('times') };
+    const figures: Figures = { onVideoNs, rpcNs, tableRpcNs, propertyNs: loop('props'), methodNs: loop('times') };
     await host.stop();
     process.stdout.write(JSON.stringify(figures));
   } finally {
@@ -144,7 +154,7 @@ function main(): void {
       results.get(side.name)!.push(JSON.parse(out.stdout) as Figures);
     }
   }
-  const keys: Array<keyof Figures> = ['onVideoNs', 'rpcNs', 'propertyNs', 'methodNs'];
+  const keys: Array<keyof Figures> = ['onVideoNs', 'rpcNs', 'tableRpcNs', 'propertyNs', 'methodNs'];
   const table: Record<string, Record<string, string>> = {};
   for (const side of sides) {
     const runs = results.get(side.name)!;

@@ -83,6 +83,7 @@ function run(options: CliOptions): void {
       logFormat: options.logFormat,
       dump: options.dump,
       dumpLimit: options.dumpLimit,
+      arguments: options.arguments,
       console: isDaemonChild ? null : process.stdout,
     });
   } catch (err) {

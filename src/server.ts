@@ -13,6 +13,7 @@ import { loadConfig } from './config/load';
 import type { Config } from './config/types';
 import { FolderHost, type AppHost } from './core/app-host';
 import { ServerContext } from './core/context';
+import { Recordings } from './recording/recordings';
 import { createScriptHost } from './scripting/engines';
 import { ProtocolUnavailable, type ProtocolServer } from './core/protocol';
 import type { LogFormat } from './logs/format';
@@ -77,6 +78,8 @@ export interface ServerOptions {
   dump?: string | null;
   /** --dumplimit */
   dumpLimit?: number;
+  /** the command-line options given (name → value, "" for a flag): `mona.arguments` in scripts */
+  arguments?: Record<string, string>;
   /** console stream for logs; null = none (daemon); default stdout */
   console?: NodeJS.WritableStream | null;
   /** protocols to run instead of PROTOCOLS (tests) */
@@ -121,6 +124,8 @@ export class Server {
   /** the admin listener (API, metrics, dashboard), when `[admin] port` is not 0 and it could bind */
   admin: HTTPServer | null = null;
   readonly processMonitor = new ProcessMonitor();
+  /** recordings of publications (publish "record"/"append", `OUT` lines of `[name=Publication]`) */
+  readonly recordings: Recordings;
   /** www/ did not exist and was made from the bundled sample */
   readonly wwwFromSample: boolean = false;
 
@@ -131,6 +136,8 @@ export class Server {
     });
     if (loaded.fatal) throw new StartupError(loaded.fatal);
     this.config = loaded.config;
+    // as MonaServer, the command line is part of the configuration scripts read
+    if (options.arguments) this.config.raw.arguments = { ...options.arguments };
     this.configFile = { path: loaded.path, found: loaded.found };
     const { logs } = this.config;
     this.logger = new ServerLogger({
@@ -159,6 +166,7 @@ export class Server {
       throw new StartupError(`cannot create ${www} and ${data}: ${(err as Error).message}`);
     }
     this.context = new ServerContext(this.config, this.logger, new FolderHost(www), version());
+    this.recordings = new Recordings(this.context);
   }
 
   /** Starts the app host then every enabled protocol; resolves once all have tried to bind. */
@@ -172,6 +180,7 @@ export class Server {
     this.keepAlive = setInterval(() => {}, 1 << 30);
     context.host = (this.options.appHost ?? createAppHost)(context);
     context.host.start();
+    this.recordings.start();
 
     // protocols that cannot run for one shared reason (the TLS certificate): one line for them all
     const unavailable = new Map<string, string[]>();
@@ -269,6 +278,8 @@ export class Server {
       ),
     );
     this.running.length = 0;
+    // publishers are gone: the files they fed are finalised before the apps stop
+    await this.recordings.stop().catch((err: unknown) => logger.error('Record', `recordings stop failed: ${(err as Error).message}`));
     try {
       await this.context.host.stop();
     } catch (err) {

@@ -214,6 +214,6 @@ export class AccessLog implements StreamObserver {
   }
 
   removed(publication: Publication): void {
-    this.droppedFramesGone += publication.droppedFrames;
+    this.droppedFramesGone += publication.listenerDroppedFrames;
   }
 }

@@ -12,8 +12,17 @@ import type { PublishOptions } from './publication-source';
  * shares: name uniqueness (BadName), script approval (onPublish/onSubscribe), listeners waiting for
  * a publisher, clean-up of idle publications.
  */
+/** A service told when publishing starts and ends (recording, relays), besides the access log. */
+export interface PublicationsWatcher {
+  /** after the publisher was accepted and the publication started, before its first frame */
+  published?(publication: Publication, client: Client | null): void;
+  /** after the publisher stopped (listeners were told), before the scripts' onUnpublish */
+  unpublished?(publication: Publication, client: Client | null): void;
+}
+
 export class Publications implements Iterable<Publication> {
   private readonly byName = new Map<string, Publication>();
+  private watchers: readonly PublicationsWatcher[] = [];
 
   constructor(
     private readonly host: () => AppHost,
@@ -42,6 +51,13 @@ export class Publications implements Iterable<Publication> {
     try {
       const pub = this.startPublishing(client, name, options);
       this.observer?.published(pub, client);
+      for (const w of this.watchers) {
+        try {
+          w.published?.(pub, client);
+        } catch {
+          // a service's failure (recording) never refuses the publisher
+        }
+      }
       return pub;
     } catch (e) {
       this.observer?.refused(client, 'publish', name, (e as Error).message);
@@ -58,6 +74,8 @@ export class Publications implements Iterable<Publication> {
     pub.publisher = client;
     pub.source = options.source ?? null;
     pub.publishType = options.type ?? 'live';
+    pub.recordFile = pub.publishType === 'live' ? null : (options.record ?? null);
+    pub.app = options.app ?? client?.path ?? '';
     try {
       this.host().onPublish(client, pub);
     } catch (e) {
@@ -77,6 +95,13 @@ export class Publications implements Iterable<Publication> {
     const client = pub.publisher;
     pub.stop();
     this.observer?.unpublished(pub, client);
+    for (const w of this.watchers) {
+      try {
+        w.unpublished?.(pub, client);
+      } catch {
+        // a service's failure never keeps the scripts from hearing of the end
+      }
+    }
     this.host().onUnpublish(client, pub);
     this.dropIfIdle(pub);
   }
@@ -131,8 +156,32 @@ export class Publications implements Iterable<Publication> {
     }
   }
 
+  /** Adds a service told of every publish and unpublish; returns the function that removes it. */
+  watch(watcher: PublicationsWatcher): () => void {
+    this.watchers = [...this.watchers, watcher];
+    return () => {
+      this.watchers = this.watchers.filter((w) => w !== watcher);
+    };
+  }
+
+  /**
+   * Keeps `pub` in the registry while its publisher is gone and nobody listens (an HLS stream that
+   * players still fetch waits for the publisher to come back, so its segments continue after a
+   * discontinuity instead of starting over). Returns the release; the last release drops it if idle.
+   */
+  hold(pub: Publication): () => void {
+    pub.addHold(1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      pub.addHold(-1);
+      this.dropIfIdle(pub);
+    };
+  }
+
   private dropIfIdle(pub: Publication): void {
-    if (pub.running || pub.listeners.size !== 0 || this.byName.get(pub.name) !== pub) return;
+    if (pub.running || pub.listeners.size !== 0 || pub.held || this.byName.get(pub.name) !== pub) return;
     this.byName.delete(pub.name);
     this.observer?.removed(pub);
     pub.drop();

@@ -11,7 +11,7 @@ import type { Publication } from '../../core/publication';
 import { Level } from '../../logs/levels';
 import { decodeQuery } from '../../serialization/query';
 import { Table, type Value } from '../../serialization/value';
-import { type Command, MessageType, decodeCommand, decodeData, encodeCommand, isCommand, isData, text } from './messages';
+import { type Command, MessageType, UserControl, decodeCommand, decodeData, encodeCommand, isCommand, isData, text } from './messages';
 import { NetStream, type StreamOwner } from './net-stream';
 import { statusInfo } from './status';
 import type { FlashTransport } from './transport';
@@ -82,22 +82,29 @@ export class NetConnection implements StreamOwner, WriterOwner {
 
   /**
    * A Flash message from the peer: `streamId` 0 is the NetConnection, `payload` the message body as
-   * RTMP carries it (types 17 and 15 keep their format byte). Throws FlashProtocolError or
-   * DecodeError for what ends the session (the transport decides how).
+   * RTMP carries it (types 17 and 15 keep their format byte). `lost`: messages of this stream the
+   * transport lost just before this one (RTMFP's abandoned fragments; 0 on RTMP). Throws
+   * FlashProtocolError or DecodeError for what ends the session (the transport decides how).
    */
-  onMessage(streamId: number, type: number, time: number, payload: Buffer): void {
+  onMessage(streamId: number, type: number, time: number, payload: Buffer, lost = 0): void {
     if (this.ended) return;
     if (isCommand(type)) {
       this.onCommand(streamId, decodeCommand(type, payload));
       return;
     }
-    if (type === MessageType.UserControl) return; // the transport's business (pings, buffer length)
+    if (type === MessageType.UserControl) {
+      // pings are the transport's business; a player's buffer length paces its file
+      if (payload.length >= 10 && payload.readUInt16BE(0) === UserControl.SetBufferLength) {
+        this.streams.get(payload.readUInt32BE(2))?.setBufferLength(payload.readUInt32BE(6));
+      }
+      return;
+    }
     if (!this.client.connected) throw new FlashProtocolError(`message type ${type} before connect`);
     const stream = streamId ? this.streams.get(streamId) : undefined;
     if (type === MessageType.Audio || type === MessageType.Video) {
-      stream?.onMedia(type, time, payload);
+      stream?.onMedia(type, time, payload, lost);
     } else if (isData(type)) {
-      if (stream) stream.onData(type, time, payload);
+      if (stream) stream.onData(type, time, payload, lost);
       else this.onClientData(type, payload);
     } else {
       this.transport.log('debug', `message type ${type} ignored`);

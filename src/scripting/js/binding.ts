@@ -16,6 +16,9 @@
  * handler still running after `callBudgetMs` is stopped.
  */
 import * as util from 'node:util';
+
+/** the shortest time bound of a JavaScript handler, whatever [scripts] budget says */
+const JS_BUDGET_FLOOR_MS = 10_000;
 import type { Value } from '../../serialization/value';
 import type { App } from '../runtime/app';
 import { APP_FUNCTION, NO_RESULTS, ScriptError, type AppInstance, type ArgWriter, type CallResult, type EngineEntry, type Out, type PendingResult, type ScriptEngine } from '../runtime/engine';
@@ -236,7 +239,10 @@ export class JSEngine implements ScriptEngine, ObjectsHost {
   }
 
   set callBudgetMs(ms: number) {
-    this.watchdog.budgetMs = ms;
+    // a JavaScript handler past its budget cannot be stopped alone: the server exits (see
+    // watchdog.ts), so the short per-request budget of Lua calls would make a slow but finite
+    // handler fatal; JavaScript keeps a floor of its own
+    this.watchdog.budgetMs = ms === 0 ? 0 : Math.max(ms, JS_BUDGET_FLOOR_MS);
   }
 
   createApp(app: App): AppInstance {

@@ -15,7 +15,7 @@ import * as util from 'node:util';
 import type { Value } from '../../serialization/value';
 import type { ArgKind, Args, Out } from '../runtime/engine';
 import type { Method, ObjectClass } from '../runtime/model';
-import { fromScript, opaque, toScript } from './values';
+import { fromScript, opaque, scriptObjects, toScript } from './values';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export type AnyClass = ObjectClass<any>;
@@ -50,6 +50,14 @@ class Mark extends Returning {
 }
 
 export const entryOf = Mark.entry;
+
+// an API object where a plain value is read (an RPC result, onHandshake's redirections): its
+// class's asValue (a server: a record naming it), else nil
+scriptObjects.valueOf = (x: object): Value | undefined => {
+  const e = Mark.entry(x);
+  if (e === undefined) return undefined;
+  return e.cls.asValue ? e.cls.asValue(e.obj) : null;
+};
 
 /** What the object model needs from the engine. */
 export interface ObjectsHost {

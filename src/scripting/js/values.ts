@@ -14,8 +14,12 @@
  * | IPAddress, SocketAddress, File records        | object whose toString() is its `value`              |
  * | fromXML elements                              | Arrays answering `el.childName` and `el.__value`    |
  *
- * Functions, symbols and the API's script objects read as null; a cycle reads as null where it
- * closes, as does anything deeper than DECODE_LIMITS.maxDepth.
+ * A table met several times in a Value (AMF references: shared or cyclic tables) becomes one JS
+ * object met as many times, and the reverse: a JS object met again reads as the same Table (a
+ * graph is never expanded as a tree: an AMF message whose tables reference themselves would never
+ * end). Functions and symbols read as null; the API's script objects read as their class's
+ * `asValue` (a server: a record naming it), else null; anything deeper than
+ * DECODE_LIMITS.maxDepth reads as null.
  */
 import { DECODE_LIMITS, Table, type Key, type Value } from '../../serialization/value';
 import { dateTime, RecordTable } from '../runtime/values';
@@ -23,22 +27,38 @@ import { dateTime, RecordTable } from '../runtime/values';
 /** Objects that never become Values (script objects of the API, app objects): registered by the binding. */
 export const opaque = new WeakSet<object>();
 
+/**
+ * What an API script object reads as (its class's asValue), undefined for any other object: set
+ * by the object model (objects.ts), which knows the script objects.
+ */
+export const scriptObjects: { valueOf: (x: object) => Value | undefined } = { valueOf: () => undefined };
+
+/** Tables already converted in this conversion, by identity. */
+type Seen = Map<Table, unknown>;
+
 /** A Value as JavaScript sees it. */
-export function toScript(v: Value, depth = 0): unknown {
+export function toScript(v: Value, depth = 0, seen?: Seen): unknown {
   if (v === null || typeof v !== 'object' || Buffer.isBuffer(v)) return v;
-  return tableToScript(v, depth);
+  return tableToScript(v, depth, seen ?? new Map());
 }
 
-function tableToScript(t: Table, depth: number): unknown {
+function tableToScript(t: Table, depth: number, seen: Seen): unknown {
+  const known = seen.get(t);
+  if (known !== undefined) return known;
   if (depth >= DECODE_LIMITS.maxDepth) return null;
   if (t instanceof RecordTable) {
-    if (t.recordClass.behaviour === 'xml') return xmlElement(t, depth);
-    const o = fieldsObject(t, depth);
+    if (t.recordClass.behaviour === 'xml') return xmlElement(t, depth, seen);
+    const o: Record<string, unknown> = {};
     Object.defineProperty(o, 'toString', { value: printedValue, enumerable: false });
-    return o;
+    seen.set(t, o);
+    return fillFields(o, t, depth, seen);
   }
   const time = dateTime(t);
-  if (time !== undefined && t.items.length === 0) return new Date(time);
+  if (time !== undefined && t.items.length === 0) {
+    const d = new Date(time);
+    seen.set(t, d);
+    return d;
+  }
   let stringKeys = true;
   for (const k of t.fields.keys()) {
     if (typeof k !== 'string' || isIndex(k)) {
@@ -46,16 +66,23 @@ function tableToScript(t: Table, depth: number): unknown {
       break;
     }
   }
+  // each container is known before its content is converted: a table inside itself finds it
   if (!stringKeys) {
     const m = new Map<unknown, unknown>();
-    for (let i = 0; i < t.items.length; i++) m.set(i + 1, toScript(t.items[i], depth + 1));
-    for (const [k, x] of t.fields) m.set(k instanceof Table ? tableToScript(k, depth + 1) : k, toScript(x, depth + 1));
+    seen.set(t, m);
+    for (let i = 0; i < t.items.length; i++) m.set(i + 1, toScript(t.items[i], depth + 1, seen));
+    for (const [k, x] of t.fields) m.set(k instanceof Table ? tableToScript(k, depth + 1, seen) : k, toScript(x, depth + 1, seen));
     return m;
   }
-  if (t.items.length === 0) return fieldsObject(t, depth);
+  if (t.items.length === 0) {
+    const o: Record<string, unknown> = {};
+    seen.set(t, o);
+    return fillFields(o, t, depth, seen);
+  }
   const a: unknown[] = new Array(t.items.length);
-  for (let i = 0; i < t.items.length; i++) a[i] = toScript(t.items[i], depth + 1);
-  for (const [k, x] of t.fields) define(a, k as string, toScript(x, depth + 1));
+  seen.set(t, a);
+  for (let i = 0; i < t.items.length; i++) a[i] = toScript(t.items[i], depth + 1, seen);
+  for (const [k, x] of t.fields) define(a, k as string, toScript(x, depth + 1, seen));
   return a;
 }
 
@@ -68,9 +95,8 @@ function isIndex(k: string): boolean {
   return k.length > 0 && k.length < 10 && /^(0|[1-9]\d*)$/.test(k);
 }
 
-function fieldsObject(t: Table, depth: number): Record<string, unknown> {
-  const o: Record<string, unknown> = {};
-  for (const [k, x] of t.fields) define(o, k as string, toScript(x, depth + 1));
+function fillFields(o: Record<string, unknown>, t: Table, depth: number, seen: Seen): Record<string, unknown> {
+  for (const [k, x] of t.fields) define(o, k as string, toScript(x, depth + 1, seen));
   return o;
 }
 
@@ -85,11 +111,13 @@ function define(o: object, k: string, v: unknown): void {
  * and `__name` as properties, answering MonaServer's shortcuts: `el.__value` is item 0 (assignable),
  * `el.p` the first child element named "p".
  */
-function xmlElement(t: Table, depth: number): unknown {
+function xmlElement(t: Table, depth: number, seen: Seen): unknown {
   const a: unknown[] = new Array(t.items.length);
-  for (let i = 0; i < t.items.length; i++) a[i] = toScript(t.items[i], depth + 1);
-  for (const [k, x] of t.fields) if (typeof k === 'string') define(a, k, toScript(x, depth + 1));
-  return new Proxy(a, XML_HANDLER);
+  const element = new Proxy(a, XML_HANDLER);
+  seen.set(t, element);
+  for (let i = 0; i < t.items.length; i++) a[i] = toScript(t.items[i], depth + 1, seen);
+  for (const [k, x] of t.fields) if (typeof k === 'string') define(a, k, toScript(x, depth + 1, seen));
+  return element;
 }
 
 const XML_HANDLER: ProxyHandler<unknown[]> = {
@@ -111,7 +139,7 @@ const XML_HANDLER: ProxyHandler<unknown[]> = {
 };
 
 /** A JavaScript value as a wire Value (see the table above). */
-export function fromScript(x: unknown, depth = 0, seen?: Set<object>): Value {
+export function fromScript(x: unknown, depth = 0, seen?: Map<object, Table>): Value {
   switch (typeof x) {
     case 'string':
     case 'boolean':
@@ -130,46 +158,46 @@ export function fromScript(x: unknown, depth = 0, seen?: Set<object>): Value {
   if (x instanceof Uint8Array) return Buffer.from(x.buffer, x.byteOffset, x.byteLength);
   if (x instanceof ArrayBuffer) return Buffer.from(x);
   if (x instanceof Date) return Table.of({ __time: x.getTime() });
-  if (opaque.has(x) || depth >= DECODE_LIMITS.maxDepth) return null;
-  seen ??= new Set();
-  if (seen.has(x)) return null;
-  seen.add(x);
-  try {
-    if (Array.isArray(x)) {
-      const items: Value[] = new Array(x.length);
-      for (let i = 0; i < x.length; i++) items[i] = fromScript(x[i], depth + 1, seen);
-      const t = new Table(items);
-      const keys = Object.keys(x);
-      if (keys.length !== x.length) for (const k of keys) if (!isIndex(k)) putField(t, k, (x as unknown as Record<string, unknown>)[k], depth, seen);
-      return t;
-    }
-    if (x instanceof Map) {
-      const t = new Table();
-      for (const [k, v] of x) {
-        const key = keyOf(k, depth, seen);
-        if (key !== null) t.set(key, fromScript(v, depth + 1, seen));
-      }
-      return t;
-    }
-    if (x instanceof Set) {
-      const items: Value[] = [];
-      for (const v of x) items.push(fromScript(v, depth + 1, seen));
-      return new Table(items);
-    }
-    const t = new Table();
-    for (const k of Object.keys(x)) putField(t, k, (x as Record<string, unknown>)[k], depth, seen);
+  const asValue = scriptObjects.valueOf(x);
+  if (asValue !== undefined) return asValue;
+  if (opaque.has(x)) return null;
+  // an object met again (shared, or inside itself) is the same Table, made before its content
+  const known = seen?.get(x);
+  if (known) return known;
+  if (depth >= DECODE_LIMITS.maxDepth) return null;
+  seen ??= new Map();
+  if (Array.isArray(x)) {
+    const items: Value[] = new Array(x.length);
+    const t = new Table(items);
+    seen.set(x, t);
+    for (let i = 0; i < x.length; i++) items[i] = fromScript(x[i], depth + 1, seen);
+    const keys = Object.keys(x);
+    if (keys.length !== x.length) for (const k of keys) if (!isIndex(k)) putField(t, k, (x as unknown as Record<string, unknown>)[k], depth, seen);
     return t;
-  } finally {
-    seen.delete(x);
   }
+  const t = new Table();
+  seen.set(x, t);
+  if (x instanceof Map) {
+    for (const [k, v] of x) {
+      const key = keyOf(k, depth, seen);
+      if (key !== null) t.set(key, fromScript(v, depth + 1, seen));
+    }
+    return t;
+  }
+  if (x instanceof Set) {
+    for (const v of x) t.items.push(fromScript(v, depth + 1, seen));
+    return t;
+  }
+  for (const k of Object.keys(x)) putField(t, k, (x as Record<string, unknown>)[k], depth, seen);
+  return t;
 }
 
-function putField(t: Table, k: string, v: unknown, depth: number, seen: Set<object>): void {
+function putField(t: Table, k: string, v: unknown, depth: number, seen: Map<object, Table>): void {
   if (v === undefined || typeof v === 'function' || typeof v === 'symbol') return;
   t.fields.set(k, fromScript(v, depth + 1, seen));
 }
 
-function keyOf(k: unknown, depth: number, seen: Set<object>): Key | null {
+function keyOf(k: unknown, depth: number, seen: Map<object, Table>): Key | null {
   if (typeof k === 'string' || typeof k === 'boolean') return k;
   if (typeof k === 'number') return Number.isNaN(k) ? null : k;
   const v = fromScript(k, depth + 1, seen);

@@ -36,7 +36,7 @@ interface Entry {
 
 /** A class's __index/__newindex, in Lua so that known keys are found without leaving the VM. */
 const CLASS_LUA = `
-local methods, getters, fallback, setters = ...
+local methods, getters, fallback, setters, index = ...
 local rawset, type = rawset, type
 local meta = {}
 meta.__index = function(t, k)
@@ -44,9 +44,20 @@ meta.__index = function(t, k)
   if m ~= nil then return m end
   local g = getters[k]
   if g ~= nil then return g(t) end
-  if fallback ~= nil and type(k) == 'string' then return fallback(t, k) end
+  if type(k) == 'string' then
+    if fallback ~= nil then return fallback(t, k) end
+  elseif index ~= nil then
+    return index(t, k)
+  end
   return nil
 end
+-- ipairs walks t[1], t[2]... through __index (mona.servers[i]); LuaJIT asks __ipairs for it
+local function inext(t, i)
+  i = i + 1
+  local v = t[i]
+  if v ~= nil then return i, v end
+end
+meta.__ipairs = function(t) return inext, t, 0 end
 if setters ~= nil then
   meta.__newindex = function(t, k, v)
     local s = setters[k]
@@ -344,6 +355,10 @@ export class LuaEngine implements ScriptEngine {
     readonly api: LuaAPI,
   ) {
     this.values = new LuaValues(api);
+    this.values.objectValue = (tag) => {
+      const e = this.byTag.get(tag);
+      return e !== undefined && e.cls.asValue ? e.cls.asValue(e.obj) : null;
+    };
     this.args0 = new LuaArgs(this, api, 0);
     this.args1 = new LuaArgs(this, api, 1);
     this.out = new LuaOut(this, api);
@@ -610,7 +625,17 @@ export class LuaEngine implements ScriptEngine {
         api.setfield(-2, name);
       }
     } else api.pushnil();
-    this.runChunk(CLASS_LUA, '=class', 4, 1);
+    // index (keys that are not strings)
+    if (cls.index) {
+      const index = cls.index;
+      api.pushfunction((a) => {
+        const e = this.entryAt(1);
+        // the key is argument 1 after self
+        if (e === undefined || e.cls !== cls || !index(e.obj, this.args1, this.out)) a.pushnil();
+        return 1;
+      });
+    } else api.pushnil();
+    this.runChunk(CLASS_LUA, '=class', 5, 1);
     // metamethods answered in JS
     const meta = (key: string, fn: LuaJSFunction): void => {
       api.pushfunction(fn);

@@ -57,6 +57,11 @@ export function luaEngineEntry(open: (logger: Logger) => LuaAPI = openLuaEngine)
   return {
     name: 'lua',
     mainFile: 'main.lua',
-    create: (runtime) => new LuaEngine(runtime, open(runtime.ctx.logger)),
+    create: (runtime) => {
+      const api = open(runtime.ctx.logger);
+      const mib = runtime.ctx.config.scripts?.memory;
+      if (mib !== undefined) api.memoryLimit = mib * 1024 * 1024;
+      return new LuaEngine(runtime, api);
+    },
   };
 }
