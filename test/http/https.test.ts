@@ -290,3 +290,50 @@ test('live FLV over HTTPS and WSS (published over RTMPS): a reading player gets 
   assert.ok(healthyBytes > before, 'the reading player still receives');
   assert.equal(s.log().split('\n').filter((l) => /HTTPS\s.*stalled|WSS\s.*stalled/.test(l)).length, 2, s.log());
 });
+
+test('HLS over HTTPS (what browsers on https pages need): curl fetches the playlists, the init segment and a segment; ffmpeg reads the live https .m3u8', { timeout: 120_000 }, async (t) => {
+  if (!requireOpenSSL(t) || !requireTool(t, 'ffmpeg') || !requireTool(t, 'curl')) return;
+  const c = certificates().issue({ serial: 0x300c });
+  const s = await startTLSServer(t, `[TLS]\ncertificat=${c.fullchain}\nkey=${c.key}\n[publication]\nduration=1000\n`, { 'live/readme.txt': 'live app' });
+  const pub = run('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-re',
+    '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25:duration=90',
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100:duration=90',
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '25', '-pix_fmt', 'yuv420p',
+    '-c:a', 'aac', '-b:a', '64k', '-f', 'flv', `rtmps://127.0.0.1:${s.ports.rtmps}/live/cam`,
+  ], 120_000);
+  t.after(() => pub.kill());
+  await waitFor(() => s.server.context.publications.get('cam')?.hasVideo === true, 15_000, 'publication');
+
+  // the multivariant playlist names its variant relatively: the player stays on https
+  let r = await secureCurl(s, 'live/cam.m3u8');
+  assert.equal(r.status, 200);
+  assert.match(r.headers, /Content-Type: application\/vnd\.apple\.mpegurl/i);
+  const variant = r.body.toString().split('\n').find((l) => l && !l.startsWith('#'))!;
+  assert.match(variant, /^cam\.m3u8\/fmp4\.m3u8\?hls_session=/);
+  // the media playlist once it lists a whole segment
+  let media = '';
+  for (const until = Date.now() + 20_000; Date.now() < until; await sleep(300)) {
+    r = await secureCurl(s, `live/${variant}`);
+    assert.equal(r.status, 200);
+    media = r.body.toString();
+    if (/^#EXTINF/m.test(media)) break;
+  }
+  assert.match(media, /^#EXTINF/m, media);
+  const map = /#EXT-X-MAP:URI="([^"]+)"/.exec(media)![1];
+  const segment = media.split('\n').find((l) => l && !l.startsWith('#'))!;
+  const init = await secureCurl(s, `live/cam.m3u8/${map}`);
+  assert.equal(init.status, 200);
+  assert.equal(init.body.toString('latin1', 4, 8), 'ftyp');
+  const seg = await secureCurl(s, `live/cam.m3u8/${segment}`);
+  assert.equal(seg.status, 200);
+  assert.match(seg.headers, /Content-Type: video\/mp4/i);
+  assert.equal(seg.body.toString('latin1', 4, 8), 'moof');
+
+  // ffmpeg (its own TLS, not verifying) plays the https URL, segments and all, for 3 s
+  const out = path.join(s.dir, 'copy.mkv');
+  const played = await run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-i', `https://127.0.0.1:${s.ports.https}/live/cam.m3u8`, '-t', '3', '-c', 'copy', out], 60_000).done;
+  assert.equal(played.code, 0, played.stderr);
+  const probe = spawnSync('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', out]);
+  assert.ok(Number(probe.stdout.toString().trim()) >= 60, `video frames: ${probe.stdout}`);
+});
