@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { HandshakeLimiter } from '../../src/protocols/rtmp/handshake-limiter';
+import { HandshakeLimiter } from '../../src/transport/handshake-limiter';
 import { rtmpeFloodIPs, rtmpeHello, rtmpeReplay, tryHandshake } from '../helpers/attacks';
 import { attackTest } from '../helpers/attack-test';
 import { decodedVideoFrames, needTool, run, startRTMP, testFLV, waitFor, type ToolRun } from './helpers';
