@@ -15,7 +15,7 @@
  * --repeat=0 --rounds=N (then each attack N times on one server, RSS after each round once
  * settled, then after a forced collection: what stays is reused, not leaked, if it does not grow
  * round after round)
- * --json=file (every result).
+ * --json=file (every result)  --from-json=file (prints the tables of a saved run, runs nothing).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -31,6 +31,7 @@ const env = Object.fromEntries(option('env').map((kv) => [kv.slice(0, kv.indexOf
 const jsonFile = option('json')[0];
 const trim = args.includes('--trim');
 const rounds = Number(option('rounds')[0] ?? 0);
+const fromJson = option('from-json')[0];
 
 function median(xs: number[]): number {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
@@ -44,6 +45,14 @@ const MiB = 1024 * 1024;
 async function main(): Promise<void> {
   const cases = CAMPAIGN.filter((c) => !only || only.includes(c.name));
   const results = new Map<string, CaseResult[]>();
+  if (fromJson) {
+    for (const r of JSON.parse(fs.readFileSync(fromJson, 'utf8')) as CaseResult[]) results.set(r.name, [...(results.get(r.name) ?? []), r]);
+    printTables(
+      cases.filter((c) => results.has(c.name)),
+      results,
+    );
+    return;
+  }
   for (let r = 0; r < repeat; r++) {
     for (const c of cases) {
       process.stderr.write(`run ${r + 1}/${repeat}: ${c.name}… `);
@@ -71,14 +80,18 @@ async function main(): Promise<void> {
 
 function printTables(cases: typeof CAMPAIGN, results: Map<string, CaseResult[]>): void {
   const load = os.loadavg()[0].toFixed(1);
-  console.log(`\n${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, node ${process.version}, load ${load} at the end, ${repeat} run(s) each (medians), settle ${settleMs / 1000} s${Object.keys(env).length ? ', env ' + JSON.stringify(env) : ''}; bounds: RSS +${MEMORY_BOUND_MB} MB (RTMP chunks +64), healthy latency ${LATENCY_BOUND_MS} ms\n`);
+  const runs = Math.max(...[...results.values()].map((r) => r.length));
+  const trimmed = [...results.values()].flat().some((r) => r.afterTrimMB !== undefined);
+  console.log(`\n${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, node ${process.version}, load ${load} at the end, ${runs} run(s) each (medians), settle ${settleMs / 1000} s${Object.keys(env).length ? ', env ' + JSON.stringify(env) : ''}; bounds: RSS +${MEMORY_BOUND_MB} MB (RTMP chunks +64), healthy latency ${LATENCY_BOUND_MS} ms\n`);
   console.log('| # | attack | peak RSS growth (MB) | worst healthy latency (ms): file / RPC / RTMP | survived | RSS after settle (MB over baseline) | after a forced GC | server CPU (s) | outcome |');
   console.log('|---|---|---:|---|---|---:|---:|---:|---|');
   for (const c of cases) {
     const rs = results.get(c.name)!;
     const med = (f: (x: CaseResult) => number | undefined) => median(rs.map((x) => f(x) ?? NaN));
     const survived = rs.filter((x) => x.survived && x.problems.length === 0).length;
-    const latency = `**${med((x) => x.health.worst).toFixed(0)}**: ${c.probe?.fileDuringAttack === false ? '(after) ' : ''}${med((x) => x.health.file).toFixed(0)} / ${med((x) => x.health.rpc).toFixed(0)} / ${med((x) => x.health.rtmp).toFixed(0)}`;
+    // a case that holds every descriptor: the file is fetched once the attack let go
+    const file = c.probe?.fileDuringAttack === false ? `${med((x) => x.servedAfterMs ?? NaN).toFixed(0)} (after)` : med((x) => x.health.file).toFixed(0);
+    const latency = `**${med((x) => x.health.worst).toFixed(0)}**: ${file} / ${med((x) => x.health.rpc).toFixed(0)} / ${med((x) => x.health.rtmp).toFixed(0)}`;
     const last = rs[rs.length - 1];
     console.log(
       `| ${c.issue} | ${c.title} | ${mb(med((x) => x.peakMB))} | ${latency} | ${survived === rs.length ? 'yes' : `${survived}/${rs.length}`} | ${c.killsServer ? '—' : mb(med((x) => x.afterMB))} | ${c.killsServer ? '—' : mb(med((x) => x.afterGcMB))} | ${c.killsServer ? '—' : med((x) => x.cpuSeconds).toFixed(1)} | ${last.outcome.summary}${last.problems.length ? ' — ' + last.problems.join('; ') : ''} |`,
@@ -88,8 +101,8 @@ function printTables(cases: typeof CAMPAIGN, results: Map<string, CaseResult[]>)
   console.log(
     '\nWhat stayed (MB over the baseline, medians), once settled and after the forced collection: V8 heap reserved (heapTotal), external memory (Buffers and other off-heap data V8 accounts for) and the rest of RSS (what Node, libuv, OpenSSL and the Lua VM took from glibc malloc and glibc keeps; code pages).\n',
   );
-  console.log(`| attack | settled: RSS | heapTotal | external | rest | after GC: RSS | heapTotal | external | rest |${trim ? ' after malloc_trim: RSS |' : ''}`);
-  console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|${trim ? '---:|' : ''}`);
+  console.log(`| attack | settled: RSS | heapTotal | external | rest | after GC: RSS | heapTotal | external | rest |${trimmed ? ' after malloc_trim: RSS |' : ''}`);
+  console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|${trimmed ? '---:|' : ''}`);
   for (const c of cases) {
     if (c.killsServer) continue;
     const rs = results.get(c.name)!.filter((x) => x.memoryBase && x.memorySettled && x.memoryAfter);
@@ -101,7 +114,7 @@ function printTables(cases: typeof CAMPAIGN, results: Map<string, CaseResult[]>)
       const external = d(at, (m) => m.external);
       return `${mb(rss)} | ${mb(heap)} | ${mb(external)} | ${mb(rss - heap - external)}`;
     };
-    console.log(`| ${c.name} | ${split((x) => x.memorySettled!)} | ${split((x) => x.memoryAfter!)} |${trim ? ` ${mb(median(rs.map((x) => x.afterTrimMB ?? NaN)))} |` : ''}`);
+    console.log(`| ${c.name} | ${split((x) => x.memorySettled!)} | ${split((x) => x.memoryAfter!)} |${trimmed ? ` ${mb(median(rs.map((x) => x.afterTrimMB ?? NaN)))} |` : ''}`);
   }
 }
 
