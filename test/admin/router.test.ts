@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import { test } from 'node:test';
 import { failure, json, type AdminRequest } from '../../src/admin/http';
 import { adminRouter } from '../../src/admin/router';
-import { defaultConfig } from '../../src/config/schema';
+import { defaultConfig } from '../../src/registry';
 import { FolderHost } from '../../src/core/app-host';
 import { ServerContext } from '../../src/core/context';
 import { Level } from '../../src/logs/levels';

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import type { TestContext } from 'node:test';
 import { FolderHost, type AppHost } from '../../src/core/app-host';
 import { ServerContext } from '../../src/core/context';
-import { defaultConfig } from '../../src/config/schema';
+import { defaultConfig } from '../../src/registry';
 import type { Config } from '../../src/config/types';
 import { Level } from '../../src/logs/levels';
 import { ServerLogger } from '../../src/logs/logger';

@@ -12,7 +12,7 @@ import type { Client } from '../../src/core/client';
 import type { Group } from '../../src/core/groups';
 import type { Table } from '../../src/serialization/value';
 import { ServerContext } from '../../src/core/context';
-import { defaultConfig } from '../../src/config/schema';
+import { defaultConfig } from '../../src/registry';
 import { Level } from '../../src/logs/levels';
 import { ServerLogger } from '../../src/logs/logger';
 import { RTMFPServer } from '../../src/protocols/rtmfp/server';

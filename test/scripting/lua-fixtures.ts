@@ -17,7 +17,7 @@ import { LuaHost } from '../../src/scripting/lua-host';
 import type { LuaAPI } from '../../src/scripting/lua/api';
 import { luaEngineEntry } from '../../src/scripting/lua/open';
 import { tempDir } from '../helpers/temp';
-import { defaultConfig } from '../../src/config/schema';
+import { defaultConfig } from '../../src/registry';
 
 export class MemoryLogger implements Logger {
   level = Level.TRACE;

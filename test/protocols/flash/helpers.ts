@@ -13,7 +13,7 @@ import { ServerContext } from '../../../src/core/context';
 import { StreamRefused } from '../../../src/core/errors';
 import type { Listener } from '../../../src/core/listener';
 import type { Publication } from '../../../src/core/publication';
-import { defaultConfig } from '../../../src/config/schema';
+import { defaultConfig } from '../../../src/registry';
 import { Level } from '../../../src/logs/levels';
 import { ServerLogger } from '../../../src/logs/logger';
 import { MessageType } from '../../../src/protocols/flash/messages';
