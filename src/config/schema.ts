@@ -9,8 +9,6 @@
 import { MAX_INT32, sectionKeys, type AnySection, type ConfigSection, type KeySpec, type SectionKey } from './section';
 import type { Config, PublicationSettings } from './types';
 
-export { validate, type KeyKind, type KeySpec } from './section';
-
 /** The top-level keys (before any section header), writing into Config itself. */
 export const TOP_KEYS: readonly KeySpec[] = [
   { section: '', key: 'host', kind: 'string', set: (c, v) => (c.host = v as string) },
