@@ -53,12 +53,30 @@ export class NetWire implements Wire {
     return this.socket.writableLength;
   }
 
+  /**
+   * Frames written in one turn of the event loop leave together (one writev): a relay writes a
+   * media frame as two buffers, and a burst of frames as many.
+   */
   write(data: Buffer): void {
-    if (!this.socket.destroyed) this.socket.write(data);
+    const socket = this.socket;
+    if (socket.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      setImmediate(this.uncork);
+    }
+    socket.write(data);
   }
+
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    if (!this.socket.destroyed) this.socket.uncork();
+  };
 
   end(): void {
     if (this.socket.destroyed) return;
+    if (this.corked) this.uncork();
     this.socket.end();
     setTimeout(() => this.socket.destroy(), END_GRACE_MS).unref();
   }

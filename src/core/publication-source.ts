@@ -21,6 +21,8 @@ export interface PublicationSource {
    * stop feeding, which unpublishes.
    */
   closePublication(code: string | null, description: string | null): void;
+  /** who feeds it when no client does (a relay: "relay from server 10.0.0.2:1936"), for logs */
+  readonly endpoint?: string;
 }
 
 export interface PublishOptions {

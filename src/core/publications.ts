@@ -14,12 +14,50 @@ import type { PublishOptions } from './publication-source';
  */
 export class Publications implements Iterable<Publication> {
   private readonly byName = new Map<string, Publication>();
+  /** told every publish, play, end and refusal: the access log first, then watch()ers (relays) */
+  private observers: readonly Partial<StreamObserver>[];
+  /** names something other than a listener keeps wanted (hold()), with their count */
+  private readonly holds = new Map<string, number>();
 
   constructor(
     private readonly host: () => AppHost,
-    /** told every publish, play, end and refusal (the access log); none in unit tests */
-    private readonly observer: StreamObserver | null = null,
-  ) {}
+    /** the access log; none in unit tests */
+    observer: StreamObserver | null = null,
+  ) {
+    this.observers = observer ? [observer] : [];
+  }
+
+  /** Adds an observer of publishes, plays and their ends; returns the function that removes it. */
+  watch(observer: Partial<StreamObserver>): () => void {
+    this.observers = [...this.observers, observer];
+    return () => {
+      this.observers = this.observers.filter((o) => o !== observer);
+    };
+  }
+
+  /**
+   * Keeps `name` wanted without a listener (an HLS viewer between two playlist requests): what
+   * makes a relay fetch a publication that lives on another server counts it as a player. Returns
+   * the function that lets go (once).
+   */
+  hold(name: string): () => void {
+    this.holds.set(name, (this.holds.get(name) ?? 0) + 1);
+    for (const o of this.observers) o.held?.(name);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = (this.holds.get(name) ?? 1) - 1;
+      if (n > 0) this.holds.set(name, n);
+      else this.holds.delete(name);
+      for (const o of this.observers) o.released?.(name);
+    };
+  }
+
+  /** how many hold()s keep `name` wanted */
+  held(name: string): number {
+    return this.holds.get(name) ?? 0;
+  }
 
   get(name: string): Publication | undefined {
     return this.byName.get(name);
@@ -41,10 +79,10 @@ export class Publications implements Iterable<Publication> {
   publish(client: Client | null, name: string, options: PublishOptions = {}): Publication {
     try {
       const pub = this.startPublishing(client, name, options);
-      this.observer?.published(pub, client);
+      for (const o of this.observers) o.published?.(pub, client);
       return pub;
     } catch (e) {
-      this.observer?.refused(client, 'publish', name, (e as Error).message);
+      for (const o of this.observers) o.refused?.(client, 'publish', name, (e as Error).message);
       throw e;
     }
   }
@@ -76,7 +114,7 @@ export class Publications implements Iterable<Publication> {
     if (!pub.running) return;
     const client = pub.publisher;
     pub.stop();
-    this.observer?.unpublished(pub, client);
+    for (const o of this.observers) o.unpublished?.(pub, client);
     this.host().onUnpublish(client, pub);
     this.dropIfIdle(pub);
   }
@@ -88,10 +126,10 @@ export class Publications implements Iterable<Publication> {
   subscribe(client: Client | null, name: string, sink: MediaSink, parameters: Table = new Table()): Listener {
     try {
       const listener = this.startListening(client, name, sink, parameters);
-      this.observer?.subscribed(listener);
+      for (const o of this.observers) o.subscribed?.(listener);
       return listener;
     } catch (e) {
-      this.observer?.refused(client, 'play', name, (e as Error).message);
+      for (const o of this.observers) o.refused?.(client, 'play', name, (e as Error).message);
       throw e;
     }
   }
@@ -122,7 +160,7 @@ export class Publications implements Iterable<Publication> {
     const pub = listener.publication;
     listener.detach();
     if (!pub.removeListener(listener)) return;
-    this.observer?.unsubscribed(listener, reason);
+    for (const o of this.observers) o.unsubscribed?.(listener, reason);
     try {
       this.host().onUnsubscribe(listener.client, listener);
     } finally {
@@ -134,7 +172,7 @@ export class Publications implements Iterable<Publication> {
   private dropIfIdle(pub: Publication): void {
     if (pub.running || pub.listeners.size !== 0 || this.byName.get(pub.name) !== pub) return;
     this.byName.delete(pub.name);
-    this.observer?.removed(pub);
+    for (const o of this.observers) o.removed?.(pub);
     pub.drop();
   }
 }
