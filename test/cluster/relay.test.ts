@@ -13,6 +13,7 @@ import { RtmfpTestClient, makeFrames } from '../helpers/rtmfp-client';
 import { decodedVideoFrames, needTool, probe, run, testFLV, type ToolRun } from '../rtmp/helpers';
 import * as path from 'node:path';
 import * as net from 'node:net';
+import WebSocket from 'ws';
 
 const relays = (n: ClusterNode): RelayDomain => n.cluster.relays!;
 
@@ -354,5 +355,68 @@ test('a slow link is bounded: non-key video dropped, then the relay cut while th
     for (const x of closers) await x().catch(() => {});
     await stopAll(b, a);
     await proxy.close();
+  }
+});
+
+test("scripts: B's onSubscribe decides for B's players (a refusal pulls nothing), a relay is no subscriber of A's scripts; WebSocket-FLV on B", async () => {
+  const a = await startClusterNode('A', {
+    noRTMFP: true,
+    www: { 'live/main.lua': `function onConnection(client) function client:onSubscribe(l) NOTE("@@A onSubscribe " .. l.publication.name) end end` },
+  });
+  const b = await startClusterNode('B', {
+    noRTMFP: true,
+    targets: `127.0.0.1:${a.link}`,
+    www: {
+      'live/main.lua': `
+function onConnection(client)
+  function client:onSubscribe(l)
+    if l.publication.name == "secret" then error("members only") end
+    NOTE("@@B onSubscribe " .. l.publication.name)
+  end
+end`,
+    },
+  });
+  const closers: Array<() => Promise<void>> = [];
+  let ws: WebSocket | null = null;
+  try {
+    await linked(a, b);
+    const pub = await rtmpPublisher(a, 'wsf');
+    const secret = await rtmpPublisher(a, 'secret');
+    closers.push(pub.close, secret.close);
+    // refused on B: no want, no relay
+    const refused = await rtmpPlayer(b, 'secret');
+    closers.push(refused.close);
+    await refused.client.status(refused.id, 'NetStream.Play.Failed');
+    // a WebSocket-FLV player of B
+    const chunks: Buffer[] = [];
+    ws = new WebSocket(`ws://127.0.0.1:${b.http}/live/wsf.flv`);
+    ws.on('message', (d) => chunks.push(Buffer.from(d as Buffer)));
+    await new Promise<void>((resolve, reject) => {
+      ws!.once('open', () => resolve());
+      ws!.once('error', reject);
+    });
+    await until(() => a.context.publications.get('wsf')?.listeners.size === 1, 'the relay listening on A');
+    pub.push(30);
+    // FLV header, then tags: count the video tags (type 9) in what came
+    const videoTags = () => {
+      const all = Buffer.concat(chunks);
+      let n = 0;
+      for (let pos = 13; pos + 11 <= all.length; ) {
+        const size = all.readUIntBE(pos + 1, 3);
+        if (all[pos] === 9) n++;
+        pos += 11 + size + 4;
+      }
+      return n;
+    };
+    await until(() => videoTags() >= 10, 'video tags over WebSocket-FLV on B');
+    assert.equal(Buffer.concat(chunks).subarray(0, 3).toString(), 'FLV');
+    assert.equal(a.context.publications.get('secret')!.listeners.size, 0, 'nothing relays the refused name');
+    assert.equal(relays(a).interest('secret'), 0, 'B never asked A for it');
+    assert.match(b.log, /@@B onSubscribe wsf/);
+    assert.doesNotMatch(a.log, /@@A onSubscribe/, "the relay is not one of A's scripts' subscribers");
+  } finally {
+    ws?.terminate();
+    for (const c of closers) await c().catch(() => {});
+    await stopAll(b, a);
   }
 });
