@@ -8,6 +8,7 @@ import type { Table } from '../serialization/value';
 import type { AppHost, ReadDecision } from './app-host';
 import type { Client } from './client';
 import type { Group } from './groups';
+import type { Redirection } from './servers';
 
 /** Names one hook interface; compared by identity. */
 export class HookKey<T extends object> {
@@ -35,12 +36,17 @@ export interface HTTPReadHook {
 }
 export const HTTP_READ = new HookKey<HTTPReadHook>('http.onRead');
 
-/** RTMFP: handshake redirection and rendezvous of peers this server does not know. */
+/**
+ * RTMFP: handshake redirection and rendezvous of peers this server does not know. What they return
+ * names servers: "host:port" text ("myself"/"again" = this server), linked servers (PeerServer)
+ * and broadcasters (ServerGroup); the protocol turns them into addresses with
+ * `redirectionAddresses` (servers by the address their hello announced for it).
+ */
 export interface RTMFPRendezvousHooks {
-  /** addresses to redirect a handshake to (empty = handle it here) */
-  onHandshake(address: string, path: string, properties: Table, attempts: number): string[];
-  /** addresses of other servers for an unknown peer id */
-  onRendezVousUnknown(protocol: string, peerId: string): string[];
+  /** where to redirect a handshake (empty = handle it here) */
+  onHandshake(address: string, path: string, properties: Table, attempts: number): readonly Redirection[];
+  /** other servers for an unknown peer id */
+  onRendezVousUnknown(protocol: string, peerId: string): readonly Redirection[];
 }
 export const RTMFP_RENDEZVOUS = new HookKey<RTMFPRendezvousHooks>('rtmfp.rendezvous');
 

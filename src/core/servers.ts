@@ -308,3 +308,31 @@ export class Servers implements Iterable<PeerServer> {
     for (const s of [...this.subscribers]) s.onServerDisconnection?.(server, error);
   }
 }
+
+/**
+ * Where a script (onHandshake, onRendezVousUnknown) may send a client: an address as text
+ * ("host:port", "myself" or "again" for this server), a linked server, or a broadcaster naming
+ * several (every server, the initiators, the targets).
+ */
+export type Redirection = string | PeerServer | ServerGroup;
+
+/**
+ * The addresses `list` names for clients of `protocol` ("RTMFP"): text as it is, a server by the
+ * public address its hello announced for that protocol (the link's IP when it announced a loopback
+ * or wildcard host), a broadcaster by each of its servers. A server with the protocol off is left
+ * out and told to `warn`, as MonaServer logs it.
+ */
+export function redirectionAddresses(list: readonly Redirection[], protocol: string, warn: (message: string) => void): string[] {
+  const out: string[] = [];
+  const add = (server: PeerServer): void => {
+    const address = server.connected ? server.publicAddress(protocol) : null;
+    if (address) out.push(address);
+    else warn(`redirection to server ${server.address}: ${server.connected ? `it has ${protocol} disabled` : 'it is disconnected'}`);
+  };
+  for (const r of list) {
+    if (typeof r === 'string') out.push(r);
+    else if (r instanceof PeerServer) add(r);
+    else if (r instanceof ServerGroup) for (const server of r.servers()) add(server);
+  }
+  return out;
+}

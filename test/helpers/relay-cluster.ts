@@ -11,6 +11,7 @@ import { PassThrough } from 'node:stream';
 import { ClusterServer } from '../../src/cluster/server';
 import type { RelayLimits } from '../../src/cluster/relay';
 import type { ServerContext } from '../../src/core/context';
+import type { AppHost } from '../../src/core/app-host';
 import { Level } from '../../src/logs/levels';
 import { PROTOCOLS, startServer, type Server } from '../../src/server';
 import { tempDir } from './temp';
@@ -56,6 +57,8 @@ export interface ClusterNodeOptions {
   relay?: Partial<RelayLimits>;
   /** RTMFP off (some tests run three servers and need no UDP) */
   noRTMFP?: boolean;
+  /** an application layer instead of the Lua apps of www/ */
+  appHost?: (context: ServerContext) => AppHost;
 }
 
 export async function startClusterNode(name: string, options: ClusterNodeOptions = {}): Promise<ClusterNode> {
@@ -89,6 +92,7 @@ export async function startClusterNode(name: string, options: ClusterNodeOptions
       'admin.port': '0',
       ...options.overrides,
     },
+    appHost: options.appHost,
     protocols: PROTOCOLS.map((p) =>
       p.name === 'Servers' ? { ...p, create: (ctx: ServerContext) => new ClusterServer(ctx, { relay: options.relay, retryMs: 500 }) } : p,
     ),
