@@ -69,8 +69,17 @@ export interface ServerOptions {
   dumpLimit?: number;
   /** console stream for logs; null = none (daemon); default stdout */
   console?: NodeJS.WritableStream | null;
-  /** protocols to run instead of PROTOCOLS (tests) */
-  protocols?: ProtocolEntry[];
+  /** protocols to run instead of PROTOCOLS (tests, the processes of `threads`), or a choice made from the configuration */
+  protocols?: ProtocolEntry[] | ((config: Config) => ProtocolEntry[]);
+  /** false: no admin listener (the workers of `threads`: the primary has it) */
+  admin?: boolean;
+  /** false: no log file (the workers of `threads` send their lines to the primary, which writes them) */
+  logFile?: boolean;
+  /**
+   * true: the start-up and stop lines (banner, configuration warnings, "started on", "stopped")
+   * are DEBUG lines (the workers of `threads`: the primary says them once for all)
+   */
+  quiet?: boolean;
   /** app host to use instead of createAppHost (tests) */
   appHost?: (context: ServerContext) => AppHost;
 }
@@ -126,13 +135,14 @@ export class Server {
     this.logger = new ServerLogger({
       level: options.logLevel ?? Level.INFO,
       console: options.console,
-      file: { directory: logs.directory, name: logs.name, rotation: logs.rotation, maxSize: logs.maxSize },
+      file: options.logFile === false ? null : { directory: logs.directory, name: logs.name, rotation: logs.rotation, maxSize: logs.maxSize },
       dump: options.dump ?? null,
       dumpLimit: options.dumpLimit ?? -1,
       format: options.logFormat,
     });
-    for (const w of loaded.warnings) this.logger.warn('Config', w);
-    for (const e of loaded.errors) this.logger.error('Config', e);
+    const quiet = options.quiet === true;
+    for (const w of loaded.warnings) this.logger.log(quiet ? Level.DEBUG : Level.WARN, 'Config', w);
+    for (const e of loaded.errors) this.logger.log(quiet ? Level.DEBUG : Level.ERROR, 'Config', e);
 
     const www = path.join(this.config.application.dir, 'www');
     const data = path.join(this.config.application.dir, 'data');
@@ -155,15 +165,17 @@ export class Server {
   async start(): Promise<void> {
     const { logger, context } = this;
     const config = this.configFile.found ? this.configFile.path : `${this.configFile.path} not found, defaults used`;
-    logger.note('Server', `${PRODUCT} ${context.version} (MonaServer-compatible), application dir ${this.config.application.dir}, configuration ${config}`);
+    const note = this.options.quiet ? Level.DEBUG : Level.NOTE;
+    logger.log(note, 'Server', `${PRODUCT} ${context.version} (MonaServer-compatible), application dir ${this.config.application.dir}, configuration ${config}`);
     const sample = this.wwwFromSample ? ' (new: a copy of the bundled sample, with live/ for rtmp://host/live/<name>)' : '';
-    logger.note('Server', `serving applications from ${context.wwwDir}${sample}`);
+    logger.log(note, 'Server', `serving applications from ${context.wwwDir}${sample}`);
 
     this.keepAlive = setInterval(() => {}, 1 << 30);
     context.host = (this.options.appHost ?? createAppHost)(context);
     context.host.start();
 
-    for (const entry of this.options.protocols ?? PROTOCOLS) {
+    const chosen = this.options.protocols;
+    for (const entry of typeof chosen === 'function' ? chosen(this.config) : chosen ?? PROTOCOLS) {
       const port = entry.port(this.config);
       if (entry.enabled ? !entry.enabled(this.config) : port === 0) {
         logger.debug('Server', `${entry.name} disabled (port 0)`);
@@ -180,13 +192,13 @@ export class Server {
         continue;
       }
       this.running.push(server);
-      for (const address of server.addresses()) logger.note(server.name, `${server.name} server started on ${address}`);
+      for (const address of server.addresses()) logger.log(note, server.name, `${server.name} server started on ${address}`);
     }
     if (this.running.length === 0) {
       const why = this.failures.length ? this.failures.join('; ') : 'every protocol port is 0';
       throw new StartupError(`no protocol is listening (${why})`);
     }
-    await this.startAdmin();
+    if (this.options.admin !== false) await this.startAdmin();
   }
 
   /** The admin listener: a port it cannot bind is one error line, as for protocols. */
@@ -230,7 +242,7 @@ export class Server {
 
   private async doStop(): Promise<void> {
     const { logger } = this;
-    logger.info('Server', 'stopping');
+    logger.log(this.options.quiet ? Level.DEBUG : Level.INFO, 'Server', 'stopping');
     const admin = this.admin;
     this.admin = null;
     this.processMonitor.stop();
@@ -247,7 +259,7 @@ export class Server {
       logger.error('Server', `applications stop failed: ${(err as Error).message}`);
     }
     if (this.keepAlive) clearInterval(this.keepAlive);
-    logger.note('Server', 'Server stopped');
+    logger.log(this.options.quiet ? Level.DEBUG : Level.NOTE, 'Server', 'Server stopped');
     await this.logger.close();
   }
 }

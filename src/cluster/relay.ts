@@ -163,7 +163,8 @@ export class RelayHub {
   demand(name: string, domain: RelayDomain): number {
     let n = this.context.publications.held(name);
     const pub = this.context.publications.get(name);
-    if (pub) for (const l of pub.listeners) if (!(l.sink instanceof RelayOut && l.sink.domain === domain)) n++;
+    // a shadow (a player another process serves, which pulls for itself) is no player here
+    if (pub) for (const l of pub.listeners) if (!l.sink.shadow && !(l.sink instanceof RelayOut && l.sink.domain === domain)) n++;
     for (const d of this.domains) if (d !== domain) n += d.interest(name);
     return n;
   }
@@ -193,7 +194,9 @@ export class RelayDomain {
   private readonly outs = new Map<PeerServer, Map<number, RelayOut>>();
   /** relays we pull, by publication name */
   private readonly ins = new Map<string, RelayIn>();
-  private readonly inById = new Map<number, RelayIn>();
+  private readonly inById = new Map<number, Incoming>();
+  /** publications whose publisher is a client of one of this set's peers, fed on demand */
+  private readonly feeds = new Map<string, RelayFeed>();
   private nextId = 1;
   private readonly undo: Array<() => void> = [];
   private closed = false;
@@ -284,7 +287,31 @@ export class RelayDomain {
 
   /** May `pub` be offered to this set's peers: it runs, and not from a relay of this very set. */
   exportable(pub: Publication): boolean {
-    return pub.running && !(pub.source instanceof RelaySource && pub.source.relay.domain === this);
+    return pub.running && !this.fromHere(pub);
+  }
+
+  /** `pub` is fed from this set's peers (a relay of ours, or a feed) */
+  private fromHere(pub: Publication): boolean {
+    const source = pub.source;
+    return (source instanceof RelaySource && source.relay.domain === this) || (source instanceof RelayFeed && source.domain === this);
+  }
+
+  /**
+   * A publication whose publisher is a client of `peer` (threads: a worker's client, which the
+   * primary's scripts see publish): the local publication made with this source runs as long as
+   * that client publishes, and its frames come from `peer` only while something here wants them
+   * (a script watching its media, a relay to another peer set). `close` asks the peer to end the
+   * publishing (a script's publication:close).
+   */
+  feed(name: string, peer: PeerServer, close: (code: string | null, description: string | null) => void): RelayFeed {
+    const feed = new RelayFeed(this, name, peer, close);
+    this.feeds.get(name)?.dispose();
+    this.feeds.set(name, feed);
+    return feed;
+  }
+
+  forgetFeed(feed: RelayFeed): void {
+    if (this.feeds.get(feed.name) === feed) this.feeds.delete(feed.name);
   }
 
   // ---- what we pull ----
@@ -293,7 +320,12 @@ export class RelayDomain {
   update(name: string): void {
     if (this.closed) return;
     const pub = this.context.publications.get(name);
-    const fedHere = pub?.running && !(pub.source instanceof RelaySource && pub.source.relay.domain === this);
+    const feed = this.feeds.get(name);
+    if (feed) {
+      feed.update();
+      return;
+    }
+    const fedHere = pub?.running && !this.fromHere(pub);
     const wanted = !fedHere && this.hub.demand(name, this) > 0;
     let r = this.ins.get(name);
     if (wanted && !r) {
@@ -306,7 +338,7 @@ export class RelayDomain {
     }
   }
 
-  newId(r: RelayIn): number {
+  newId(r: Incoming): number {
     let id = this.nextId;
     while (this.inById.has(id)) id = id >= MAX_RELAY_ID ? 1 : id + 1;
     this.nextId = id >= MAX_RELAY_ID ? 1 : id + 1;
@@ -424,7 +456,128 @@ export class RelayDomain {
     for (const out of [...(this.outs.get(peer)?.values() ?? [])]) out.stop();
     this.outs.delete(peer);
     for (const r of [...this.ins.values()]) r.gone(peer, true);
+    for (const f of this.feeds.values()) if (f.peer === peer) f.ended(`${this.describe(peer)} left`);
     for (const name of names) this.hub.mark(name);
+  }
+}
+
+/** What frames of a relay id feed: a relay we pulled, or a feed. */
+interface Incoming {
+  readonly source: PeerServer | null;
+  media(kind: RelayKind, time: number, body: Buffer, dataType: DataType): void;
+  ended(reason: string): void;
+}
+
+/** Pushes a relay's media frame into a local publication. */
+function pushMedia(pub: Publication, kind: RelayKind, time: number, body: Buffer, dataType: DataType): void {
+  switch (kind) {
+    case RelayKind.Audio:
+      pub.pushAudio(time, body);
+      break;
+    case RelayKind.Video:
+      pub.pushVideo(time, body);
+      break;
+    case RelayKind.Data:
+      pub.pushData(body, dataType, time);
+      break;
+    case RelayKind.Metadata: {
+      let props = new Table();
+      try {
+        const values = decodeAMF0(body);
+        const t = values.find((v) => v instanceof Table);
+        if (t instanceof Table) props = t;
+      } catch {
+        // kept as bytes for players; scripts see no properties
+      }
+      pub.setMetadata(new MediaFrame(MediaType.Data, time, body), props);
+      break;
+    }
+    case RelayKind.MetadataCleared:
+      pub.setMetadata(null, new Table());
+      break;
+  }
+}
+
+/**
+ * The source of a publication whose publisher is a client of a peer (see RelayDomain.feed): plays
+ * from that peer while something here wants the frames, stops when nothing does.
+ */
+export class RelayFeed implements PublicationSource, Incoming {
+  /** the peer while it feeds us (null: not playing) */
+  source: PeerServer | null = null;
+  private id = 0;
+  private retry: NodeJS.Timeout | null = null;
+  private disposed = false;
+
+  constructor(
+    readonly domain: RelayDomain,
+    readonly name: string,
+    readonly peer: PeerServer,
+    private readonly close: (code: string | null, description: string | null) => void,
+  ) {}
+
+  get endpoint(): string {
+    return this.domain.describe(this.peer);
+  }
+
+  private get publication(): Publication | null {
+    const pub = this.domain.hub.context.publications.get(this.name);
+    return pub && pub.source === this && pub.running ? pub : null;
+  }
+
+  closePublication(code: string | null, description: string | null): void {
+    this.close(code, description);
+  }
+
+  /** Plays or stops by what is wanted here now. */
+  update(): void {
+    if (this.disposed) return;
+    const pub = this.publication;
+    const wanted = pub !== null && this.domain.hub.demand(this.name, this.domain) > 0;
+    if (wanted && !this.source && !this.retry) {
+      this.source = this.peer;
+      this.id = this.domain.newId(this);
+      if (!this.peer.send(H.play, this.name, this.id)) this.ended('the link is gone');
+      else this.domain.hub.context.logger.debug('Servers', `${this.name}: frames from ${this.endpoint} (relay ${this.id})`);
+    } else if (!wanted && this.source) {
+      this.source.send(H.stop, this.id);
+      this.domain.forgetId(this.id);
+      this.source = null;
+    }
+  }
+
+  media(kind: RelayKind, time: number, body: Buffer, dataType: DataType): void {
+    const pub = this.publication;
+    if (!pub) return;
+    pushMedia(pub, kind, time, body, dataType);
+    this.domain.hub.touch(pub);
+  }
+
+  /** The peer cut the frames (too slow, gone): asked again later if still wanted. */
+  ended(_reason: string): void {
+    if (!this.source) return;
+    this.domain.forgetId(this.id);
+    this.source = null;
+    if (this.disposed || this.retry) return;
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      this.update();
+    }, this.domain.limits.retryMs);
+    this.retry.unref?.();
+  }
+
+  /** Its publishing ended: no more frames. */
+  dispose(): void {
+    if (this.disposed) return;
+    if (this.source) {
+      this.source.send(H.stop, this.id);
+      this.domain.forgetId(this.id);
+      this.source = null;
+    }
+    this.disposed = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
+    this.domain.forgetFeed(this);
   }
 }
 
@@ -443,7 +596,7 @@ class RelaySource implements PublicationSource {
 }
 
 /** A publication pulled from a peer into a local publication. */
-export class RelayIn {
+export class RelayIn implements Incoming {
   /** the peer feeding it (null while waiting for one) */
   source: PeerServer | null = null;
   /** the relay id the source sends under */
@@ -571,32 +724,7 @@ export class RelayIn {
   media(kind: RelayKind, time: number, body: Buffer, dataType: DataType): void {
     const pub = this.publication;
     if (!pub?.running) return;
-    switch (kind) {
-      case RelayKind.Audio:
-        pub.pushAudio(time, body);
-        break;
-      case RelayKind.Video:
-        pub.pushVideo(time, body);
-        break;
-      case RelayKind.Data:
-        pub.pushData(body, dataType, time);
-        break;
-      case RelayKind.Metadata: {
-        let props = new Table();
-        try {
-          const values = decodeAMF0(body);
-          const t = values.find((v) => v instanceof Table);
-          if (t instanceof Table) props = t;
-        } catch {
-          // kept as bytes for players; scripts see no properties
-        }
-        pub.setMetadata(new MediaFrame(MediaType.Data, time, body), props);
-        break;
-      }
-      case RelayKind.MetadataCleared:
-        pub.setMetadata(null, new Table());
-        break;
-    }
+    pushMedia(pub, kind, time, body, dataType);
     this.domain.hub.touch(pub);
   }
 }

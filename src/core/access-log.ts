@@ -170,6 +170,7 @@ export class AccessLog implements StreamObserver {
   }
 
   published(publication: Publication, client: Client | null): void {
+    if (client?.mirrored) return;
     const peer = publication.source?.endpoint;
     this.publishing.set(publication, { since: Date.now(), bytes: streamBytes(publication), peer });
     const w = this.who(client, peer);
@@ -177,6 +178,8 @@ export class AccessLog implements StreamObserver {
   }
 
   unpublished(publication: Publication, client: Client | null): void {
+    if (client?.mirrored) return;
+    if (client?.mirrored) return;
     const start = this.publishing.get(publication);
     this.publishing.delete(publication);
     const duration = start ? Date.now() - start.since : 0;
@@ -190,6 +193,7 @@ export class AccessLog implements StreamObserver {
   }
 
   subscribed(listener: Listener): void {
+    if (listener.client?.mirrored) return;
     this.playing.set(listener, Date.now());
     const w = this.who(listener.client, listener.sink.endpoint);
     const waiting = listener.publication.running ? '' : ' (waiting for its publisher)';
@@ -199,6 +203,7 @@ export class AccessLog implements StreamObserver {
   }
 
   unsubscribed(listener: Listener, reason?: string): void {
+    if (listener.client?.mirrored) return;
     const since = this.playing.get(listener);
     this.playing.delete(listener);
     const duration = since === undefined ? 0 : Date.now() - since;
@@ -212,6 +217,7 @@ export class AccessLog implements StreamObserver {
   }
 
   refused(client: Client | null, what: 'publish' | 'play', name: string, reason: string): void {
+    if (client?.mirrored) return;
     const w = this.who(client);
     this.logger.info(w.source, `${w.text} refused to ${what} ${name}: ${reason}`, {
       event: 'refuse', ...w.fields, stream: name, action: what, reason,

@@ -8,6 +8,7 @@ import type { Table } from '../serialization/value';
 import type { AppHost, ReadDecision } from './app-host';
 import type { Client } from './client';
 import type { Group } from './groups';
+import type { Publication } from './publication';
 import type { Redirection } from './servers';
 
 /** Names one hook interface; compared by identity. */
@@ -58,3 +59,15 @@ export interface GroupHooks {
   onUnjoinGroup(client: Client, group: Group): void;
 }
 export const GROUP_EVENTS = new HookKey<GroupHooks>('groups.events');
+
+/**
+ * Which events scripts would answer, for a process that serves clients on behalf of another
+ * process's scripts (`threads`): an event nobody handles takes its default without a round trip.
+ */
+export interface ScriptHandlerHooks {
+  /** false when no function `name` stored on this client's script object would run (`client:onRead`...) */
+  clientHandles(client: Client, name: string): boolean;
+  /** false when no script handles this publication's media (`publication:onAudio/onVideo/onData/onFlush`) */
+  publicationHandlesMedia(publication: Publication): boolean;
+}
+export const SCRIPT_HANDLERS = new HookKey<ScriptHandlerHooks>('scripts.handlers');

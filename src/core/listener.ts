@@ -31,6 +31,13 @@ export interface MediaSink {
   readonly limits?: { readonly dropBytes: number; readonly closeBytes: number };
   /** who is at the other end when no client is (a relay: "relay to server 10.0.0.3:1936"), for logs */
   readonly endpoint?: string;
+  /**
+   * true for the image of a player another process of this server serves (`threads`): scripts see
+   * its listener, frames never go to it and relays do not count it as a player here
+   */
+  readonly shadow?: boolean;
+  /** receiveAudio/receiveVideo changed (a script's listener setters) */
+  receiveChanged?(audio: boolean, video: boolean): void;
 }
 
 /** Back-pressure thresholds: one slow player must not grow memory without bound (SPEC S8). */
@@ -76,10 +83,12 @@ export class Listener {
   setReceiveVideo(on: boolean): void {
     if (on && !this.receiveVideo) this.waitKey = true;
     this.receiveVideo = on;
+    this.sink.receiveChanged?.(this.receiveAudio, on);
   }
 
   setReceiveAudio(on: boolean): void {
     this.receiveAudio = on;
+    this.sink.receiveChanged?.(on, this.receiveVideo);
   }
 
   /**
@@ -104,7 +113,7 @@ export class Listener {
 
   /** Fan-out entry: decides whether this frame reaches this listener, then hands it over as is. */
   push(frame: MediaFrame): void {
-    if (this.closed) return;
+    if (this.closed || this.sink.shadow) return;
     const queued = this.sink.queuedBytes();
     const limits = this.sink.limits ?? LISTENER_LIMITS;
     if (queued > limits.closeBytes) {

@@ -129,7 +129,9 @@ export class RTMFPServer implements ProtocolServer {
       const bufferSize = this.ctx.config.socketBufferSize;
       socket.once('error', reject);
       socket.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo.family === 'IPv6' ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`));
-      socket.bind(this.port, this.host, () => {
+      // exclusive: in a worker of `threads`, the port is this process's alone (a shared one would
+      // hand a session's datagrams to whichever process reads first)
+      socket.bind({ port: this.port, address: this.host, exclusive: true }, () => {
         socket.off('error', reject);
         socket.on('error', (e) => this.ctx.logger.error('RTMFP', `socket: ${e.message}`));
         try {

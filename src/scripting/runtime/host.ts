@@ -12,7 +12,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FolderHost, type AppHost, type ReadDecision, type ResolvedPath } from '../../core/app-host';
-import { HTTP_READ, RTMFP_RENDEZVOUS, type HookKey, type HookProvider, type HTTPReadHook, type RTMFPRendezvousHooks } from '../../core/app-hooks';
+import {
+  HTTP_READ,
+  RTMFP_RENDEZVOUS,
+  SCRIPT_HANDLERS,
+  type HookKey,
+  type HookProvider,
+  type HTTPReadHook,
+  type RTMFPRendezvousHooks,
+  type ScriptHandlerHooks,
+} from '../../core/app-hooks';
 import type { Client } from '../../core/client';
 import type { ServerContext } from '../../core/context';
 import { CallFailed, ConnectionRejected, InvalidApp, MethodNotFound, StreamRefused } from '../../core/errors';
@@ -51,7 +60,7 @@ const writeData: ArgWriter<MediaFrame> = (out, frame) => {
   out.text(frame.dataType);
 };
 
-export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRendezvousHooks, Runtime, ObjectsHost {
+export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRendezvousHooks, ScriptHandlerHooks, Runtime, ObjectsHost {
   readonly objects: ApiObjects;
   readonly mona: { readonly cls: ObjectClass<MonaObject>; readonly obj: MonaObject };
   readonly globals: Readonly<Record<string, GlobalFunction>>;
@@ -539,7 +548,25 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
 
   hook<T extends object>(key: HookKey<T>): T | undefined {
     const k = key as HookKey<object>;
-    return k === HTTP_READ || k === RTMFP_RENDEZVOUS ? (this as unknown as T) : undefined;
+    return k === HTTP_READ || k === RTMFP_RENDEZVOUS || k === SCRIPT_HANDLERS ? (this as unknown as T) : undefined;
+  }
+
+  /** Whether some engine would run `obj:name()` (an engine that cannot tell counts as yes). */
+  private hasMethod<T extends object>(cls: ObjectClass<T>, obj: T, name: string): boolean {
+    for (const e of this.engineList) {
+      if (!e.knows(obj)) continue;
+      if (!e.hasMethod || e.hasMethod(cls, obj, name)) return true;
+    }
+    return false;
+  }
+
+  clientHandles(client: Client, name: string): boolean {
+    return this.hasMethod(this.objects.client, client, name);
+  }
+
+  publicationHandlesMedia(p: Publication): boolean {
+    const cls = this.objects.publication;
+    return this.hasMethod(cls, p, 'onAudio') || this.hasMethod(cls, p, 'onVideo') || this.hasMethod(cls, p, 'onData') || this.hasMethod(cls, p, 'onFlush');
   }
 
   onRead(client: Client, file: string, params: Table): ReadDecision {
