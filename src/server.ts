@@ -186,9 +186,13 @@ export class Server {
         server = entry.create(context);
         await server.start();
       } catch (err) {
-        const line = bindFailure(entry.name, port, err);
-        this.failures.push(line);
-        logger.error(entry.name, line);
+        // the workers of `threads` report their protocols' own failures, one line each
+        const reported = (err as { failures?: unknown }).failures;
+        const lines = Array.isArray(reported) && reported.length ? (reported as string[]) : [bindFailure(entry.name, port, err)];
+        for (const line of lines) {
+          this.failures.push(line);
+          logger.log(this.options.quiet ? Level.DEBUG : Level.ERROR, line.slice(0, line.indexOf(' ')) || entry.name, line);
+        }
         continue;
       }
       this.running.push(server);
@@ -213,7 +217,7 @@ export class Server {
     const handler = createAdminHandler({
       context,
       configFile: this.configFile,
-      listening: () => this.running.map((p) => ({ protocol: p.name, addresses: p.addresses() })),
+      listening: () => this.running.flatMap((p) => p.listening?.() ?? [{ protocol: p.name, addresses: p.addresses() }]),
       processSnapshot: () => this.processMonitor.snapshot(),
     });
     const admin = new AdminHTTPServer(host, port, handler, (message) => logger.error('Admin', message));

@@ -17,6 +17,7 @@ import { appHook, HTTP_READ, RTMFP_RENDEZVOUS, SCRIPT_HANDLERS } from '../core/a
 import type { ServerContext } from '../core/context';
 import { CallFailed, ConnectionRejected, InvalidApp, MethodNotFound, StreamRefused } from '../core/errors';
 import type { Listener } from '../core/listener';
+import { MediaFrame, MediaType } from '../core/media';
 import type { Publication } from '../core/publication';
 import { publishTypeOf } from '../core/publication-source';
 import { redirectionAddresses, type PeerServer } from '../core/servers';
@@ -298,12 +299,53 @@ export class ScriptBridge implements EffectSink {
         if (pub && mirror && pub.source === mirror.feed && a[1] instanceof Table) pub.properties = a[1];
         return null;
       }
+      case 'stats':
+        this.stats(worker, items(a[0]), items(a[1]), items(a[2]));
+        return null;
       default:
         throw new Error(`unknown message ${op}`);
     }
   }
 
   private readonly warn = (message: string): void => this.ctx.logger.warn('Threads', message);
+
+  /** A worker's figures: its clients' bytes and pings, its publications' and players' QoS. */
+  private stats(worker: number, clients: Value[], pubs: Value[], players: Value[]): void {
+    const now = Date.now();
+    const numbers = (v: Value | undefined) => items(v).map(Number);
+    for (const e of clients) {
+      const [id, bytesIn, bytesOut, ping] = items(e);
+      const c = this.clients.get(text(id));
+      if (!c) continue;
+      c.bytesFromWorker = [Number(bytesIn) || 0, Number(bytesOut) || 0];
+      if (typeof ping === 'number') c.ping = ping;
+    }
+    for (const e of pubs) {
+      const [name, lastTime, dropped, audio, video, data, audioConfig, videoConfig] = items(e);
+      const m = this.mirrors.get(text(name));
+      const pub = this.ctx.publications.get(text(name));
+      if (!m || m.worker !== worker || !pub || pub.source !== m.feed) continue;
+      pub.audioQOS.assign(numbers(audio), now);
+      pub.videoQOS.assign(numbers(video), now);
+      pub.dataQOS.assign(numbers(data), now);
+      // while its frames come here, the publication keeps its own time and headers
+      if (m.feed.source) continue;
+      if (typeof lastTime === 'number') pub.lastTime = lastTime;
+      if (typeof dropped === 'number') pub.droppedFrames = dropped;
+      if (Buffer.isBuffer(audioConfig) && !pub.audioConfig?.payload.equals(audioConfig)) pub.audioConfig = new MediaFrame(MediaType.Audio, pub.lastTime, audioConfig);
+      if (Buffer.isBuffer(videoConfig) && !pub.videoConfig?.payload.equals(videoConfig)) pub.videoConfig = new MediaFrame(MediaType.Video, pub.lastTime, videoConfig);
+      pub.hasAudio ||= pub.audioConfig !== null;
+      pub.hasVideo ||= pub.videoConfig !== null;
+    }
+    for (const e of players) {
+      const [id, audio, video, data] = items(e);
+      const l = this.listeners.get(`${worker}:${Number(id)}`);
+      if (!l) continue;
+      l.audioQOS.assign(numbers(audio), now);
+      l.videoQOS.assign(numbers(video), now);
+      l.dataQOS.assign(numbers(data), now);
+    }
+  }
 
   private publish(c: RemoteClient, name: string, type: ReturnType<typeof publishTypeOf>): Value {
     const peer = this.workers.get(c.worker)?.peer();

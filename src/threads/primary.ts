@@ -21,13 +21,14 @@ import type { ProtocolServer } from '../core/protocol';
 import type { Value } from '../serialization/value';
 import { MessageReader, frame } from './channel';
 import { ScriptBridge, type WorkerEnd } from './bridge';
+import { PROTOCOLS } from '../server';
 import { Mesh } from './mesh';
 import { Status } from './messages';
 
 /** What a worker tells the primary over the IPC channel. */
 export type WorkerReport =
   | { log: string }
-  | { started: true; lines: string[]; failures: string[] }
+  | { started: true; lines: string[]; failures: string[]; listening: Array<{ protocol: string; addresses: string[] }> }
   | { started: false; error: string };
 
 /** How long a worker may take to start (bind, link) before the server gives up on it. */
@@ -38,12 +39,14 @@ const RESPAWN_MS = 1000;
 
 export const WORKER_ENV = 'MONATS_WORKER';
 export const DIR_ENV = 'MONATS_THREADS_DIR';
+export const COUNT_ENV = 'MONATS_THREADS';
 
 interface Slot extends WorkerEnd {
   worker: Worker | null;
   channel: Socket | null;
   started: boolean;
   lines: string[];
+  listening: Array<{ protocol: string; addresses: string[] }>;
 }
 
 export class ThreadsPrimary implements ProtocolServer {
@@ -53,6 +56,8 @@ export class ThreadsPrimary implements ProtocolServer {
   private readonly dir: string;
   private readonly slots: Slot[] = [];
   private stopping = false;
+  /** what protocols of the workers could not do (each distinct line once) */
+  private readonly failures = new Set<string>();
 
   constructor(
     private readonly context: ServerContext,
@@ -77,6 +82,7 @@ export class ThreadsPrimary implements ProtocolServer {
         channel: null,
         started: false,
         lines: [],
+        listening: [],
         peer: () => this.mesh.peer(i),
         answer: (values) => this.answer(slot, values),
       };
@@ -86,13 +92,17 @@ export class ThreadsPrimary implements ProtocolServer {
     }
     const results = await Promise.allSettled(starts);
     const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+    const { logger } = this.context;
     if (failed.length === this.count) {
       this.stopping = true;
-      throw new Error(`no worker started: ${(failed[0].reason as Error).message}`);
+      // the protocols' own failures, as one process says them (every worker met the same ones)
+      const error = new Error(`no worker started: ${(failed[0].reason as Error).message}`) as Error & { failures: string[] };
+      error.failures = this.failureLines();
+      throw error;
     }
-    for (const f of failed) this.context.logger.error('Threads', (f.reason as Error).message);
+    for (const f of failed) logger.error('Threads', (f.reason as Error).message);
+    for (const line of this.failureLines()) logger.error(line.slice(0, line.indexOf(' ')) || 'Threads', line);
     const first = this.slots.find((s) => s.started);
-    const { logger } = this.context;
     for (const line of first?.lines ?? []) logger.note('Server', `${line}, ${this.count} workers`);
     logger.info('Threads', `${this.count} worker processes serve the protocols; scripts and data run in this process (${process.pid})`);
   }
@@ -101,10 +111,44 @@ export class ThreadsPrimary implements ProtocolServer {
     return [];
   }
 
+  /** What the workers listen on (every worker the same), for the admin API. */
+  listening(): Array<{ protocol: string; addresses: string[] }> {
+    return this.slots.find((s) => s.started)?.listening ?? [];
+  }
+
+  /** warnings and errors lately written, by their text without the time: the worker and when */
+  private readonly recent = new Map<string, { worker: number; at: number }>();
+
+  /**
+   * true for a warning or error another worker wrote within a minute: what each process warns
+   * about once (a cap reached, descriptors exhausted) is said once for the server, as one process
+   * says it.
+   */
+  private repeated(worker: number, text: string): boolean {
+    const key = text.replace(/^\S+ \S+ /, '').replace(/"time":"[^"]*",?/, '');
+    if (!/^(WARN|ERROR|CRITIC|FATAL)\b|"level":"(WARN|ERROR|CRITIC|FATAL)"/.test(key)) return false;
+    const now = Date.now();
+    const seen = this.recent.get(key);
+    if (seen && seen.worker !== worker && now - seen.at < 60_000) return true;
+    if (this.recent.size >= 1000) for (const [k, v] of this.recent) if (now - v.at >= 60_000) this.recent.delete(k);
+    if (this.recent.size >= 1000) this.recent.clear();
+    this.recent.set(key, { worker, at: now });
+    return false;
+  }
+
+  /** The workers' failures, in the order of the server's protocol list. */
+  private failureLines(): string[] {
+    const rank = (line: string) => {
+      const i = PROTOCOLS.findIndex((p) => line.startsWith(`${p.name} `));
+      return i < 0 ? PROTOCOLS.length : i;
+    };
+    return [...this.failures].sort((a, b) => rank(a) - rank(b));
+  }
+
   /** Starts a worker; resolves once it reported that it listens. */
   private spawn(slot: Slot): Promise<void> {
     const { logger } = this.context;
-    const worker = cluster.fork({ [WORKER_ENV]: String(slot.index), [DIR_ENV]: this.dir });
+    const worker = cluster.fork({ [WORKER_ENV]: String(slot.index), [DIR_ENV]: this.dir, [COUNT_ENV]: String(this.count) });
     slot.worker = worker;
     slot.started = false;
     const channel = worker.process.stdio?.[4] as Socket | undefined;
@@ -128,17 +172,18 @@ export class ThreadsPrimary implements ProtocolServer {
       worker.on('message', (m: WorkerReport) => {
         if ('log' in m) {
           const out = logger as { raw?: (text: string) => void };
-          if (out.raw) out.raw(m.log);
+          if (out.raw && !this.repeated(slot.index, m.log)) out.raw(m.log);
           return;
         }
         clearTimeout(timer);
+        if (m.started) for (const f of m.failures) this.failures.add(f);
         if (m.started && m.lines.length === 0) {
           reject(new Error(`worker ${slot.index}: no protocol is listening (${m.failures.join('; ') || 'every protocol port is 0'})`));
           worker.kill();
         } else if (m.started) {
           slot.started = true;
           slot.lines = m.lines;
-          for (const f of m.failures) logger.error('Threads', `worker ${slot.index}: ${f}`);
+          slot.listening = m.listening;
           logger.debug('Threads', `worker ${slot.index} started (pid ${worker.process.pid})`);
           resolve();
         } else reject(new Error(`worker ${slot.index}: ${m.error}`));

@@ -79,6 +79,8 @@ export class RemoteClient extends Client {
   writers = 0;
   /** the hints last told to the worker */
   hints = -1;
+  /** bytes the worker counted for it (its last report) */
+  bytesFromWorker = [0, 0];
 
   constructor(
     rawId: Buffer,
@@ -95,6 +97,14 @@ export class RemoteClient extends Client {
 
   get writer(): Writer {
     return this.mainWriter;
+  }
+
+  override get bytesIn(): number {
+    return this.bytesFromWorker[0];
+  }
+
+  override get bytesOut(): number {
+    return this.bytesFromWorker[1];
   }
 
   close(reason?: string): void {

@@ -26,6 +26,9 @@ import { Table, type Value } from '../serialization/value';
 import type { BlockingEnd } from './channel';
 import { ALL_HINTS, Status, hintBit, type Hinted } from './messages';
 
+/** how often the figures of clients, publications and players go to the primary */
+const STATS_MS = 1000;
+
 function text(v: Value | undefined): string | null {
   return typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('utf8') : null;
 }
@@ -48,6 +51,8 @@ export class RemoteHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
   /** publications of our clients: their metadata is told to the primary */
   private readonly watched = new Map<Publication, () => void>();
 
+  private statsTimer: NodeJS.Timeout | null = null;
+
   constructor(
     private readonly ctx: ServerContext,
     private readonly channel: BlockingEnd,
@@ -55,6 +60,33 @@ export class RemoteHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     readonly index: number,
   ) {
     this.folders = new FolderHost(ctx.wwwDir);
+  }
+
+  /**
+   * Once a second, what the primary's images cannot measure themselves: each client's bytes and
+   * ping, each publication's QoS, time and codec headers, each player's QoS (the admin API and
+   * scripts read them there).
+   */
+  private sendStats(): void {
+    const now = Date.now();
+    const clients: Value[] = [];
+    for (const c of this.clients.values()) if (c.connected) clients.push(new Table([c.id, c.bytesIn, c.bytesOut, c.ping]));
+    const pubs: Value[] = [];
+    for (const p of this.watched.keys()) {
+      if (!p.running) continue;
+      pubs.push(
+        new Table([
+          p.name, p.lastTime, p.droppedFrames,
+          new Table(p.audioQOS.snapshot(now)), new Table(p.videoQOS.snapshot(now)), new Table(p.dataQOS.snapshot(now)),
+          p.audioConfig?.payload ?? null, p.videoConfig?.payload ?? null,
+        ]),
+      );
+    }
+    const players: Value[] = [];
+    for (const [id, l] of this.listeners) {
+      players.push(new Table([id, new Table(l.audioQOS.snapshot(now)), new Table(l.videoQOS.snapshot(now)), new Table(l.dataQOS.snapshot(now))]));
+    }
+    if (clients.length || pubs.length || players.length) this.channel.send(['stats', new Table(clients), new Table(pubs), new Table(players)]);
   }
 
   // ---- the app tree: the same folders on disk as the primary's
@@ -67,9 +99,16 @@ export class RemoteHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     return this.folders.exists(appPath);
   }
 
-  /** Scripts start and stop with the primary. */
-  start(): void {}
-  async stop(): Promise<void> {}
+  /** Scripts start and stop with the primary; this worker's figures go there every second. */
+  start(): void {
+    this.statsTimer = setInterval(() => this.sendStats(), STATS_MS);
+    this.statsTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    this.statsTimer = null;
+  }
 
   // ---- calls
 

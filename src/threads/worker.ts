@@ -12,7 +12,7 @@ import { PROTOCOLS, Server, StartupError, type ServerOptions } from '../server';
 import { BlockingEnd, ChannelClosed } from './channel';
 import { Mesh } from './mesh';
 import { EFFECTS_HANDLER } from './messages';
-import { DIR_ENV, WORKER_ENV, type WorkerReport } from './primary';
+import { COUNT_ENV, DIR_ENV, WORKER_ENV, type WorkerReport } from './primary';
 import { RemoteHost } from './remote-host';
 
 /** The fd of the script channel (the primary's `cluster` stdio: 0-2, ipc, then it). */
@@ -67,6 +67,9 @@ export function runWorker(options: ServerOptions): void {
     report({ started: false, error: (err as Error).message });
     process.exit(1);
   }
+  // the [TCP] caps are the server's: each of the workers (which the primary's round robin hands
+  // connections in turn) holds its share
+  server.context.portSharers = Number(process.env[COUNT_ENV]) || 1;
   const stop = () =>
     server.stop().then(
       () => process.exit(0),
@@ -87,7 +90,8 @@ export function runWorker(options: ServerOptions): void {
     () => {
       const lines: string[] = [];
       for (const p of server.running) for (const a of p.addresses()) lines.push(`${p.name} server started on ${a}`);
-      report({ started: true, lines, failures: server.failures });
+      const listening = server.running.filter((p) => p.addresses().length).map((p) => ({ protocol: p.name, addresses: p.addresses() }));
+      report({ started: true, lines, failures: server.failures, listening });
     },
     (err: unknown) => {
       report({ started: false, error: err instanceof StartupError ? err.message : (err as Error).stack ?? String(err) });
