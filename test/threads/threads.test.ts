@@ -6,17 +6,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import WebSocket from 'ws';
 import { RTMPClient } from '../../src/protocols/rtmp/client';
 import { MessageType } from '../../src/protocols/rtmp/constants';
-import { freePort, until } from '../helpers/relay-cluster';
-import { tempDir } from '../helpers/temp';
+import { until } from '../helpers/relay-cluster';
+import { startThreads as start, workerOf } from '../helpers/threads';
 import { needTool, run, testFLV, type ToolRun } from '../rtmp/helpers';
 
-const CLI = path.join(__dirname, '..', '..', 'src', 'cli.js');
 
 const CHAT = `
 members = {}
@@ -55,61 +52,6 @@ function onConnection(client)
 end
 `;
 
-interface Running {
-  proc: ChildProcess;
-  dir: string;
-  http: number;
-  rtmp: number;
-  log(): string;
-  stop(): Promise<number | null>;
-}
-
-async function startThreads(threads: number): Promise<Running> {
-  const dir = tempDir('monats-threads-test-');
-  const [http, rtmp] = [await freePort('tcp'), await freePort('tcp')];
-  fs.writeFileSync(
-    path.join(dir, 'MonaServer.ini'),
-    `threads = ${threads}\n[RTMP]\nport = ${rtmp}\n[RTMFP]\nport = 0\n[HTTP]\nport = ${http}\n[RTSP]\nport = 0\n[admin]\nport = 0\n`,
-  );
-  for (const [app, main] of Object.entries({ chat: CHAT, live: LIVE })) {
-    fs.mkdirSync(path.join(dir, 'www', app), { recursive: true });
-    fs.writeFileSync(path.join(dir, 'www', app, 'main.lua'), main);
-  }
-  const proc = spawn(process.execPath, [CLI, '--log=7'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
-  const running: Running = {
-    proc,
-    dir,
-    http,
-    rtmp,
-    log: () => out,
-    stop: async () => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
-  };
-  try {
-    await until(() => /worker processes serve the protocols/.test(out) || proc.exitCode !== null, 'the workers started', 30_000);
-  } catch (e) {
-    await running.stop();
-    throw new Error(`${(e as Error).message}\n${out}`);
-  }
-  if (proc.exitCode !== null) throw new Error(`the server exited: ${out}`);
-  return running;
-}
-
-/** Which worker serves the client whose local port is `port` (the workers' DEBUG line). */
-function workerOf(log: string, protocol: string, port: number): number | null {
-  const m = new RegExp(`worker (\\d+) serves ${protocol} 127\\.0\\.0\\.1:${port} `).exec(log);
-  return m ? Number(m[1]) : null;
-}
-
 interface Peer {
   ws: WebSocket;
   messages: unknown[];
@@ -129,7 +71,7 @@ async function wsClient(port: number, p: string): Promise<Peer> {
 }
 
 test('threads = 2: WebSocket clients of two workers see each other through one Lua table and one data', { timeout: 90_000 }, async () => {
-  const s = await startThreads(2);
+  const s = await start(2, { chat: CHAT, live: LIVE });
   const peers: Peer[] = [];
   try {
     // the workers take connections in turn: open until two different workers serve one each
@@ -170,7 +112,7 @@ test('threads = 2: WebSocket clients of two workers see each other through one L
 
 test('threads = 2: RTMP fan-out across workers (ffmpeg publishes, players on both workers), unique names, script refusals', { timeout: 90_000 }, async (t) => {
   if (!needTool(t, 'ffmpeg') || !needTool(t, 'ffprobe')) return;
-  const s = await startThreads(2);
+  const s = await start(2, { chat: CHAT, live: LIVE });
   const runs: ToolRun[] = [];
   const players: RTMPClient[] = [];
   try {
