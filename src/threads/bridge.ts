@@ -63,6 +63,9 @@ export class ScriptBridge implements EffectSink {
   private readonly outgoing = new Map<number, Value[][]>();
   private flushing = false;
   private sweeper: NodeJS.Timeout | null = null;
+  /** clients served since the last sweep: their hints are looked at again then */
+  private readonly touched = new Set<RemoteClient>();
+  private sweeps = 0;
 
   constructor(
     private readonly ctx: ServerContext,
@@ -207,7 +210,7 @@ export class ScriptBridge implements EffectSink {
         const old = text(a[3]);
         c.address = text(a[2]);
         host.onAddressChanged(c, old);
-        this.hint(c);
+        this.touched.add(c);
         return null;
       }
       case 'call': {
@@ -216,7 +219,7 @@ export class ScriptBridge implements EffectSink {
         try {
           return new Table(host.call(c, text(a[2]), items(a[3])));
         } finally {
-          this.hint(c);
+          this.touched.add(c);
         }
       }
       case 'message': {
@@ -225,7 +228,7 @@ export class ScriptBridge implements EffectSink {
         try {
           return new Table(host.onMessage(c, items(a[2])));
         } finally {
-          this.hint(c);
+          this.touched.add(c);
         }
       }
       case 'publish': {
@@ -240,7 +243,7 @@ export class ScriptBridge implements EffectSink {
         const pub = publications.get(name);
         if (mirror && mirror.worker === worker && pub?.source === mirror.feed) publications.unpublish(pub);
         this.forgetMirror(name, worker);
-        if (c) this.hint(c);
+        if (c) this.touched.add(c);
         return null;
       }
       case 'subscribe': {
@@ -249,7 +252,7 @@ export class ScriptBridge implements EffectSink {
         const id = Number(a[2]);
         const listener = publications.subscribe(c, text(a[3]), new ShadowSink(worker, id, this), a[4] instanceof Table ? a[4] : new Table());
         this.listeners.set(`${worker}:${id}`, listener);
-        this.hint(c);
+        this.touched.add(c);
         return null;
       }
       case 'unsubscribe': {
@@ -258,7 +261,7 @@ export class ScriptBridge implements EffectSink {
         const listener = this.listeners.get(key);
         this.listeners.delete(key);
         if (listener) publications.unsubscribe(listener);
-        if (c) this.hint(c);
+        if (c) this.touched.add(c);
         return null;
       }
       case 'read': {
@@ -270,7 +273,7 @@ export class ScriptBridge implements EffectSink {
           const d = hook.onRead(c, file, a[3] instanceof Table ? a[3] : new Table());
           return new Table([d.file, d.template]);
         } finally {
-          this.hint(c);
+          this.touched.add(c);
         }
       }
       case 'handshake': {
@@ -355,12 +358,12 @@ export class ScriptBridge implements EffectSink {
       this.ctx.publications.publish(c, name, { type, source: feed });
     } catch (e) {
       feed.dispose();
-      this.hint(c);
+      this.touched.add(c);
       throw e;
     }
     this.mirrors.set(name, { feed, worker: c.worker, release: null });
     this.watchMedia(name);
-    this.hint(c);
+    this.touched.add(c);
     return null;
   }
 
@@ -386,13 +389,21 @@ export class ScriptBridge implements EffectSink {
     }
   }
 
+  /**
+   * Hints again: each second for the clients served meanwhile (a script that adds `client:onRead`
+   * in an RPC is followed within a second), every ten seconds for all (one that changes another
+   * client's object).
+   */
   private sweep(): void {
-    for (const c of this.clients.values()) if (c.connected) this.hint(c);
+    const all = ++this.sweeps % 10 === 0;
+    for (const c of all ? this.clients.values() : this.touched) if (c.connected) this.hint(c);
+    this.touched.clear();
     for (const name of this.mirrors.keys()) this.watchMedia(name);
   }
 
   private disconnect(c: RemoteClient): void {
     this.clients.delete(c.id);
+    this.touched.delete(c);
     if (!c.connected) return;
     c.connected = false;
     this.ctx.clients.remove(c);

@@ -11,8 +11,9 @@
  * worker link otherwise.
  *
  * Events that no script function of the client answers are not sent at all (onRead of a static
- * file, onMessage, onSubscribe…): the primary tells the worker, with each answer about a client and
- * once a second for every client, which of them its script object has ("hints").
+ * file, onMessage, onSubscribe…): the primary tells the worker which of them the client's script
+ * object has ("hints"), in the answer to its connection, then within a second of a change made
+ * while serving that client, within ten seconds of one made while serving another.
  */
 import { FolderHost, type AppHost, type ReadDecision, type ResolvedPath } from '../core/app-host';
 import { HTTP_READ, RTMFP_RENDEZVOUS, type HookKey, type HookProvider, type HTTPReadHook, type RTMFPRendezvousHooks } from '../core/app-hooks';
