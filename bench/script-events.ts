@@ -1,11 +1,18 @@
 /**
- * What scripts cost per event through the server's script host, side by side with another build
- * (typically the previous commit's): a 4 KB video frame delivered to `publication:onVideo(time,
- * packet)`, an RPC `client:add(a, b)`, and from inside Lua a property read (`self.protocol`) and a
- * method call (`mona:time()`).
+ * What scripts cost per event through the server's script host, for a Lua app and the same app in
+ * JavaScript, side by side with another build (typically the previous commit's): a 4 KB video frame
+ * delivered to `publication:onVideo(time, packet)`, an RPC `client:add(a, b)`, an RPC taking a
+ * table (20 fields, 2 nested tables: the cost of a table crossing into the script), and from
+ * inside the script a property read (`self.protocol`, `client.protocol`) and a method call
+ * (`mona:time()`).
  *
- *   npx tsc -p . && node dist/bench/script-events.js [--baseline=/path/to/other/checkout] [--rounds=7]
+ *   npx tsc -p . && node dist/bench/script-events.js [--baseline=/path/to/other/checkout] [--rounds=7] [--langs=lua,js]
+ *   npx tsc -p . && node dist/bench/script-events.js --engines [--rounds=7]
  *
+ * `--engines` compares the Lua engines of this build instead: LuaJIT (the addon) and fengari, chosen
+ * in each child by MONATS_LUA_ENGINE.
+ *
+ * The baseline runs the Lua app only (a build before JavaScript apps has no JS engine).
  * Each round runs every side in its own child process (same workload, fresh process, alternating
  * order); the report gives each figure's median over the rounds and ours/baseline ratios. Only the
  * public host API (connect, call, publications) is used, so any build with a www/ app host works
@@ -26,6 +33,7 @@ const MAIN_LUA = `
 bytes = 0
 function onConnection(c)
   function c:add(a, b) return a + b end
+  function c:size(t) return t.k1 end
   function c:watch(name)
     local p = mona.publications(name)
     function p:onVideo(time, packet) bytes = bytes + #packet end
@@ -36,15 +44,31 @@ function onConnection(c)
 end
 `;
 
+const MAIN_JS = `
+let bytes = 0;
+export function onConnection(c) {
+  c.add = (a, b) => a + b;
+  c.size = (t) => t.k1;
+  c.watch = (name) => {
+    const p = mona.publications(name);
+    p.onVideo = (time, packet) => { bytes += packet.length; };
+    return p !== undefined;
+  };
+  c.props = (n) => { let s = 0; for (let i = 0; i < n; i++) s += c.protocol.length; return s; };
+  c.times = (n) => { let t = 0; for (let i = 0; i < n; i++) t = mona.time(); return t; };
+}
+`;
+
 interface Figures {
   onVideoNs: number;
   rpcNs: number;
+  tableRpcNs: number;
   propertyNs: number;
   methodNs: number;
 }
 
 /** Runs the workload on the build whose dist/ is `dist` and prints its figures as JSON. */
-async function child(dist: string): Promise<void> {
+async function child(dist: string, lang: string): Promise<void> {
   const load = (m: string): any => require(path.join(dist, 'src', m));
   const { ServerContext } = load('core/context');
   const { FolderHost } = load('core/app-host');
@@ -53,10 +77,12 @@ async function child(dist: string): Promise<void> {
   const { ServerLogger } = load('logs/logger');
   const { Level } = load('logs/levels');
   const { LuaHost } = load('scripting/lua-host');
+  const { Table } = load('serialization/value');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'script-events-'));
   try {
     fs.mkdirSync(path.join(dir, 'www'));
-    fs.writeFileSync(path.join(dir, 'www', 'main.lua'), MAIN_LUA);
+    if (lang === 'js') fs.writeFileSync(path.join(dir, 'www', 'main.js'), MAIN_JS);
+    else fs.writeFileSync(path.join(dir, 'www', 'main.lua'), MAIN_LUA);
     const logger = new ServerLogger({ level: Level.WARN, console: null, file: null });
     const ctx = new ServerContext(defaultConfig(dir), logger, new FolderHost(path.join(dir, 'www')), 'bench');
     const host = new LuaHost(ctx);
@@ -82,13 +108,17 @@ async function child(dist: string): Promise<void> {
     };
     const onVideoNs = time(FRAMES, (i) => pub.pushVideo(i, packet));
     const rpcNs = time(CALLS, (i) => host.call(client, 'add', [i, 1]));
+    const arg = new Table();
+    for (let k = 0; k < 20; k++) arg.set(`k${k}`, k % 3 ? k : `value ${k}`);
+    arg.set('a', new Table([1, 2, 3])).set('b', new Table([], { x: 1, y: 'z' }));
+    const tableRpcNs = time(CALLS, () => host.call(client, 'size', [arg]));
     const loop = (name: string): number => {
       host.call(client, name, [LOOP / 10]);
       const t = performance.now();
       host.call(client, name, [LOOP]);
       return ((performance.now() - t) * 1e6) / LOOP;
     };
-    const figures: Figures = { onVideoNs, rpcNs, propertyNs: loop('props'), methodNs: loop('times') };
+    const figures: Figures = { onVideoNs, rpcNs, tableRpcNs, propertyNs: loop('props'), methodNs: loop('times') };
     await host.stop();
     process.stdout.write(JSON.stringify(figures));
   } finally {
@@ -104,26 +134,39 @@ function median(xs: number[]): number {
 function main(): void {
   const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const ours = path.join(__dirname, '..');
-  const sides: Array<{ name: string; dist: string }> = [{ name: 'ours', dist: ours }];
+  const langs = (arg('langs') ?? 'lua,js').split(',');
+  const sides: Array<{ name: string; dist: string; lang: string; engine?: string }> = process.argv.includes('--engines')
+    ? [
+        { name: 'luajit', dist: ours, lang: 'lua', engine: 'luajit' },
+        { name: 'fengari', dist: ours, lang: 'lua', engine: 'fengari' },
+      ]
+    : langs.map((lang) => ({ name: lang === 'lua' ? 'ours' : `ours (${lang})`, dist: ours, lang }));
   const baseline = arg('baseline');
-  if (baseline) sides.push({ name: 'baseline', dist: path.join(path.resolve(baseline), 'dist') });
+  if (baseline) sides.push({ name: 'baseline', dist: path.join(path.resolve(baseline), 'dist'), lang: 'lua' });
   const rounds = Number(arg('rounds') ?? 7);
   const results = new Map<string, Figures[]>(sides.map((s) => [s.name, []]));
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? sides : [...sides].reverse();
     for (const side of order) {
-      const out = spawnSync(process.execPath, [__filename, `--child=${side.dist}`], { encoding: 'utf8', timeout: 300_000 });
+      const env = side.engine ? { ...process.env, MONATS_LUA_ENGINE: side.engine } : process.env;
+      const out = spawnSync(process.execPath, [__filename, `--child=${side.dist}`, `--lang=${side.lang}`], { encoding: 'utf8', timeout: 300_000, env });
       if (out.status !== 0) throw new Error(`${side.name}: ${out.stderr || out.error}`);
       results.get(side.name)!.push(JSON.parse(out.stdout) as Figures);
     }
   }
-  const keys: Array<keyof Figures> = ['onVideoNs', 'rpcNs', 'propertyNs', 'methodNs'];
+  const keys: Array<keyof Figures> = ['onVideoNs', 'rpcNs', 'tableRpcNs', 'propertyNs', 'methodNs'];
   const table: Record<string, Record<string, string>> = {};
   for (const side of sides) {
     const runs = results.get(side.name)!;
     table[side.name] = Object.fromEntries(keys.map((k) => [k, median(runs.map((f) => f[k])).toFixed(0)]));
   }
-  if (baseline) {
+  if (table['ours (js)'] && table.ours) {
+    table['js / lua'] = Object.fromEntries(keys.map((k) => [k, (Number(table['ours (js)'][k]) / Number(table.ours[k])).toFixed(2)]));
+  }
+  if (table.luajit && table.fengari) {
+    table['luajit / fengari'] = Object.fromEntries(keys.map((k) => [k, (Number(table.luajit[k]) / Number(table.fengari[k])).toFixed(2)]));
+  }
+  if (baseline && table.ours) {
     table['ours / baseline'] = Object.fromEntries(keys.map((k) => [k, (Number(table.ours[k]) / Number(table.baseline[k])).toFixed(2)]));
   }
   console.log(`${rounds} rounds, medians in ns per event (node ${process.version}, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})`);
@@ -132,7 +175,8 @@ function main(): void {
 
 const childArg = process.argv.find((a) => a.startsWith('--child='));
 if (childArg) {
-  child(childArg.slice('--child='.length)).catch((e) => {
+  const lang = process.argv.find((a) => a.startsWith('--lang='))?.slice('--lang='.length) ?? 'lua';
+  child(childArg.slice('--child='.length), lang).catch((e) => {
     console.error(e);
     process.exit(1);
   });

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 'use strict';
-// Runs every compiled test file (dist/test/**/*.test.js) with node's test runner.
+// Runs every compiled test file (dist/test/**/*.test.js) with node's test runner, then the script
+// tests once more on the fallback Lua engine (see below).
 // Optional arguments filter test files by substring: `npm test -- amf rtmp`.
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -28,4 +29,22 @@ if (!selected.length) {
 const result = spawnSync(process.execPath, ['--test', ...selected], {
   stdio: 'inherit',
 });
-process.exit(result.status === null ? 1 : result.status);
+let status = result.status === null ? 1 : result.status;
+
+// The script tests ran on LuaJIT when its addon is built (the server's choice): they run once more
+// on fengari, the fallback engine. test/scripting/lua/ is left out: its tests name their engines.
+const addon = path.join(__dirname, '..', 'native', 'luajit', 'build', 'Release', 'monats_luajit.node');
+const lua = selected.filter((f) => {
+  const rel = path.relative(root, f).split(path.sep);
+  if (rel[0] === 'scripting') return rel[1] !== 'lua';
+  return /lua/.test(rel[rel.length - 1]);
+});
+if (lua.length && fs.existsSync(addon) && !process.env.MONATS_LUA_ENGINE) {
+  console.log(`\n# the ${lua.length} script test files again, on fengari (MONATS_LUA_ENGINE=fengari)`);
+  const again = spawnSync(process.execPath, ['--test', ...lua], {
+    stdio: 'inherit',
+    env: { ...process.env, MONATS_LUA_ENGINE: 'fengari' },
+  });
+  if (status === 0) status = again.status === null ? 1 : again.status;
+}
+process.exit(status);

@@ -90,6 +90,7 @@ function run(options: CliOptions): void {
       logFormat: options.logFormat,
       dump: options.dump,
       dumpLimit: options.dumpLimit,
+      arguments: options.arguments,
       console: isDaemonChild ? null : process.stdout,
       // threads > 1: this process runs the scripts, the workers the protocols
       protocols: (config) => {

@@ -7,12 +7,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createAdminHandler } from './admin/api';
-import { AdminHTTPServer } from './admin/node-http';
+import { adminRouter } from './admin/router';
 import { ProcessMonitor } from './admin/process-monitor';
 import { loadConfig } from './config/load';
 import type { Config } from './config/types';
 import { FolderHost, type AppHost } from './core/app-host';
 import { ServerContext } from './core/context';
+import { Recordings } from './recording/recordings';
 import { createScriptHost } from './scripting/engines';
 import type { ProtocolServer } from './core/protocol';
 import type { LogFormat } from './logs/format';
@@ -67,6 +68,8 @@ export interface ServerOptions {
   dump?: string | null;
   /** --dumplimit */
   dumpLimit?: number;
+  /** the command-line options given (name → value, "" for a flag): `mona.arguments` in scripts */
+  arguments?: Record<string, string>;
   /** console stream for logs; null = none (daemon); default stdout */
   console?: NodeJS.WritableStream | null;
   /** protocols to run instead of PROTOCOLS (tests, the processes of `threads`), or a choice made from the configuration */
@@ -118,8 +121,10 @@ export class Server {
   /** keeps the process alive like MonaServer's wait for a terminate signal, even with nothing listening */
   private keepAlive: NodeJS.Timeout | null = null;
   /** the admin listener (API, metrics, dashboard), when `[admin] port` is not 0 and it could bind */
-  admin: AdminHTTPServer | null = null;
+  admin: HTTPServer | null = null;
   readonly processMonitor = new ProcessMonitor();
+  /** recordings of publications (publish "record"/"append", `OUT` lines of `[name=Publication]`) */
+  readonly recordings: Recordings;
   /** www/ did not exist and was made from the bundled sample */
   readonly wwwFromSample: boolean = false;
 
@@ -130,6 +135,8 @@ export class Server {
     });
     if (loaded.fatal) throw new StartupError(loaded.fatal);
     this.config = loaded.config;
+    // as MonaServer, the command line is part of the configuration scripts read
+    if (options.arguments) this.config.raw.arguments = { ...options.arguments };
     this.configFile = { path: loaded.path, found: loaded.found };
     const { logs } = this.config;
     this.logger = new ServerLogger({
@@ -159,6 +166,7 @@ export class Server {
       throw new StartupError(`cannot create ${www} and ${data}: ${(err as Error).message}`);
     }
     this.context = new ServerContext(this.config, this.logger, new FolderHost(www), version());
+    this.recordings = new Recordings(this.context);
   }
 
   /** Starts the app host then every enabled protocol; resolves once all have tried to bind. */
@@ -173,6 +181,7 @@ export class Server {
     this.keepAlive = setInterval(() => {}, 1 << 30);
     context.host = (this.options.appHost ?? createAppHost)(context);
     context.host.start();
+    this.recordings.start();
 
     const chosen = this.options.protocols;
     for (const entry of typeof chosen === 'function' ? chosen(this.config) : chosen ?? PROTOCOLS) {
@@ -220,7 +229,13 @@ export class Server {
       listening: () => this.running.flatMap((p) => p.listening?.() ?? [{ protocol: p.name, addresses: p.addresses() }]),
       processSnapshot: () => this.processMonitor.snapshot(),
     });
-    const admin = new AdminHTTPServer(host, port, handler, (message) => logger.error('Admin', message));
+    const admin = new HTTPServer(context, {
+      name: 'Admin',
+      port,
+      host,
+      router: adminRouter(handler, (message) => logger.error('Admin', message)),
+      banner: 'HTTP: API, metrics, dashboard',
+    });
     try {
       await admin.start();
     } catch (err) {
@@ -257,6 +272,8 @@ export class Server {
       ),
     );
     this.running.length = 0;
+    // publishers are gone: the files they fed are finalised before the apps stop
+    await this.recordings.stop().catch((err: unknown) => logger.error('Record', `recordings stop failed: ${(err as Error).message}`));
     try {
       await this.context.host.stop();
     } catch (err) {

@@ -1,6 +1,7 @@
 -- Root application of the bundled sample (rtmp://host/, rtmfp://host/, ws://host/, http://host/).
 -- Replace it with your own MonaServer www/ tree: every folder under www/ is an application, and
--- its globals and events fall back to this one (see docs/scripting.md).
+-- its globals and events fall back to this one (see docs/scripting.md). chat/main.ts and
+-- api/main.js are apps written in TypeScript and JavaScript: an app may use any of the languages.
 
 function onStart(path)
 	-- apps without their own onStart (www/live/) come here too, with their own path

@@ -1,10 +1,7 @@
 /**
- * The small request/response model the admin handlers are written against, so that they run on
- * whichever HTTP listener carries them (node:http today, our own HTTP connection code later) and
- * are tested by calling them directly.
+ * The small request/response model the admin handlers are written against: they are tested by
+ * calling them directly, and router.ts carries them on our own HTTP code.
  */
-import type { Readable } from 'node:stream';
-
 export interface AdminRequest {
   /** upper case: GET, POST… */
   method: string;
@@ -20,9 +17,8 @@ export interface AdminRequest {
 export interface AdminResponse {
   status: number;
   headers: Record<string, string>;
-  /** the whole body, or `stream` for a long one */
+  /** the whole body (answers are small: JSON, metrics, the dashboard page and its player) */
   body?: string | Buffer;
-  stream?: Readable;
 }
 
 export type AdminHandler = (request: AdminRequest) => AdminResponse | Promise<AdminResponse>;

@@ -64,7 +64,7 @@ export function collectMetrics(input: MetricsInput): MetricFamily[] {
   const perRateOut: Sample[] = [];
   const { now } = input;
   for (const pub of input.publications) {
-    dropped += pub.droppedFrames;
+    dropped += pub.listenerDroppedFrames;
     listeners += pub.listeners.size;
     if (!pub.running) continue;
     publications++;

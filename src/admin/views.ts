@@ -51,6 +51,8 @@ export interface PublicationView {
   /** the publisher's app ("/live"), null when a script publishes */
   app: string | null;
   running: boolean;
+  /** the newest media time received (ms, the publisher's timeline) */
+  lastTime: number;
   publisher: { id: string; protocol: string; address: string } | null;
   since: string | null;
   codecs: { video: string | null; audio: string | null };
@@ -64,6 +66,8 @@ export interface PublicationView {
   /** metadata the publisher sent (width, height, framerate…), scalar values only */
   metadata: Record<string, string | number | boolean>;
   listenersDetail: ListenerView[];
+  /** what the services derived from it report: `hls` (its viewers' sessions, segments), `recordings` (files) */
+  services: Record<string, unknown>;
 }
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
@@ -168,6 +172,7 @@ export function publicationView(pub: Publication, access: AccessLog, now: number
     name: pub.name,
     app: p ? appName(p.path) : null,
     running: pub.running,
+    lastTime: pub.lastTime,
     publisher: p ? { id: p.id, protocol: p.protocol, address: p.address } : null,
     since: iso(access.publishedSince(pub)),
     codecs: codecsOf(pub),
@@ -175,10 +180,11 @@ export function publicationView(pub: Publication, access: AccessLog, now: number
     bitrateOut,
     bytesIn: pub.audioQOS.bytes + pub.videoQOS.bytes + pub.dataQOS.bytes,
     listeners: pub.listeners.size,
-    droppedFrames: pub.droppedFrames,
+    droppedFrames: pub.listenerDroppedFrames,
     qos: { audio: qosView(pub.audioQOS, now), video: qosView(pub.videoQOS, now), data: qosView(pub.dataQOS, now) },
     metadata: metadataOf(pub),
     listenersDetail,
+    services: pub.derivedViews(),
   };
 }
 

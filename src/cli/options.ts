@@ -19,6 +19,8 @@ export interface CliOptions {
   daemon: boolean;
   pidFile?: string;
   configPath?: string;
+  /** every option given, by full name, its value as typed ("" for a flag): scripts' `mona.arguments` */
+  arguments: Record<string, string>;
 }
 
 interface OptionSpec {
@@ -79,7 +81,7 @@ function parseInteger(name: string, text: string, min: number, max: number): num
 
 export function parseArgs(argv: readonly string[]): CliOptions {
   const options: CliOptions = {
-    help: false, version: false, logLevel: Level.INFO, logFormat: 'text', dump: null, dumpLimit: -1, daemon: false,
+    help: false, version: false, logLevel: Level.INFO, logFormat: 'text', dump: null, dumpLimit: -1, daemon: false, arguments: {},
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -95,6 +97,7 @@ export function parseArgs(argv: readonly string[]): CliOptions {
       if (i + 1 >= argv.length) throw new UsageError(`--${spec.name} needs a value (--${spec.name}=${spec.arg})`);
       value = argv[++i];
     }
+    options.arguments[spec.name] = value ?? '';
     switch (spec.name) {
       case 'help':
         options.help = true;

@@ -113,8 +113,7 @@ export class RelayHub {
       this.unwatch = this.context.publications.watch({
         subscribed: (l) => mark(l.publication.name),
         unsubscribed: (l) => mark(l.publication.name),
-        held: mark,
-        released: mark,
+        wanted: mark,
         published: (p) => {
           for (const d of this.domains) d.published(p);
           mark(p.name);
@@ -141,7 +140,7 @@ export class RelayHub {
     for (const d of this.domains) for (const name of d.wantedNames()) this.mark(name);
   }
 
-  /** `name` is to be looked at again (its players, holds or publisher changed). */
+  /** `name` is to be looked at again (its players, wants or publisher changed). */
   mark(name: string): void {
     this.dirty.add(name);
     if (this.scheduled) return;
@@ -158,10 +157,10 @@ export class RelayHub {
 
   /**
    * How many things want `name` here, as `domain` counts them: local players (any listener but the
-   * relays serving `domain`'s own peers), holds, and the wants other peer sets made of it.
+   * relays serving `domain`'s own peers), want()s, and the wants other peer sets made of it.
    */
   demand(name: string, domain: RelayDomain): number {
-    let n = this.context.publications.held(name);
+    let n = this.context.publications.wanted(name);
     const pub = this.context.publications.get(name);
     // a shadow (a player another process serves, which pulls for itself) is no player here
     if (pub) for (const l of pub.listeners) if (!l.sink.shadow && !(l.sink instanceof RelayOut && l.sink.domain === domain)) n++;

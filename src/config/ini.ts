@@ -9,7 +9,8 @@
  * - `\r\n` and `\n` line ends, UTF-8 with or without BOM.
  * What MonaServer silently swallows but is almost always a typo is reported as a problem with its
  * line number and skipped: a `[section` without `]`, text after `]`, a line without `=`, `= value`
- * without a key. Keys under a broken section header are skipped with it. The caller decides what a problem means (we log it and keep going).
+ * without a key. One exception to "key = value": MonaServer2's stream lines (`IN source`, `OUT
+ * target`) are entries whose key is the whole line and whose value is empty. Keys under a broken section header are skipped with it. The caller decides what a problem means (we log it and keep going).
  */
 
 export interface IniEntry {
@@ -72,6 +73,10 @@ export function parseIni(text: string): IniDocument {
       continue;
     }
     const eq = line.indexOf('=');
+    if (eq < 0 && /^(in|out)\s/i.test(line)) {
+      if (section !== null) entries.push({ section, key: line.replace(/\s+/, ' '), value: '', line: lineNo });
+      continue;
+    }
     if (eq < 0) {
       problems.push({ line: lineNo, message: `"${line}" is not "key = value"` });
       continue;

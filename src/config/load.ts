@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseIni, type IniEntry } from './ini';
-import { KEYS, defaultConfig, validate } from './schema';
+import { KEYS, PUBLICATION_KEYS, defaultConfig, validate } from './schema';
 import type { Config } from './types';
 
 export const DEFAULT_CONFIG_NAME = 'MonaServer.ini';
@@ -109,6 +109,8 @@ export function loadConfig(
     }
   }
 
+  readPublicationSections(entries, config, warningsAt, errorsAt);
+
   const dirEntry = get('application', 'dir');
   if (dirEntry && dirEntry.value !== '') {
     const base = dirEntry.line > 0 ? path.dirname(file) : cwd;
@@ -168,4 +170,44 @@ function buildRaw(
     }
   }
   return raw;
+}
+
+/**
+ * MonaServer2's `[name=Publication]` sections: the `[publication]` settings for one publication
+ * name, and `OUT target` lines (recordings to `target`, a .flv or .mp4 file of the publisher's app
+ * folder). `IN` lines (a publication read from a file or a socket) and other keys (MonaServer2 sets
+ * them as the publication's properties) are reported as not supported.
+ */
+function readPublicationSections(
+  entries: Array<IniEntry & { where: string }>,
+  config: ReturnType<typeof defaultConfig>,
+  warnings: Array<[number, string]>,
+  errors: Array<[number, string]>,
+): void {
+  for (const e of entries) {
+    const m = /^(.+?)\s*=\s*publication$/i.exec(e.section);
+    if (!m) continue;
+    const name = m[1].trim();
+    const section = (config.publications[name] ??= { outputs: [] });
+    const at = e.line > 0 ? e.line : Infinity;
+    const key = e.key.toLowerCase();
+    const stream = /^(in|out) (.*)$/i.exec(e.key);
+    if (stream) {
+      const target = (e.value !== '' ? `${stream[2]}=${e.value}` : stream[2]).trim();
+      if (stream[1].toLowerCase() === 'out') section.outputs.push(target);
+      else warnings.push([at, `${e.where}: [${e.section}] IN ${target}: reading a publication from a file or a socket is not supported, line ignored`]);
+      continue;
+    }
+    const spec = PUBLICATION_KEYS.find((k) => k.key === key);
+    if (!spec) {
+      warnings.push([at, `${e.where}: [${e.section}] ${e.key}: publication properties from the ini are not applied (settings are segments, duration, partDuration, hlsMemory, append and OUT lines)`]);
+      continue;
+    }
+    const r = validate(spec, e.value);
+    if (r.error !== undefined) errors.push([at, `${e.where}: ${e.section}.${e.key}: ${r.error}, [publication] value kept`]);
+    else {
+      if (r.warning) warnings.push([at, `${e.where}: ${e.section}.${e.key}: ${r.warning}`]);
+      spec.apply(section, r.value!);
+    }
+  }
 }

@@ -4,9 +4,9 @@
  * says otherwise. A bad value never stops the server: it is reported and the default is used, or
  * (keepalives, as MonaServer does) clamped into range with a warning.
  */
-import type { Config } from './types';
+import type { Config, PublicationSettings } from './types';
 
-export type KeyKind = 'port' | 'int' | 'seconds' | 'string' | 'filename';
+export type KeyKind = 'port' | 'int' | 'seconds' | 'string' | 'filename' | 'boolean';
 
 export interface KeySpec {
   /** section lower-cased ("" = top level) */
@@ -20,6 +20,8 @@ export interface KeySpec {
   clamp?: boolean;
   /** writes a validated value into the config */
   set(config: Config, value: number | string): void;
+  /** the value of `key=` written without a value (MonaServer2: `segments=` means 4), else an error */
+  empty?: string;
   /**
    * Set for a key the server reads but does not act on yet: a value written in the ini is reported
    * once at start with this reason, so nobody believes it works. Removed when the feature lands.
@@ -28,6 +30,19 @@ export interface KeySpec {
 }
 
 const MAX_INT32 = 2 ** 31 - 1;
+
+/** A publication setting: valid in `[publication]` and in each `[name=Publication]` section. */
+export interface PublicationKeySpec extends Omit<KeySpec, 'section' | 'set'> {
+  apply(target: Partial<PublicationSettings>, value: number | string): void;
+}
+
+export const PUBLICATION_KEYS: readonly PublicationKeySpec[] = [
+  { key: 'segments', kind: 'int', min: 0, max: 255, empty: '4', apply: (t, v) => (t.segments = v as number) },
+  { key: 'duration', kind: 'int', min: 0, max: 60_000, apply: (t, v) => (t.duration = v as number) },
+  { key: 'partduration', kind: 'int', min: 0, max: 5_000, apply: (t, v) => (t.partDuration = v as number) },
+  { key: 'hlsmemory', kind: 'int', min: 1 << 20, max: 2 ** 32, apply: (t, v) => (t.hlsMemory = v as number) },
+  { key: 'append', kind: 'boolean', apply: (t, v) => (t.append = v === 'true') },
+];
 
 export const KEYS: readonly KeySpec[] = [
   { section: '', key: 'host', kind: 'string', set: (c, v) => (c.host = v as string) },
@@ -75,10 +90,14 @@ export const KEYS: readonly KeySpec[] = [
   { section: 'admin', key: 'port', kind: 'port', set: (c, v) => (c.admin.port = v as number) },
   { section: 'admin', key: 'host', kind: 'string', set: (c, v) => (c.admin.host = (v as string) || '127.0.0.1') },
   { section: 'admin', key: 'password', kind: 'string', set: (c, v) => (c.admin.password = v as string) },
+  { section: 'scripts', key: 'budget', kind: 'int', min: 0, max: 600_000, set: (c, v) => (c.scripts.budget = v as number) },
+  { section: 'scripts', key: 'startbudget', kind: 'int', min: 0, max: 3_600_000, set: (c, v) => (c.scripts.startBudget = v as number) },
+  { section: 'scripts', key: 'memory', kind: 'int', min: 0, max: 1_048_576, set: (c, v) => (c.scripts.memory = v as number) },
   // logs.directory is resolved by the loader (relative to application.dir)
   { section: 'logs', key: 'name', kind: 'filename', set: (c, v) => (c.logs.name = v as string) },
   { section: 'logs', key: 'rotation', kind: 'int', min: 0, max: 1000, set: (c, v) => (c.logs.rotation = v as number) },
   { section: 'logs', key: 'maxsize', kind: 'int', min: 0, max: MAX_INT32, set: (c, v) => (c.logs.maxSize = v as number) },
+  ...PUBLICATION_KEYS.map((k) => ({ ...k, section: 'publication', set: (c: Config, v: number | string) => k.apply(c.publication, v) })),
 ];
 
 /** Defaults of SPEC S1; `dir` is the working directory unless the ini says otherwise. */
@@ -96,7 +115,10 @@ export function defaultConfig(dir: string): Config {
     websocket: { timeout: 120 },
     tcp: { maxConnections: -1, maxConnectionsPerIP: 1000, outputLimit: 1024 * 1024, stallTimeout: 15 },
     admin: { port: 9997, host: '127.0.0.1', password: '' },
+    scripts: { budget: 500, startBudget: 10_000, memory: 512 },
     logs: { directory: 'logs', name: 'log', rotation: 10, maxSize: 1_000_000 },
+    publication: { segments: 5, duration: 2000, partDuration: 500, hlsMemory: 64 << 20, append: false },
+    publications: {},
     raw: {},
   };
 }
@@ -105,8 +127,15 @@ export function defaultConfig(dir: string): Config {
  * Checks one value against its spec. Returns the typed value, or an error text (the caller keeps
  * the default). `warning` is set when the value was clamped.
  */
-export function validate(spec: KeySpec, text: string): { value?: number | string; error?: string; warning?: string } {
+export function validate(spec: Pick<KeySpec, 'kind' | 'min' | 'max' | 'clamp' | 'empty'>, text: string): { value?: number | string; error?: string; warning?: string } {
+  if (text === '' && spec.empty !== undefined) text = spec.empty;
   switch (spec.kind) {
+    case 'boolean': {
+      const t = text.toLowerCase();
+      if (['true', 'yes', 'on', '1'].includes(t)) return { value: 'true' };
+      if (['false', 'no', 'off', '0'].includes(t)) return { value: 'false' };
+      return { error: `"${text}" is not a boolean (true or false)` };
+    }
     case 'string':
       return { value: text };
     case 'filename':

@@ -34,9 +34,6 @@ export interface StreamObserver {
   refused(client: Client | null, what: 'publish' | 'play', name: string, reason: string): void;
   /** the publication left the registry (no publisher, no listener) */
   removed(publication: Publication): void;
-  /** Publications.hold(name) / its release: `name` is wanted (or no longer) without a listener */
-  held?(name: string): void;
-  released?(name: string): void;
 }
 
 /** "1.5 MB", "312 KB", "18 B" (decimal units, as network figures are usually read) */
@@ -179,7 +176,6 @@ export class AccessLog implements StreamObserver {
 
   unpublished(publication: Publication, client: Client | null): void {
     if (client?.mirrored) return;
-    if (client?.mirrored) return;
     const start = this.publishing.get(publication);
     this.publishing.delete(publication);
     const duration = start ? Date.now() - start.since : 0;
@@ -225,6 +221,6 @@ export class AccessLog implements StreamObserver {
   }
 
   removed(publication: Publication): void {
-    this.droppedFramesGone += publication.droppedFrames;
+    this.droppedFramesGone += publication.listenerDroppedFrames;
   }
 }

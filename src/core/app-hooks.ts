@@ -30,9 +30,12 @@ export function appHook<T extends object>(host: AppHost, key: HookKey<T>): T | u
   return typeof provider.hook === 'function' ? provider.hook(key) : undefined;
 }
 
-/** HTTP: a GET of a file goes through `client:onRead(file, params)`. */
+/**
+ * A client reading a file goes through `client:onRead(file, params)`: an HTTP GET, and a Flash
+ * player playing a media file by name (VOD over RTMP/RTMFP).
+ */
 export interface HTTPReadHook {
-  /** the decision for a GET of `file`; throws CallFailed to refuse */
+  /** the decision for reading `file`; throws CallFailed to refuse */
   onRead(client: Client, file: string, params: Table): ReadDecision;
 }
 export const HTTP_READ = new HookKey<HTTPReadHook>('http.onRead');
@@ -71,3 +74,21 @@ export interface ScriptHandlerHooks {
   publicationHandlesMedia(publication: Publication): boolean;
 }
 export const SCRIPT_HANDLERS = new HookKey<ScriptHandlerHooks>('scripts.handlers');
+
+/**
+ * Recording a publication: MonaServer2's `client:onWrite(file, params)` asked before a client's
+ * publication is recorded, and the events `publication:onRecord(file)` /
+ * `publication:onRecordStop(file, info)`.
+ */
+export interface RecordingHooks {
+  /**
+   * The file to write for `client` (relative to its app folder): `file` itself, another name
+   * (redirection), or null when the script says no; throws CallFailed to refuse with a message.
+   */
+  onWrite(client: Client, file: string, params: Table): string | null;
+  /** the recording is open and takes the publication's frames */
+  onRecord(publication: Publication, file: string): void;
+  /** the recording ended (`info`: duration, bytes, frames, droppedFrames, error) */
+  onRecordStop(publication: Publication, file: string, info: Table): void;
+}
+export const RECORDING = new HookKey<RecordingHooks>('recording');

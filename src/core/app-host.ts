@@ -44,8 +44,12 @@ export interface AppHost {
   onConnection(client: Client, args: Value[]): Table | null;
   onDisconnection(client: Client): void;
   onAddressChanged(client: Client, oldAddress: string): void;
-  /** RPC `client:method(...)`: returns the results; throws CallFailed/MethodNotFound */
-  call(client: Client, method: string, args: Value[]): Value[];
+  /**
+   * RPC `client:method(...)`: returns the results; throws CallFailed/MethodNotFound. A Promise when
+   * the method is asynchronous (a JavaScript app's async function): the protocol answers that call
+   * when it settles (rejected with CallFailed), keeping its own rule of reply order.
+   */
+  call(client: Client, method: string, args: Value[]): Value[] | Promise<Value[]>;
   /** data without a method name → `client:onMessage(...)`; returns its results */
   onMessage(client: Client, args: Value[]): Value[];
 

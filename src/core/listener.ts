@@ -127,7 +127,7 @@ export class Listener {
         if (queued > limits.dropBytes || (this.unbuffered && queued > 0 && !frame.key)) {
           this.waitKey = true;
           this.videoQOS.drop();
-          this.publication.droppedFrames++;
+          this.publication.listenerDroppedFrames++;
           return;
         }
         if (this.waitKey) {
@@ -162,7 +162,7 @@ export class Listener {
       this.lastTime = time;
     }
     const qos = frame.type === MediaType.Video ? this.videoQOS : frame.type === MediaType.Audio ? this.audioQOS : this.dataQOS;
-    qos.add(frame.payload.length);
+    qos.add(frame.payload.length, Date.now(), this.client?.ping ?? 0);
     this.sink.writeMedia(frame, time);
   }
 

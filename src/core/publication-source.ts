@@ -23,9 +23,19 @@ export interface PublicationSource {
   closePublication(code: string | null, description: string | null): void;
   /** who feeds it when no client does (a relay: "relay from server 10.0.0.2:1936"), for logs */
   readonly endpoint?: string;
+  /**
+   * Something the server tells the publisher about its publication besides closing it: a
+   * recording started, stopped or failed (`NetStream.Record.Start`…). Optional: a publisher without
+   * a status channel is not told.
+   */
+  notify?(code: string, description: string): void;
 }
 
 export interface PublishOptions {
   type?: PublishType;
   source?: PublicationSource | null;
+  /** with type record/append: the file the request named ("cam.mp4"), relative to the app folder; none = `<name>.flv` */
+  record?: string | null;
+  /** the app folder the publication belongs to when no client publishes it (a script's app); default the client's path */
+  app?: string;
 }

@@ -57,10 +57,23 @@ export class Publication {
   source: PublicationSource | null = null;
   /** the publish request's type ("live", "record", "append") */
   publishType: PublishType = 'live';
+  /** with type record/append: the file name the request named (none: `<name>.flv`) */
+  recordFile: string | null = null;
+  /** the app of the current publish: the publisher's path, or the app of the script that publishes */
+  app = '';
   running = false;
   /** last media time pushed (ms) */
   lastTime = 0;
+  /**
+   * Video frames dropped because the publisher's transport lost part of the stream (MonaServer's
+   * `publication.droppedFrames`): after a loss the frames that follow cannot be decoded, so they are
+   * dropped up to the next key frame, for every listener and observer.
+   */
   droppedFrames = 0;
+  /** frames dropped for listeners too slow for them (congestion), all listeners together */
+  listenerDroppedFrames = 0;
+  /** a loss broke the video: frames wait for the next key frame */
+  private videoBroken = false;
   readonly audioQOS = new QualityOfService();
   readonly videoQOS = new QualityOfService();
   readonly dataQOS = new QualityOfService();
@@ -77,6 +90,8 @@ export class Publication {
   private observers: readonly PublicationObserver[] = [];
   private derivedStates: Map<DerivedKey<DerivedState>, DerivedState> | undefined;
   private dropped = false;
+  /** services keeping this publication in the registry without a publisher or listener (an HLS stream still watched) */
+  private holds = 0;
 
   constructor(readonly name: string) {}
 
@@ -88,6 +103,7 @@ export class Publication {
   start(publisher: Client | null): void {
     this.publisher = publisher;
     this.running = true;
+    this.videoBroken = false;
     this.hasVideo = this.hasAudio = false;
     this.audioConfig = this.videoConfig = this.metadata = null;
     this.properties = new Table();
@@ -143,6 +159,30 @@ export class Publication {
     closeState(state);
   }
 
+  /**
+   * What the derived states say about themselves (an HLS stream's viewers, a recording's file),
+   * for the admin API: each state with a `view()` method, by its key's name.
+   */
+  derivedViews(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    if (!this.derivedStates) return out;
+    for (const [key, state] of this.derivedStates) {
+      const view = (state as { view?: unknown }).view;
+      if (typeof view === 'function') out[key.name] = view.call(state);
+    }
+    return out;
+  }
+
+  /** true while a service holds the publication in the registry (see Publications.hold) */
+  get held(): boolean {
+    return this.holds > 0;
+  }
+
+  /** @internal Publications.hold's counter */
+  addHold(delta: number): void {
+    this.holds = Math.max(0, this.holds + delta);
+  }
+
   /** The registry dropped this publication: every derived state is closed. */
   drop(): void {
     this.dropped = true;
@@ -160,31 +200,50 @@ export class Publication {
     return this.listenerSet.delete(listener);
   }
 
-  pushAudio(time: number, payload: Buffer): void {
+  /**
+   * An audio frame. `latency`: a latency sample (ms) for the QoS, the publisher's ping by default;
+   * `lost`: messages of this stream its transport lost since the previous one.
+   */
+  pushAudio(time: number, payload: Buffer, latency?: number, lost = 0): void {
     if (!this.running || payload.length === 0) return;
     const frame = new MediaFrame(MediaType.Audio, time, payload);
     this.hasAudio = true;
     if (frame.config) this.audioConfig = frame;
-    this.audioQOS.add(payload.length);
+    const now = Date.now();
+    this.audioQOS.lost(lost, now);
+    this.audioQOS.add(payload.length, now, latency ?? this.publisher?.ping ?? 0);
     for (const o of this.observers) o.onAudio?.(frame);
     this.dispatch(frame);
   }
 
-  pushVideo(time: number, payload: Buffer): void {
+  /** A video frame (`latency` and `lost` as for pushAudio); after a loss, frames wait for a key frame. */
+  pushVideo(time: number, payload: Buffer, latency?: number, lost = 0): void {
     if (!this.running || payload.length === 0) return;
     const frame = new MediaFrame(MediaType.Video, time, payload);
     this.hasVideo = true;
     if (frame.config) this.videoConfig = frame;
-    this.videoQOS.add(payload.length);
+    const now = Date.now();
+    this.videoQOS.lost(lost, now);
+    this.videoQOS.add(payload.length, now, latency ?? this.publisher?.ping ?? 0);
+    if (lost > 0) this.videoBroken = true;
+    if (this.videoBroken && !frame.config) {
+      if (!frame.key) {
+        this.droppedFrames++;
+        return;
+      }
+      this.videoBroken = false;
+    }
     for (const o of this.observers) o.onVideo?.(frame);
     this.dispatch(frame);
   }
 
-  /** A data message (e.g. AMF0 `onCuePoint`, WebSocket JSON). */
-  pushData(payload: Buffer, dataType: DataType = DataType.AMF0, time = this.lastTime): void {
+  /** A data message (e.g. AMF0 `onCuePoint`, WebSocket JSON); `latency` and `lost` as for pushAudio. */
+  pushData(payload: Buffer, dataType: DataType = DataType.AMF0, time = this.lastTime, latency?: number, lost = 0): void {
     if (!this.running) return;
     const frame = new MediaFrame(MediaType.Data, time, payload, dataType);
-    this.dataQOS.add(payload.length);
+    const now = Date.now();
+    this.dataQOS.lost(lost, now);
+    this.dataQOS.add(payload.length, now, latency ?? this.publisher?.ping ?? 0);
     for (const o of this.observers) o.onData?.(frame);
     this.dispatch(frame);
   }

@@ -7,6 +7,20 @@ import { Listener, type MediaSink } from './listener';
 import { Publication } from './publication';
 import type { PublishOptions } from './publication-source';
 
+/** A service told when publishing and playing start and end (recording, relays), besides the access log. */
+export interface PublicationsWatcher {
+  /** after the publisher was accepted and the publication started, before its first frame */
+  published?(publication: Publication, client: Client | null): void;
+  /** after the publisher stopped (listeners were told), before the scripts' onUnpublish */
+  unpublished?(publication: Publication, client: Client | null): void;
+  /** a listener was added (its publication may not run yet: it waits for a publisher) */
+  subscribed?(listener: Listener): void;
+  /** a listener ended */
+  unsubscribed?(listener: Listener): void;
+  /** want(name) / its release: `name` is wanted (or no longer) without a listener */
+  wanted?(name: string): void;
+}
+
 /**
  * The registry of publications (`mona.publications`) and the publish/play flow every protocol
  * shares: name uniqueness (BadName), script approval (onPublish/onSubscribe), listeners waiting for
@@ -14,50 +28,15 @@ import type { PublishOptions } from './publication-source';
  */
 export class Publications implements Iterable<Publication> {
   private readonly byName = new Map<string, Publication>();
-  /** told every publish, play, end and refusal: the access log first, then watch()ers (relays) */
-  private observers: readonly Partial<StreamObserver>[];
-  /** names something other than a listener keeps wanted (hold()), with their count */
-  private readonly holds = new Map<string, number>();
+  private watchers: readonly PublicationsWatcher[] = [];
+  /** names something other than a listener keeps wanted (want()), with their count */
+  private readonly wants = new Map<string, number>();
 
   constructor(
     private readonly host: () => AppHost,
-    /** the access log; none in unit tests */
-    observer: StreamObserver | null = null,
-  ) {
-    this.observers = observer ? [observer] : [];
-  }
-
-  /** Adds an observer of publishes, plays and their ends; returns the function that removes it. */
-  watch(observer: Partial<StreamObserver>): () => void {
-    this.observers = [...this.observers, observer];
-    return () => {
-      this.observers = this.observers.filter((o) => o !== observer);
-    };
-  }
-
-  /**
-   * Keeps `name` wanted without a listener (an HLS viewer between two playlist requests): what
-   * makes a relay fetch a publication that lives on another server counts it as a player. Returns
-   * the function that lets go (once).
-   */
-  hold(name: string): () => void {
-    this.holds.set(name, (this.holds.get(name) ?? 0) + 1);
-    for (const o of this.observers) o.held?.(name);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const n = (this.holds.get(name) ?? 1) - 1;
-      if (n > 0) this.holds.set(name, n);
-      else this.holds.delete(name);
-      for (const o of this.observers) o.released?.(name);
-    };
-  }
-
-  /** how many hold()s keep `name` wanted */
-  held(name: string): number {
-    return this.holds.get(name) ?? 0;
-  }
+    /** told every publish, play, end and refusal (the access log); none in unit tests */
+    private readonly observer: StreamObserver | null = null,
+  ) {}
 
   get(name: string): Publication | undefined {
     return this.byName.get(name);
@@ -79,10 +58,17 @@ export class Publications implements Iterable<Publication> {
   publish(client: Client | null, name: string, options: PublishOptions = {}): Publication {
     try {
       const pub = this.startPublishing(client, name, options);
-      for (const o of this.observers) o.published?.(pub, client);
+      this.observer?.published(pub, client);
+      for (const w of this.watchers) {
+        try {
+          w.published?.(pub, client);
+        } catch {
+          // a service's failure (recording) never refuses the publisher
+        }
+      }
       return pub;
     } catch (e) {
-      for (const o of this.observers) o.refused?.(client, 'publish', name, (e as Error).message);
+      this.observer?.refused(client, 'publish', name, (e as Error).message);
       throw e;
     }
   }
@@ -96,6 +82,8 @@ export class Publications implements Iterable<Publication> {
     pub.publisher = client;
     pub.source = options.source ?? null;
     pub.publishType = options.type ?? 'live';
+    pub.recordFile = pub.publishType === 'live' ? null : (options.record ?? null);
+    pub.app = options.app ?? client?.path ?? '';
     try {
       this.host().onPublish(client, pub);
     } catch (e) {
@@ -114,7 +102,14 @@ export class Publications implements Iterable<Publication> {
     if (!pub.running) return;
     const client = pub.publisher;
     pub.stop();
-    for (const o of this.observers) o.unpublished?.(pub, client);
+    this.observer?.unpublished(pub, client);
+    for (const w of this.watchers) {
+      try {
+        w.unpublished?.(pub, client);
+      } catch {
+        // a service's failure never keeps the scripts from hearing of the end
+      }
+    }
     this.host().onUnpublish(client, pub);
     this.dropIfIdle(pub);
   }
@@ -126,10 +121,11 @@ export class Publications implements Iterable<Publication> {
   subscribe(client: Client | null, name: string, sink: MediaSink, parameters: Table = new Table()): Listener {
     try {
       const listener = this.startListening(client, name, sink, parameters);
-      for (const o of this.observers) o.subscribed?.(listener);
+      this.observer?.subscribed(listener);
+      for (const w of this.watchers) w.subscribed?.(listener);
       return listener;
     } catch (e) {
-      for (const o of this.observers) o.refused?.(client, 'play', name, (e as Error).message);
+      this.observer?.refused(client, 'play', name, (e as Error).message);
       throw e;
     }
   }
@@ -160,7 +156,8 @@ export class Publications implements Iterable<Publication> {
     const pub = listener.publication;
     listener.detach();
     if (!pub.removeListener(listener)) return;
-    for (const o of this.observers) o.unsubscribed?.(listener, reason);
+    this.observer?.unsubscribed(listener, reason);
+    for (const w of this.watchers) w.unsubscribed?.(listener);
     try {
       this.host().onUnsubscribe(listener.client, listener);
     } finally {
@@ -169,10 +166,58 @@ export class Publications implements Iterable<Publication> {
     }
   }
 
+  /** Adds a service told of every publish and unpublish; returns the function that removes it. */
+  watch(watcher: PublicationsWatcher): () => void {
+    this.watchers = [...this.watchers, watcher];
+    return () => {
+      this.watchers = this.watchers.filter((w) => w !== watcher);
+    };
+  }
+
+  /**
+   * Keeps `name` wanted without a listener, as a player would (a script handling the media of a
+   * publication another process of this server receives): relays fetch a publication that runs
+   * elsewhere while it is wanted. Returns the function that lets go (once).
+   */
+  want(name: string): () => void {
+    this.wants.set(name, (this.wants.get(name) ?? 0) + 1);
+    for (const w of this.watchers) w.wanted?.(name);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = (this.wants.get(name) ?? 1) - 1;
+      if (n > 0) this.wants.set(name, n);
+      else this.wants.delete(name);
+      for (const w of this.watchers) w.wanted?.(name);
+    };
+  }
+
+  /** how many want()s keep `name` wanted */
+  wanted(name: string): number {
+    return this.wants.get(name) ?? 0;
+  }
+
+  /**
+   * Keeps `pub` in the registry while its publisher is gone and nobody listens (an HLS stream that
+   * players still fetch waits for the publisher to come back, so its segments continue after a
+   * discontinuity instead of starting over). Returns the release; the last release drops it if idle.
+   */
+  hold(pub: Publication): () => void {
+    pub.addHold(1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      pub.addHold(-1);
+      this.dropIfIdle(pub);
+    };
+  }
+
   private dropIfIdle(pub: Publication): void {
-    if (pub.running || pub.listeners.size !== 0 || this.byName.get(pub.name) !== pub) return;
+    if (pub.running || pub.listeners.size !== 0 || pub.held || this.byName.get(pub.name) !== pub) return;
     this.byName.delete(pub.name);
-    for (const o of this.observers) o.removed?.(pub);
+    this.observer?.removed(pub);
     pub.drop();
   }
 }

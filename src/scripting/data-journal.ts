@@ -1,9 +1,11 @@
 /**
  * Write-ahead journal of the persistent `data` store: every change is appended here first, in one
- * file, with group commit (the changes of a few milliseconds written and fdatasync'd together on
- * the thread pool), so a change a script made is on disk within milliseconds whatever the number of
- * keys it touched; MonaServer's one-folder-per-key layout is then brought up to date in the
- * background, at its own pace. At start the store loads that layout and replays the journal on top.
+ * file, with group commit: the changes of a few milliseconds are written together (in the event
+ * loop: microseconds into the page cache, after which a killed process loses nothing) and
+ * fdatasync'd together on the thread pool (after which a power loss loses nothing). So a change a
+ * script made is safe within milliseconds whatever the number of keys it touched; MonaServer's
+ * one-folder-per-key layout is then brought up to date in the background, at its own pace. At
+ * start the store loads that layout and replays the journal on top.
  *
  * Format: a sequence of records `[u32 length][u32 crc32 of the body][body]`, body = op (1 byte),
  * key count (u16), each key (u16 length + UTF-8 bytes), then for `set` the value's bytes. A record
@@ -11,8 +13,8 @@
  * after it are dropped (truncated) at open, never half-applied.
  *
  * Compaction: once the layout holds every change of the journal but those of a few paths, the
- * journal is replaced by records rebuilding just those paths (written to a temporary file,
- * fsync'd, renamed over the journal); with nothing pending it is simply truncated.
+ * journal is replaced by records rebuilding just those paths (written to a temporary file renamed
+ * over the journal); with nothing pending it is simply truncated.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -122,16 +124,18 @@ function decodeBody(body: Buffer): JournalRecord | null {
 export class DataJournal {
   readonly file: string;
   private fd = -1;
-  /** bytes in the file (what is written, not what is buffered) */
+  /** bytes in the file */
   private size = 0;
   private buffer: Buffer[] = [];
   private buffered = 0;
-  /** promises waiting for the records appended before them to be durable */
-  private waiters: Array<() => void> = [];
   private timer: NodeJS.Timeout | null = null;
-  /** writes and compactions run one after another on the thread pool, in this chain */
-  private chain: Promise<void> = Promise.resolve();
-  private running = 0;
+  /** waiting for the records appended before them to be written */
+  private waitingWrite: Array<() => void> = [];
+  /** written, waiting for an fdatasync that starts after their write */
+  private waitingSync: Array<() => void> = [];
+  /** an fdatasync on the thread pool (one at a time; another is asked for when it ends) */
+  private syncing = false;
+  private syncAgain = false;
   private readonly commitIntervalMs: number;
   readonly compactBytes: number;
   private failed = false;
@@ -186,152 +190,148 @@ export class DataJournal {
     const b = encodeRecord(r);
     this.buffer.push(b);
     this.buffered += b.length;
-    if (!this.timer) this.timer = setTimeout(() => this.scheduleCommit(), this.commitIntervalMs);
+    if (!this.timer) this.timer = setTimeout(() => this.commit(), this.commitIntervalMs);
   }
 
   /** Resolves once every record appended so far is written and fdatasync'd. */
   committed(): Promise<void> {
-    if (!this.buffered && !this.running) return Promise.resolve();
+    if (!this.buffered && !this.syncing && !this.waitingSync.length) return Promise.resolve();
     return new Promise((resolve) => {
-      this.waiters.push(resolve);
-      if (this.buffered) this.scheduleCommit();
-    });
-  }
-
-  private enqueue(op: () => Promise<void>): Promise<void> {
-    this.running++;
-    const job = this.chain
-      .then(op)
-      .catch((e: Error) => {
-        if (!this.failed) this.logger.error('DataStore', `journal ${this.file}: ${e.message}`);
-        this.failed = true;
-      })
-      .finally(() => {
-        this.running--;
-      });
-    this.chain = job;
-    return job;
-  }
-
-  private scheduleCommit(): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
-    if (this.fd < 0) return;
-    // the records are taken when the write runs, not now: a compaction queued before it must
-    // not be followed by records older than its snapshot
-    void this.enqueue(async () => {
-      const waiting = this.waiters;
-      this.waiters = [];
-      if (this.buffered) {
-        const data = this.buffer.length === 1 ? this.buffer[0] : Buffer.concat(this.buffer, this.buffered);
-        this.buffer = [];
-        this.buffered = 0;
-        const at = this.size;
-        this.size += data.length;
-        try {
-          await writeAll(this.fd, data, at);
-          await fdatasync(this.fd);
-        } finally {
-          for (const w of waiting) w();
-        }
-      } else for (const w of waiting) w();
+      if (this.buffered) this.waitingWrite.push(resolve);
+      else {
+        this.waitingSync.push(resolve);
+        this.requestSync();
+      }
+      if (this.buffered && !this.timer) this.timer = setTimeout(() => this.commit(), 0);
     });
   }
 
   /**
-   * Replaces the journal's content by what `snapshot` returns when the compaction runs (the
-   * records rebuilding the changes the layout does not hold yet; everything appended before is
-   * covered by it, everything appended after follows it).
+   * Writes what gathered since the last commit, in the event loop: a write into the page cache
+   * takes microseconds, and once it is there a killed process loses nothing. (Handed to the thread
+   * pool it would queue behind the layout's fsyncs, and a SIGKILL meanwhile would lose it.) The
+   * fdatasync that makes it survive a power loss runs on the thread pool.
    */
-  compact(snapshot: () => JournalRecord[]): Promise<void> {
-    return this.enqueue(async () => {
-      const waiting = this.waiters;
-      this.waiters = [];
-      this.buffer = [];
-      this.buffered = 0;
-      if (this.timer) {
-        clearTimeout(this.timer);
-        this.timer = null;
-      }
-      try {
-        const records = snapshot();
-        if (records.length === 0) {
-          await ftruncate(this.fd, 0);
-          await fdatasync(this.fd);
-          this.size = 0;
-          return;
-        }
+  private commit(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.fd < 0 || !this.buffered) return;
+    const data = this.buffer.length === 1 ? this.buffer[0] : Buffer.concat(this.buffer, this.buffered);
+    this.buffer = [];
+    this.buffered = 0;
+    try {
+      writeAllSync(this.fd, data, this.size);
+      this.size += data.length;
+    } catch (e) {
+      this.fail(e as Error);
+    }
+    this.waitingSync.push(...this.waitingWrite);
+    this.waitingWrite = [];
+    this.requestSync();
+  }
+
+  private fail(e: Error): void {
+    if (!this.failed) this.logger.error('DataStore', `journal ${this.file}: ${e.message}`);
+    this.failed = true;
+  }
+
+  /** One fdatasync at a time; the writers waiting when it starts are released when it ends. */
+  private requestSync(): void {
+    if (this.syncing) {
+      this.syncAgain = true;
+      return;
+    }
+    const waiting = this.waitingSync;
+    this.waitingSync = [];
+    this.syncing = true;
+    this.syncAgain = false;
+    const fd = this.fd;
+    fs.fdatasync(fd, (err) => {
+      this.syncing = false;
+      if (err) this.fail(err);
+      // a compaction replaced the file meanwhile: the old descriptor is ours to close now
+      if (fd !== this.fd) closeQuietly(fd);
+      for (const w of waiting) w();
+      if (this.syncAgain || this.waitingSync.length) this.requestSync();
+    });
+  }
+
+  /**
+   * Replaces the journal's content by `records` (the records rebuilding the changes the layout
+   * does not hold yet): every record appended before is covered by them, those appended after
+   * follow them. Done in the event loop like commits (at most the compaction threshold's worth of
+   * bytes, rarely), so no commit can land in the file being replaced.
+   */
+  compact(records: JournalRecord[]): void {
+    if (this.fd < 0) return;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    // what was appended but not written is covered by the records
+    this.buffer = [];
+    this.buffered = 0;
+    this.waitingSync.push(...this.waitingWrite);
+    this.waitingWrite = [];
+    try {
+      if (records.length === 0) {
+        fs.ftruncateSync(this.fd, 0);
+        this.size = 0;
+      } else {
         const data = Buffer.concat(records.map(encodeRecord));
         const tmp = `${this.file}.~tmp`;
         const fd = fs.openSync(tmp, 'w');
         try {
-          await writeAll(fd, data, 0);
-          await fdatasync(fd);
+          writeAllSync(fd, data, 0);
           fs.renameSync(tmp, this.file);
         } catch (e) {
           fs.closeSync(fd);
           throw e;
         }
-        fs.closeSync(this.fd);
+        const old = this.fd;
         this.fd = fd;
         this.size = data.length;
-        fsyncDirSync(path.dirname(this.file));
-      } finally {
-        for (const w of waiting) w();
+        if (!this.syncing) closeQuietly(old);
+        syncFolder(path.dirname(this.file)); // the rename itself, on the thread pool
       }
-    });
+    } catch (e) {
+      this.fail(e as Error);
+    }
+    this.requestSync();
   }
 
   /** Writes and syncs what is buffered, blocking (process exit). */
   flushSync(): void {
-    if (this.fd < 0 || !this.buffered) return;
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
-    const data = Buffer.concat(this.buffer, this.buffered);
-    this.buffer = [];
-    this.buffered = 0;
-    // a write on the thread pool took its offset before this one: both land where they belong
-    let o = 0;
-    while (o < data.length) o += fs.writeSync(this.fd, data, o, data.length - o, this.size + o);
-    this.size += data.length;
+    if (this.fd < 0) return;
+    this.commit();
     fs.fdatasyncSync(this.fd);
   }
 
   async close(): Promise<void> {
     await this.committed();
-    await this.chain;
-    if (this.fd >= 0) fs.closeSync(this.fd);
+    if (this.fd >= 0) closeQuietly(this.fd);
     this.fd = -1;
   }
 }
 
-function writeAll(fd: number, data: Buffer, position: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const step = (done: number): void => {
-      if (done >= data.length) return resolve();
-      fs.write(fd, data, done, data.length - done, position + done, (err, n) => (err ? reject(err) : step(done + n)));
-    };
-    step(0);
+function writeAllSync(fd: number, data: Buffer, position: number): void {
+  let o = 0;
+  while (o < data.length) o += fs.writeSync(fd, data, o, data.length - o, position + o);
+}
+
+function syncFolder(dir: string): void {
+  fs.open(dir, 'r', (err, fd) => {
+    if (err) return;
+    fs.fsync(fd, () => fs.close(fd, () => {}));
   });
 }
 
-function fdatasync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
-}
-
-function ftruncate(fd: number, len: number): Promise<void> {
-  return new Promise((resolve, reject) => fs.ftruncate(fd, len, (err) => (err ? reject(err) : resolve())));
-}
-
-function fsyncDirSync(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
+function closeQuietly(fd: number): void {
   try {
-    fs.fsyncSync(fd);
-  } finally {
     fs.closeSync(fd);
+  } catch {
+    // already closed
   }
 }

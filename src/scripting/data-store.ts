@@ -155,7 +155,6 @@ export class DataStore {
   /** paths whose last write failed: retried, and kept in the journal until they succeed */
   private readonly failed = new Map<string, string[]>();
   private retryTimer: NodeJS.Timeout | null = null;
-  private compacting = false;
   /** queued paths, by their joined key, in first-queued order */
   private readonly dirty = new Map<string, string[]>();
   /** paths being written now, by joined key */
@@ -424,7 +423,10 @@ export class DataStore {
   async flush(): Promise<void> {
     if (this.dirty.size && !this.draining) this.queue(this.dirty.values().next().value as string[]);
     while (this.draining) await this.draining;
-    if (this.journal?.isOpen) await this.journal.compact(() => this.journalSnapshot());
+    if (this.journal?.isOpen) {
+      this.journal.compact(this.journalSnapshot());
+      await this.journal.committed();
+    }
   }
 
   /**
@@ -433,10 +435,9 @@ export class DataStore {
    */
   private compactJournal(): void {
     const j = this.journal;
-    if (!j?.isOpen || j.bytes === 0 || this.compacting) return;
+    if (!j?.isOpen || j.bytes === 0) return;
     if ((this.dirty.size || this.inFlight.size) && j.bytes < j.compactBytes) return;
-    this.compacting = true;
-    void j.compact(() => this.journalSnapshot()).finally(() => (this.compacting = false));
+    j.compact(this.journalSnapshot());
   }
 
   /** Records rebuilding the current state of every path the layout may not hold yet. */

@@ -6,9 +6,10 @@
 import type { ServerContext } from '../core/context';
 import type { EngineEntry } from './runtime/engine';
 import { ScriptHost } from './runtime/host';
+import { jsEngineEntry } from './js/binding';
 import { luaEngineEntry } from './lua/open';
 
-export const ENGINES: readonly EngineEntry[] = [luaEngineEntry()];
+export const ENGINES: readonly EngineEntry[] = [luaEngineEntry(), jsEngineEntry()];
 
 /** The server's application layer: the script runtime over every registered language. */
 export function createScriptHost(ctx: ServerContext, engines: readonly EngineEntry[] = ENGINES): ScriptHost {

@@ -13,7 +13,8 @@
  *    (disable with `{ dates: false }`).
  *  - ByteArray `{__raw = bytes}` → `{"__raw":"<base64>"}`, and that object reads back as a ByteArray.
  *  - typed object `{__type = "Class", …}` → an object whose first key is "__type".
- *  - Dictionary (`__size`) → an object keyed by the keys' text.
+ *  - Dictionary (`__size`) → an object keyed by the keys' text, `__size` one of its members (as
+ *    MonaServer writes it), so the table reads back the same.
  * A bare Buffer (bytes not meant as text) becomes a JSON string: its UTF-8 text when it is valid
  * UTF-8, else one character per byte (Latin-1), so nothing is lost silently.
  * Numbers print in the shortest form that reads back as the same double (integers without ".0");
@@ -331,15 +332,15 @@ function writeTable(t: Table, out: string[], depth: number): void {
 function writeObject(t: Table, out: string[], depth: number): void {
   out.push('{');
   let first = true;
-  const dictionary = t.fields.has('__size');
   const type = t.fields.get('__type');
   if (typeof type === 'string') {
     out.push('"__type":', JSON.stringify(type));
     first = false;
   }
+  // a Dictionary's `__size` stays a member, as MonaServer writes it (JSON has no dictionary), so
+  // that it reads back as the same table
   for (const [k, v] of t.fields) {
     if (k === '__type' && typeof type === 'string') continue;
-    if (dictionary && k === '__size') continue;
     const name = keyText(k);
     if (name === null) continue;
     if (!first) out.push(',');

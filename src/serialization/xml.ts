@@ -16,10 +16,12 @@
  *    In MonaServer scripts, element.childName also finds the first child element of that name:
  *    `xmlIndex` implements both lookups for the Lua bridge's __index metamethod.
  *
- * Writing (`encodeXML([doc])`): instructions first (`<?name k="v"?>`), then the items; a value that
+ * Writing (`encodeXML([doc])`): instructions first (`<?name k="v" ?>`), then the items; a value that
  * is itself an element table (has `__name`) is written as that element. Attribute values may be
  * strings, numbers or booleans; text items may be strings or numbers. Text and attributes are
- * escaped (MonaServer wrote them raw). An element without items is written `<name/>`.
+ * escaped (MonaServer wrote them raw). Tags are spaced as MonaServer writes them, a space after
+ * the name and after each attribute (`<h2 class="opt" >`, `<name />` without items), so that a
+ * document read and written again is the text MonaServer would give (its own XML test compares it).
  * Anything that cannot become well-formed XML (missing/invalid `__name`, a table as an attribute
  * value, too deep nesting) throws a TypeError/RangeError naming the problem.
  */
@@ -93,17 +95,17 @@ function writeDocument(doc: Table, out: string[]): void {
   for (const [k, v] of doc.fields) {
     if (typeof k !== 'string' || !isXMLName(k)) throw new TypeError(`XML: bad instruction name ${String(k)}`);
     if (!(v instanceof Table)) throw new TypeError(`XML: instruction ${k} must be a table of attributes`);
-    out.push('<?', k);
+    out.push('<?', k, ' ');
     for (const [name, value] of v.fields) {
       if (name === '__value') continue;
       // instruction content is not entity-decoded by readers: write it raw, in a quote it lacks
       const text = scalarText(value, k);
       const quote = text.includes('"') ? "'" : '"';
       if (text.includes(quote) || text.includes('?>')) throw new TypeError(`XML: value of ${String(name)} in <?${k}?> cannot be written`);
-      out.push(' ', attributeName(name, k), '=', quote, text, quote);
+      out.push(attributeName(name, k), '=', quote, text, quote, ' ');
     }
     const body = v.fields.get('__value');
-    if (typeof body === 'string' && body) out.push(' ', body.replace(/\?>/g, '? >'));
+    if (typeof body === 'string' && body) out.push(body.replace(/\?>/g, '? >'), ' ');
     out.push('?>');
   }
   for (const item of doc.items) {
@@ -118,11 +120,11 @@ function writeElement(e: Table, out: string[], depth: number): void {
   if (typeof name !== 'string' || !isXMLName(name)) {
     throw new TypeError(`XML: an element needs a valid __name (got ${JSON.stringify(name ?? null)})`);
   }
-  out.push('<', name);
+  out.push('<', name, ' ');
   for (const [k, v] of e.fields) {
     // tables are not attributes; non-string keys have no XML form (MonaServer skips them too)
     if (typeof k !== 'string' || k === '__name' || k === '__value' || v instanceof Table) continue;
-    out.push(' ', attributeName(k, name), '="', escapeXMLAttribute(scalarText(v, name)), '"');
+    out.push(attributeName(k, name), '="', escapeXMLAttribute(scalarText(v, name)), '" ');
   }
   const shortcut = e.fields.get('__value');
   const items: Value[] = e.items.length ? e.items : shortcut !== undefined && shortcut !== null ? [shortcut] : [];

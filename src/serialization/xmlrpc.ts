@@ -278,9 +278,9 @@ function writeTable(t: Table, out: string[], depth: number): void {
 function writeStruct(t: Table, out: string[], depth: number): void {
   const type = t.fields.get('__type');
   out.push(typeof type === 'string' ? `<value><struct type="${escapeXMLAttribute(type)}">` : '<value><struct>');
-  const dictionary = t.fields.has('__size');
+  // a Dictionary's `__size` stays a member, as MonaServer writes it (XML-RPC has no dictionary)
   for (const [k, v] of t.fields) {
-    if ((k === '__type' && typeof type === 'string') || (dictionary && k === '__size')) continue;
+    if (k === '__type' && typeof type === 'string') continue;
     const name = typeof k === 'string' ? k : typeof k === 'number' ? formatNumber(k) : typeof k === 'boolean' ? String(k) : null;
     if (name === null) continue; // a table key has no XML-RPC form
     out.push('<member><name>', escapeXMLText(name), '</name>');

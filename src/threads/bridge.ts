@@ -66,6 +66,8 @@ export class ScriptBridge implements EffectSink {
   /** clients served since the last sweep: their hints are looked at again then */
   private readonly touched = new Set<RemoteClient>();
   private sweeps = 0;
+  /** tokens of asynchronous RPCs */
+  private pendingCalls = 0;
 
   constructor(
     private readonly ctx: ServerContext,
@@ -147,7 +149,7 @@ export class ScriptBridge implements EffectSink {
     try {
       result = this.dispatch(worker.index, op, args);
     } catch (e) {
-      [status, result] = refusal(e);
+      [status, result] = e instanceof PendingCall ? [Status.Pending, e.token] : refusal(e);
       if (status === Status.CallFailed && !(e instanceof CallFailed)) this.ctx.logger.error('Threads', `${op} from worker ${worker.index}: ${(e as Error).stack ?? e}`);
     } finally {
       this.current = previous;
@@ -217,7 +219,15 @@ export class ScriptBridge implements EffectSink {
         const c = this.client(a[0], a[1]);
         if (!c) throw new CallFailed('client gone');
         try {
-          return new Table(host.call(c, text(a[2]), items(a[3])));
+          const results = host.call(c, text(a[2]), items(a[3]));
+          if (!(results instanceof Promise)) return new Table(results);
+          // the worker does not wait: its protocol answers this call when `settle` comes
+          const token = ++this.pendingCalls;
+          results.then(
+            (values) => this.effect(worker, ['settle', token, Status.Ok, new Table(values)]),
+            (e: unknown) => this.effect(worker, ['settle', token, ...refusal(e)]),
+          );
+          throw new PendingCall(token);
         } finally {
           this.touched.add(c);
         }
@@ -324,13 +334,15 @@ export class ScriptBridge implements EffectSink {
       if (typeof ping === 'number') c.ping = ping;
     }
     for (const e of pubs) {
-      const [name, lastTime, dropped, audio, video, data, audioConfig, videoConfig] = items(e);
+      const [name, lastTime, dropped, audio, video, data, audioConfig, videoConfig, listenerDropped] = items(e);
       const m = this.mirrors.get(text(name));
       const pub = this.ctx.publications.get(text(name));
       if (!m || m.worker !== worker || !pub || pub.source !== m.feed) continue;
       pub.audioQOS.assign(numbers(audio), now);
       pub.videoQOS.assign(numbers(video), now);
       pub.dataQOS.assign(numbers(data), now);
+      // drops towards the worker's players, while no frame comes here (then the primary counts its own)
+      if (typeof listenerDropped === 'number' && m.feed.source === null) pub.listenerDroppedFrames = listenerDropped;
       // while its frames come here, the publication keeps its own time and headers
       if (m.feed.source) continue;
       if (typeof lastTime === 'number') pub.lastTime = lastTime;
@@ -375,14 +387,14 @@ export class ScriptBridge implements EffectSink {
     m.feed.dispose();
   }
 
-  /** Scripts handling a mirrored publication's media make it play here (a hold), and stop it when they stop. */
+  /** Scripts handling a mirrored publication's media make it play here (a want), and stop it when they stop. */
   private watchMedia(name: string): void {
     const m = this.mirrors.get(name);
     const pub = this.ctx.publications.get(name);
     if (!m || !pub || pub.source !== m.feed) return;
     const hooks = appHook(this.ctx.host, SCRIPT_HANDLERS);
     const wants = hooks ? hooks.publicationHandlesMedia(pub) : true;
-    if (wants && !m.release) m.release = this.ctx.publications.hold(name);
+    if (wants && !m.release) m.release = this.ctx.publications.want(name);
     else if (!wants && m.release) {
       m.release();
       m.release = null;
@@ -445,6 +457,11 @@ export class ScriptBridge implements EffectSink {
   publication(name: string): Publication | undefined {
     return this.ctx.publications.get(name);
   }
+}
+
+/** An RPC answered later (Status.Pending): not an error, the way dispatch says so. */
+class PendingCall {
+  constructor(readonly token: number) {}
 }
 
 function asTable(effects: Value[][]): Table {

@@ -6,7 +6,7 @@
  *   connect      clientId, protocol, address, path, query, properties, ping, args      answer: table|null
  *   disconnect   clientId
  *   address      clientId, ping, newAddress, oldAddress                                answer
- *   call         clientId, ping, method, args                                          answer: values
+ *   call         clientId, ping, method, args                                          answer: values, or a token (Pending)
  *   message      clientId, ping, args                                                  answer: values
  *   publish      clientId, ping, name, type                                            answer
  *   unpublish    clientId, ping, name                                                  answer when the client has onUnpublish
@@ -24,7 +24,9 @@
  *   status writerKey code description · flush writerKey full · wclose writerKey ·
  *   reliable writerKey on · newWriter parentKey newKey · close clientId reason ·
  *   cookie clientId name value options · hints clientId flags · receive listenerId audio video ·
- *   pubClose name code description
+ *   pubClose name code description · settle token status result
+ * An RPC whose method is asynchronous (a JavaScript app's async function) answers Pending with a
+ * token at once, so that the worker goes on; `settle` brings its outcome when it is known.
  * A writer's key is its client's id for the main writer, `<client id>.<n>` for a newWriter().
  */
 
@@ -41,6 +43,8 @@ export const enum Status {
   MethodNotFound = 4,
   /** a publish or play refused: result = [code, message] (StreamRefused) */
   StreamRefused = 5,
+  /** an asynchronous RPC: result = its token, the outcome comes later in a `settle` effect */
+  Pending = 6,
 }
 
 /** The client events a worker skips when no script function of the client answers them. */

@@ -53,6 +53,8 @@ export class RemoteHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
   private readonly watched = new Map<Publication, () => void>();
 
   private statsTimer: NodeJS.Timeout | null = null;
+  /** asynchronous RPCs waiting for their outcome, by token */
+  private readonly pending = new Map<number, { resolve: (values: Value[]) => void; reject: (e: unknown) => void }>();
 
   constructor(
     private readonly ctx: ServerContext,
@@ -79,7 +81,7 @@ export class RemoteHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
         new Table([
           p.name, p.lastTime, p.droppedFrames,
           new Table(p.audioQOS.snapshot(now)), new Table(p.videoQOS.snapshot(now)), new Table(p.dataQOS.snapshot(now)),
-          p.audioConfig?.payload ?? null, p.videoConfig?.payload ?? null,
+          p.audioConfig?.payload ?? null, p.videoConfig?.payload ?? null, p.listenerDroppedFrames,
         ]),
       );
     }
@@ -149,8 +151,18 @@ export class RemoteHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     this.ask(['address', client.id, client.ping, client.address, oldAddress]);
   }
 
-  call(client: Client, method: string, args: Value[]): Value[] {
-    return items(this.ask(['call', client.id, client.ping, method, new Table(args)]));
+  call(client: Client, method: string, args: Value[]): Value[] | Promise<Value[]> {
+    const values: Value[] = ['?call', client.id, client.ping, method, new Table(args)];
+    const [status, result, effects] = this.channel.call(values);
+    if (status !== Status.Pending) {
+      this.apply(effects);
+      return items(status === Status.Ok ? result : this.refusal(status as Status, result));
+    }
+    // an asynchronous method: the protocol answers when its `settle` effect comes
+    const token = Number(result);
+    const answer = new Promise<Value[]>((resolve, reject) => this.pending.set(token, { resolve, reject }));
+    this.apply(effects);
+    return answer;
   }
 
   /** A message that waits for its answer: effects applied, then the result (or the refusal thrown). */
@@ -327,6 +339,21 @@ export class RemoteHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
         if (!l) return;
         if (l.receiveAudio !== (e[2] === true)) l.setReceiveAudio(e[2] === true);
         if (l.receiveVideo !== (e[3] === true)) l.setReceiveVideo(e[3] === true);
+        return;
+      }
+      case 'settle': {
+        const token = Number(e[1]);
+        const p = this.pending.get(token);
+        if (!p) return;
+        this.pending.delete(token);
+        if (e[2] === Status.Ok) p.resolve(items(e[3]));
+        else {
+          try {
+            this.refusal(e[2] as Status, e[3] ?? null);
+          } catch (err) {
+            p.reject(err);
+          }
+        }
         return;
       }
       case 'pubClose': {

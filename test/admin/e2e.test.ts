@@ -69,7 +69,7 @@ test('admin API with curl, metrics, dashboard in chromium playing an ffmpeg publ
   assert.deepEqual(info.listening.map((l: { protocol: string }) => l.protocol).sort(), ['HTTP', 'RTMFP', 'RTMP']);
   const bearer = await curl(['-H', `Authorization: Bearer ${PASSWORD}`, `${base}/v1/apps`]);
   assert.equal(bearer.status, 200);
-  assert.deepEqual(JSON.parse(bearer.body.toString()).map((a: { path: string }) => a.path), ['/', '/live'], 'the sample apps');
+  assert.deepEqual(JSON.parse(bearer.body.toString()).map((a: { path: string }) => a.path), ['/', '/api', '/chat', '/live'], 'the sample apps');
 
   // ffmpeg publishes rtmp://host/live/cam (looped so that it lasts the whole test)
   const publisher = run('ffmpeg', [

@@ -342,7 +342,7 @@ test('a slow link is bounded: non-key video dropped, then the relay cut while th
     assert.equal(a.context.publications.get('big')!.listeners.size, 0, 'A cut the relay');
     peak = Math.max(peak, bOnA.queuedBytes());
     assert.ok(peak <= limits.closeBytes + 256 * 1024, `A's queue towards B stayed bounded (peak ${peak})`);
-    assert.ok(a.context.publications.get('big')!.droppedFrames > 0, 'frames were dropped before the cut');
+    assert.ok(a.context.publications.get('big')!.listenerDroppedFrames > 0, 'frames were dropped before the cut');
     assert.match(a.log, /relay to server \S+ stopped playing big .*too slow/);
     assert.equal(a.context.servers.count, 1, 'the link itself lives on');
     // the link drains: B hears the end, asks again after retryMs, and the player gets video again

@@ -160,7 +160,8 @@ test('a lagging listener drops non-key video, resumes on a key frame, and is clo
   pub.pushVideo(120, key(4));
   assert.deepEqual(slow.frames.map((f) => f.frame.payload[5]), [1, 4]);
   assert.deepEqual(fast.frames.map((f) => f.frame.payload[5]), [1, 2, 3, 4]);
-  assert.equal(pub.droppedFrames, 1);
+  assert.equal(pub.listenerDroppedFrames, 1);
+  assert.equal(pub.droppedFrames, 0, 'nothing lost on the way in');
 
   slow.queued = LISTENER_LIMITS.closeBytes + 1;
   pub.pushVideo(160, key(5));
@@ -293,4 +294,32 @@ test('derived state: made once per publication, shared by its users, closed when
   const late = pub.derived(KEY);
   assert.notEqual(late, s1);
   assert.equal(pub.peekDerived(KEY), undefined);
+});
+
+test("a loss on the way in (the publisher's transport) drops video up to the next key frame for everyone, counted in droppedFrames", () => {
+  const pubs = registry();
+  const publisher = new FakeClient('a:1');
+  publisher.ping = 35;
+  const pub = pubs.publish(publisher, 'lossy');
+  const sink = new FakeSink();
+  const listener = pubs.subscribe(null, 'lossy', sink);
+  const seen: number[] = [];
+  pub.observe({ onVideo: (f) => seen.push(f.payload[5]) });
+  pub.pushVideo(0, AVC_CONFIG);
+  pub.pushVideo(0, key(1));
+  pub.pushVideo(40, inter(2));
+  pub.pushVideo(80, inter(3), undefined, 2); // two messages lost before this one
+  pub.pushVideo(120, inter(4));
+  pub.pushVideo(120, AVC_CONFIG); // a codec change always goes through
+  pub.pushVideo(160, key(5));
+  pub.pushVideo(200, inter(6));
+  assert.deepEqual(seen, [1, 1, 2, 1, 5, 6]); // the configs (byte 5 is 1 in AVC_CONFIG) and the frames kept
+  assert.deepEqual(sink.frames.filter((f) => !f.frame.config).map((f) => f.frame.payload[5]), [1, 2, 5, 6]);
+  assert.equal(pub.droppedFrames, 2);
+  assert.equal(pub.listenerDroppedFrames, 0);
+  // the publisher's ping is the latency sample of what it sends; the listener's client's ping of what it gets
+  assert.equal(pub.videoQOS.latency, 35);
+  assert.equal(listener.videoQOS.latency, 0, 'no client behind this listener');
+  pub.pushAudio(0, aac(1), 12);
+  assert.equal(pub.audioQOS.latency, 12, "a script's ping");
 });

@@ -131,7 +131,7 @@ test('the router: a handler added before the files, and a second listener with i
     },
     { before: 'files' },
   );
-  assert.deepEqual(s.http.router.names.slice(0, 8), ['methods', 'options', 'upgrade', 'rpc', 'folders', 'hello', 'files', 'live']);
+  assert.deepEqual(s.http.router.names.slice(0, 10), ['methods', 'options', 'upgrade', 'rpc', 'folders', 'hls-resources', 'hello', 'files', 'hls', 'live']);
   assert.match((await rawExchange(s.port, 'GET /app/hello.txt HTTP/1.1\r\nHost: t\r\n\r\n')).toString(), /\r\n\r\nfrom a handler$/);
   // an answer that comes later (a promise): pipelined requests behind it wait, answers stay in order
   s.http.router.add(

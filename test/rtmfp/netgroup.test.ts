@@ -30,7 +30,7 @@ class GroupHost extends FolderHost {
   }
 }
 
-const until = async (what: () => boolean, ms = 10_000): Promise<void> => {
+const until = async (what: () => boolean, ms = 30_000): Promise<void> => {
   const end = Date.now() + ms;
   while (!what()) {
     if (Date.now() > end) throw new Error('timed out');

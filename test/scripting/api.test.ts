@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import type { MediaSink } from '../../src/core/listener';
 import { MediaFrame, MediaType } from '../../src/core/media';
 import { Level } from '../../src/logs/levels';
-import { Table, toJS } from '../../src/serialization/value';
+import { Table, toJS, type Value } from '../../src/serialization/value';
 import { evalRoot, FakeClient, FakeWriter, makeAppDir, startLua, writeValues } from './lua-fixtures';
 
 class RecordingSink implements MediaSink {
@@ -87,7 +87,7 @@ test('RPC: results, error() → Call.Failed with file:line, runtime errors, unkn
     assert.throws(() => s.host.call(c, 'writer', []), { name: 'MethodNotFound' });
     // values round trip: nested tables, binary strings, booleans, nil holes at the end dropped
     const blob = Buffer.from([0, 255, 1, 128, 0x80, 0xc3]);
-    const back = s.host.call(c, 'echo', [Table.of({ a: Table.list([1, 2]), b: true }), blob, 'text', 1.5]);
+    const back = s.host.call(c, 'echo', [Table.of({ a: Table.list([1, 2]), b: true }), blob, 'text', 1.5]) as Value[];
     assert.deepEqual(toJS(back[0]), { a: [1, 2], b: true });
     assert.ok(Buffer.isBuffer(back[1]) && back[1].equals(blob));
     assert.deepEqual(back.slice(2), ['text', 1.5]);
@@ -202,10 +202,12 @@ test('mona: conversions round trip, md5/sha256 raw digests, split, time, configs
     assert.deepEqual(evalRoot(s, 'return mona:fromJSON("[{\\"a\\":1},\\"x\\",null,true]")').map(toJS), [{ a: 1 }, 'x', null, true]);
     assert.deepEqual(evalRoot(s, 'local a, b = mona:fromAMF(mona:toAMF0({x = 1}, "s")) return a, b').map(toJS), [{ x: 1 }, 's']);
     assert.deepEqual(evalRoot(s, 'local a = mona:fromAMF(mona:toAMF({x = {1, 2}})) return a').map(toJS), [{ x: [1, 2] }]);
-    assert.deepEqual(evalRoot(s, 'return mona:toQuery({a = 1, b = "x y"})'), ['a=1&b=x%20y']);
+    // a table's fields come in the VM's hash order (LuaJIT gives b before a, fengari a before b)
+    const [query] = evalRoot(s, 'return mona:toQuery({a = 1, b = "x y"})');
+    assert.deepEqual(String(query).split('&').sort(), ['a=1', 'b=x%20y']);
     assert.deepEqual(evalRoot(s, 'return mona:fromQuery("a=1&b=text")').map(toJS), [{ a: 1, b: 'text' }]);
     const [xml] = evalRoot(s, 'return mona:toXML({__name = "root", id = "7", {__name = "child", __value = "v"}})');
-    assert.match(String(xml), /<root id="7"><child>v<\/child><\/root>/);
+    assert.match(String(xml), /<root id="7" ><child >v<\/child><\/root>/);
     assert.deepEqual(evalRoot(s, 'return mona:fromXML("<a><b>t</b></a>")[1].__name'), ['a']);
     assert.deepEqual(evalRoot(s, 'local doc = mona:fromXML("<a x=\\"1\\"><b>t</b><c/></a>") local a = doc[1] return a.x, a.b.__value, a.c.__name, a.d'), ['1', 't', 'c', null]);
     const [rpc] = evalRoot(s, 'return mona:toXMLRPC("hi", 3)');

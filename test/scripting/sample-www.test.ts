@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { Table, toJS } from '../../src/serialization/value';
+import { Table, toJS, type Value } from '../../src/serialization/value';
 import { evalRoot, FakeClient, makeAppDir, startLua } from './lua-fixtures';
 
 const REPO_WWW = path.join(__dirname, '..', '..', '..', 'www');
@@ -22,7 +22,7 @@ test('the sample www/ works: hello, echo, stats, live/ inherits the root', async
     assert.deepEqual(s.host.call(c, 'hello', ['Bob']), ['Hello Bob']);
     assert.deepEqual(s.host.onMessage(c, ['ping', 1]), ['ping', 1]);
     s.ctx.publications.publish(c, 'cam');
-    const [pubs, clients] = s.host.call(c, 'stats', []);
+    const [pubs, clients] = s.host.call(c, 'stats', []) as Value[];
     assert.deepEqual(toJS(pubs), { cam: { listeners: 0, videoByteRate: 0 } });
     assert.equal(clients, 1);
   } finally {

@@ -11,7 +11,7 @@ import type { Publication } from '../../core/publication';
 import { Level } from '../../logs/levels';
 import { decodeQuery } from '../../serialization/query';
 import { Table, type Value } from '../../serialization/value';
-import { type Command, MessageType, decodeCommand, decodeData, encodeCommand, isCommand, isData, text } from './messages';
+import { type Command, MessageType, UserControl, decodeCommand, decodeData, encodeCommand, isCommand, isData, text } from './messages';
 import { NetStream, type StreamOwner } from './net-stream';
 import { statusInfo } from './status';
 import type { FlashTransport } from './transport';
@@ -82,22 +82,29 @@ export class NetConnection implements StreamOwner, WriterOwner {
 
   /**
    * A Flash message from the peer: `streamId` 0 is the NetConnection, `payload` the message body as
-   * RTMP carries it (types 17 and 15 keep their format byte). Throws FlashProtocolError or
-   * DecodeError for what ends the session (the transport decides how).
+   * RTMP carries it (types 17 and 15 keep their format byte). `lost`: messages of this stream the
+   * transport lost just before this one (RTMFP's abandoned fragments; 0 on RTMP). Throws
+   * FlashProtocolError or DecodeError for what ends the session (the transport decides how).
    */
-  onMessage(streamId: number, type: number, time: number, payload: Buffer): void {
+  onMessage(streamId: number, type: number, time: number, payload: Buffer, lost = 0): void {
     if (this.ended) return;
     if (isCommand(type)) {
       this.onCommand(streamId, decodeCommand(type, payload));
       return;
     }
-    if (type === MessageType.UserControl) return; // the transport's business (pings, buffer length)
+    if (type === MessageType.UserControl) {
+      // pings are the transport's business; a player's buffer length paces its file
+      if (payload.length >= 10 && payload.readUInt16BE(0) === UserControl.SetBufferLength) {
+        this.streams.get(payload.readUInt32BE(2))?.setBufferLength(payload.readUInt32BE(6));
+      }
+      return;
+    }
     if (!this.client.connected) throw new FlashProtocolError(`message type ${type} before connect`);
     const stream = streamId ? this.streams.get(streamId) : undefined;
     if (type === MessageType.Audio || type === MessageType.Video) {
-      stream?.onMedia(type, time, payload);
+      stream?.onMedia(type, time, payload, lost);
     } else if (isData(type)) {
-      if (stream) stream.onData(type, time, payload);
+      if (stream) stream.onData(type, time, payload, lost);
       else this.onClientData(type, payload);
     } else {
       this.transport.log('debug', `message type ${type} ignored`);
@@ -158,20 +165,34 @@ export class NetConnection implements StreamOwner, WriterOwner {
     this.answer('_error', transaction, [statusInfo('NetConnection.Call.Failed', message)]);
   }
 
-  /** `client:method(...)` → `_result(values)` or `_error(NetConnection.Call.Failed)`. */
+  /**
+   * `client:method(...)` → `_result(values)` or `_error(NetConnection.Call.Failed)`. An asynchronous
+   * method (a JavaScript app's async function) answers its transaction when it settles, if the
+   * client is still connected; other commands are served meanwhile (answers carry their transaction).
+   */
   private call(cmd: Command): void {
     const { host } = this.transport.context;
     const saved = this.transaction;
     const savedTaken = this.transactionTaken;
     this.transaction = cmd.transaction;
     this.transactionTaken = false;
+    const failed = (e: unknown): void => {
+      if (!(e instanceof CallFailed)) this.transport.log('error', `${cmd.name}: ${(e as Error).stack ?? e}`);
+      this.callFailed(cmd.transaction, e instanceof Error ? e.message : String(e));
+    };
     try {
       const values = host.call(this.client, cmd.name, cmd.args);
+      if (values instanceof Promise) {
+        values.then(
+          (v) => this.client.connected && cmd.transaction && this.answer('_result', cmd.transaction, v),
+          (e: unknown) => this.client.connected && failed(e),
+        );
+        return;
+      }
       // writer:writeMessage inside the call answered it already: only returned values are left to send
       if (cmd.transaction && (!this.transactionTaken || values.length)) this.answer('_result', cmd.transaction, values);
     } catch (e) {
-      if (!(e instanceof CallFailed)) this.transport.log('error', `${cmd.name}: ${(e as Error).stack ?? e}`);
-      this.callFailed(cmd.transaction, e instanceof Error ? e.message : String(e));
+      failed(e);
     } finally {
       this.transaction = saved;
       this.transactionTaken = savedTaken;

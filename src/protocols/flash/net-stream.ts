@@ -12,13 +12,26 @@ import { DataType, MediaFrame, MediaType } from '../../core/media';
 import type { Publication } from '../../core/publication';
 import { publishTypeOf, type PublicationSource, type PublishType } from '../../core/publication-source';
 import { prefixedStatusCode } from '../../core/status';
+import * as path from 'node:path';
+import { formatBytes, formatDuration } from '../../core/access-log';
+import { appHook, HTTP_READ } from '../../core/app-hooks';
+import { MediaFormatError } from '../../media/codecs/bits';
 import { amf0DataOf } from '../../media/data-frame';
+import { findMediaFile } from '../../media/files/names';
+import { openMediaFile } from '../../media/files/open';
+import { recordingTarget } from '../../media/files/names';
 import { encodeAMF0 } from '../../serialization/amf0';
 import { decodeQuery } from '../../serialization/query';
 import { Table, type Value } from '../../serialization/value';
 import { MessageType, UserControl, decodeData, encodeCommand, text, userControl } from './messages';
 import { statusInfo } from './status';
 import type { FlashChannel, FlashTransport } from './transport';
+import { FilePlayer, type VodOutput } from './vod';
+
+/** A number argument, or `fallback`. */
+function num(v: Value | undefined, fallback: number): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : fallback;
+}
 
 /** What a stream needs from its NetConnection. */
 export interface StreamOwner {
@@ -53,6 +66,13 @@ export class NetStream implements MediaSink, PublicationSource {
   private playName = '';
   /** MediaSink: late media may be dropped rather than queued (core drops non-key video while anything waits) */
   unreliable = false;
+  /** a media file being played (VOD), instead of a listener */
+  private file: FilePlayer | null = null;
+  /** counts plays and stops: an open that resolves after another command is dropped */
+  private fileToken = 0;
+  private fileSince = 0;
+  /** the player's buffer length (setBufferLength), ms; null until it says */
+  private bufferMs: number | null = null;
 
   constructor(
     private readonly owner: StreamOwner,
@@ -71,7 +91,7 @@ export class NetStream implements MediaSink, PublicationSource {
     this.channel.send(type, 0, payload, true);
   }
 
-  private userControl(event: UserControl): void {
+  userControl(event: UserControl): void {
     this.channel.send(MessageType.UserControl, 0, userControl(event, this.id), true);
   }
 
@@ -86,10 +106,10 @@ export class NetStream implements MediaSink, PublicationSource {
         return true;
       case 'play':
         if (arg0 === false || arg0 === null || arg0 === undefined) this.stop(true);
-        else this.play(text(arg0));
+        else this.play(text(arg0), num(args[1], -2), num(args[2], -1), args[3] !== false);
         return true;
       case 'pause':
-        this.pause(arg0 !== false);
+        this.pause(arg0 !== false, typeof args[1] === 'number' ? args[1] : undefined);
         return true;
       case 'seek':
         this.seek(typeof arg0 === 'number' ? arg0 : 0);
@@ -113,10 +133,13 @@ export class NetStream implements MediaSink, PublicationSource {
   publish(rawName: string, type: PublishType): void {
     if (this.publication || this.listener) this.stop(true);
     // a query after the name says nothing about the publication's name (OBS/ffmpeg keys, tokens)
-    const name = rawName.split('?')[0];
+    let name = rawName.split('?')[0];
+    // recording: the name says the file (`cam` → cam.flv, `cam.mp4`, `mp4:cam`) and the publication is `cam`
+    let record: string | null = null;
+    if (type !== 'live') ({ name, file: record } = recordingTarget(name));
     const ctx = this.transport.context;
     try {
-      this.publication = ctx.publications.publish(this.transport.client, name, { type, source: this });
+      this.publication = ctx.publications.publish(this.transport.client, name, { type, source: this, record });
     } catch (e) {
       if (!(e instanceof StreamRefused)) throw e;
       this.status(`NetStream.${e.code}`, e.message, name);
@@ -126,17 +149,17 @@ export class NetStream implements MediaSink, PublicationSource {
     this.status('NetStream.Publish.Start', `${name} is now published`, name);
   }
 
-  /** Audio or video from the peer on this stream (ignored unless it publishes). */
-  onMedia(type: number, time: number, payload: Buffer): void {
+  /** Audio or video from the peer on this stream (ignored unless it publishes); `lost` messages lost before it. */
+  onMedia(type: number, time: number, payload: Buffer, lost = 0): void {
     const pub = this.publication;
     if (!pub) return;
     this.owner.touched(pub);
-    if (type === MessageType.Audio) pub.pushAudio(time, payload);
-    else pub.pushVideo(time, payload);
+    if (type === MessageType.Audio) pub.pushAudio(time, payload, undefined, lost);
+    else pub.pushVideo(time, payload, undefined, lost);
   }
 
   /** A data message on this stream: the publication's metadata or data, `client:onMessage` when not publishing. */
-  onData(type: number, time: number, payload: Buffer): void {
+  onData(type: number, time: number, payload: Buffer, lost = 0): void {
     const pub = this.publication;
     if (!pub) {
       this.owner.onClientData(type, payload);
@@ -155,11 +178,17 @@ export class NetStream implements MediaSink, PublicationSource {
       rest = rest.slice(1);
     } else if (name !== 'onMetaData') {
       // other data (cue points, app data): carried as AMF0 whatever the client's encoding
-      pub.pushData(type === MessageType.DataAMF3 ? encodeAMF0(...values) : payload, DataType.AMF0, time);
+      pub.pushData(type === MessageType.DataAMF3 ? encodeAMF0(...values) : payload, DataType.AMF0, time, undefined, lost);
       return;
     }
     const props = rest[0] instanceof Table ? rest[0] : new Table();
     pub.setMetadata(new MediaFrame(MediaType.Data, time, encodeAMF0(name || 'onMetaData', props)), props);
+  }
+
+  /** PublicationSource: a recording of this publication started, stopped or failed. */
+  notify(code: string, description: string): void {
+    this.status(code, description, this.publication?.name ?? '');
+    this.channel.flush();
   }
 
   /** PublicationSource: the server ends this publishing (publication:close). */
@@ -175,14 +204,39 @@ export class NetStream implements MediaSink, PublicationSource {
 
   // ---- playing
 
-  play(rawName: string): void {
-    if (this.publication || this.listener) this.stop(true);
+  /**
+   * play(name, start, len, reset) as Flash Media Server reads it: start -2 (the default) plays the
+   * live publication when one is published, else a media file of that name (`mp4:x.mp4`, `x.flv`,
+   * `x` → x.flv or x.mp4), else waits for the publication; -1 is live only; more than 0 is a file
+   * from that time on (`NetStream.Play.StreamNotFound` without one); 0 is the file from its start,
+   * but a running publication first (rtmpdump sends 0 for live streams). On the wire start and len are
+   * milliseconds (Flash Player, ffmpeg and rtmpdump send -2000 and -1000 for -2 and -1; -2/-1 are
+   * read the same).
+   */
+  play(rawName: string, start = -2, len = -1, reset = true): void {
+    if (this.publication || this.listener || this.file) this.stop(true);
     const q = rawName.indexOf('?');
     const name = q < 0 ? rawName : rawName.slice(0, q);
     const parameters = q < 0 ? new Table() : streamParameters(rawName.slice(q + 1));
     this.playName = name;
     this.announced = false;
     this.paused = false;
+    const liveOnly = start === -1 || start === -1000;
+    if (!liveOnly) {
+      const ctx = this.transport.context;
+      // start 0 is what rtmpdump sends for a live stream too: a running publication is played then
+      const live = start <= 0 && ctx.publications.get(name)?.running === true;
+      if (!live) {
+        const appDir = path.join(ctx.wwwDir, ...this.transport.client.path.split('/').filter((x) => x !== ''));
+        const found = findMediaFile(ctx.wwwDir, appDir, name);
+        if (found) return this.playFile(name, found.file, appDir, parameters, Math.max(0, start), len >= 0 ? len : -1, reset);
+        if (start > 0) {
+          this.status('NetStream.Play.StreamNotFound', `${name} not found`, name);
+          this.channel.flush();
+          return;
+        }
+      }
+    }
     const unbuffered = parameters.get('unbuffered');
     this.unreliable = this.transport.partialReliability && (unbuffered === true || unbuffered === 'true');
     // open before subscribing: a running publication starts delivering inside subscribe()
@@ -211,7 +265,97 @@ export class NetStream implements MediaSink, PublicationSource {
     this.channel.send(MessageType.DataAMF0, 0, SAMPLE_ACCESS, true);
   }
 
-  pause(on: boolean): void {
+  // ---- playing a file (VOD)
+
+  /** A media file of the app: `client:onRead(file, params)` rules, then a FilePlayer plays it. */
+  private playFile(name: string, file: string, appDir: string, parameters: Table, startMs: number, lenMs: number, reset: boolean): void {
+    const ctx = this.transport.context;
+    const client = this.transport.client;
+    const hook = appHook(ctx.host, HTTP_READ);
+    let target = { file, path: '' };
+    if (hook) {
+      let decision;
+      try {
+        decision = hook.onRead(client, file, parameters);
+      } catch (e) {
+        this.status('NetStream.Play.Failed', (e as Error).message, name);
+        this.channel.flush();
+        return;
+      }
+      if (decision.file === null) {
+        this.status('NetStream.Play.Failed', `Not authorized to play ${name}`, name);
+        this.channel.flush();
+        return;
+      }
+      if (decision.file !== file) {
+        const other = findMediaFile(ctx.wwwDir, appDir, decision.file);
+        if (!other) {
+          this.status('NetStream.Play.StreamNotFound', `${decision.file} not found`, name);
+          this.channel.flush();
+          return;
+        }
+        target = other;
+      }
+    }
+    if (!target.path) target = findMediaFile(ctx.wwwDir, appDir, target.file) ?? target;
+    const token = ++this.fileToken;
+    openMediaFile(target.path).then(
+      (reader) => {
+        if (token !== this.fileToken) {
+          reader.close().catch(() => undefined);
+          return;
+        }
+        this.file = new FilePlayer(this.vodOutput(), reader, name, lenMs);
+        this.fileSince = Date.now();
+        ctx.logger.info(client.protocol, `${client.address} plays file ${target.file}`, {
+          event: 'play', protocol: client.protocol, address: client.address, app: client.path || '/', client: client.id, stream: name, file: target.file,
+        });
+        if (this.bufferMs !== null) this.file.setBufferLength(this.bufferMs);
+        this.file.start(startMs, reset);
+      },
+      (e: Error) => {
+        if (token !== this.fileToken) return;
+        this.transport.log('warn', `play ${name}: ${e.message}`);
+        this.status('NetStream.Play.Failed', `${name}: ${e instanceof MediaFormatError ? e.message : 'cannot be read'}`, name);
+        this.channel.flush();
+      },
+    );
+  }
+
+  private vodOutput(): VodOutput {
+    return {
+      channel: this.channel,
+      status: (code, description, details) => this.status(code, description, details),
+      userControl: (event) => this.userControl(event),
+      log: (level, message) => this.transport.log(level, message),
+      ended: (player, bytes, reason) => this.fileEnded(player, bytes, reason),
+    };
+  }
+
+  private fileEnded(player: FilePlayer, bytes: number, reason: string): void {
+    if (this.file !== player) return;
+    this.file = null;
+    player.close();
+    const client = this.transport.client;
+    const duration = Date.now() - this.fileSince;
+    this.transport.context.logger.info(
+      client.protocol,
+      `${client.address} stopped playing file ${player.name} after ${formatDuration(duration)} (${formatBytes(bytes)} sent): ${reason}`,
+      { event: 'stop', protocol: client.protocol, address: client.address, app: client.path || '/', client: client.id, stream: player.name, duration, bytesOut: bytes, reason },
+    );
+  }
+
+  /** setBufferLength (user control 3) from the player, ms. */
+  setBufferLength(ms: number): void {
+    this.bufferMs = ms;
+    this.file?.setBufferLength(ms);
+  }
+
+  pause(on: boolean, playerMs?: number): void {
+    if (this.file) {
+      this.file.pause(on, playerMs);
+      return;
+    }
     const listener = this.listener;
     if (!listener || on === this.paused) return;
     this.paused = on;
@@ -230,6 +374,10 @@ export class NetStream implements MediaSink, PublicationSource {
 
   /** A live stream has no past to seek into: acknowledged so players keep going. */
   seek(time: number): void {
+    if (this.file) {
+      this.file.seek(time);
+      return;
+    }
     if (!this.listener) return;
     this.status('NetStream.Seek.Notify', `Seeking ${time} (stream ${this.playName})`, this.playName);
     this.channel.flush();
@@ -246,8 +394,18 @@ export class NetStream implements MediaSink, PublicationSource {
     const pub = this.publication;
     if (pub) {
       this.publication = null;
-      if (notify) this.status('NetStream.Unpublish.Success', `${pub.name} is now unpublished`, pub.name);
+      // unpublished first: a recording's NetStream.Record.Stop comes before Unpublish.Success, as FMS says it
       ctx.publications.unpublish(pub);
+      if (notify) this.status('NetStream.Unpublish.Success', `${pub.name} is now unpublished`, pub.name);
+    }
+    this.fileToken++;
+    const file = this.file;
+    if (file) {
+      this.fileEnded(file, file.sentBytes, 'stopped');
+      if (notify) {
+        this.status('NetStream.Play.Stop', `Stopped playing ${file.name}`, file.name);
+        this.userControl(UserControl.StreamEOF);
+      }
     }
     const listener = this.listener;
     if (listener) {
@@ -268,9 +426,15 @@ export class NetStream implements MediaSink, PublicationSource {
     if (this.paused) return;
     switch (frame.type) {
       case MediaType.Audio:
-      case MediaType.Video:
-        this.media?.sendMedia(frame.type, time, frame, frame.payload, !this.unreliable);
+      case MediaType.Video: {
+        const media = this.media;
+        if (!media) return;
+        // what the transport lost towards this player (its channel carries audio and video alike)
+        const lost = media.takeLost?.() ?? 0;
+        if (lost > 0 && this.listener) (frame.type === MediaType.Video ? this.listener.videoQOS : this.listener.audioQOS).lost(lost);
+        media.sendMedia(frame.type, time, frame, frame.payload, !this.unreliable);
         return;
+      }
       default: {
         // data stays reliable and in order with statuses, on the stream's own channel
         const payload = amf0DataOf(frame);

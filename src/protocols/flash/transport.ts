@@ -32,6 +32,12 @@ export interface FlashChannel {
   flush(): void;
   /** Bytes queued towards the peer and not yet taken by it: what a slow player costs (socket + transport queues). */
   queuedBytes(): number;
+  /**
+   * Messages (or parts of them) the transport found lost towards the peer since the previous call
+   * (RTMFP: fragments sent again or abandoned), for the player's QualityOfService; absent on a
+   * transport that loses nothing (RTMP).
+   */
+  takeLost?(): number;
   /** A sibling channel to the same peer and stream (`writer:newWriter()`, RTMFP's unbuffered media). Throws when none is left. */
   open(): FlashChannel;
   /** Nothing more goes out on this channel. */

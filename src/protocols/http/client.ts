@@ -1,3 +1,4 @@
+import { prefixedStatusCode, statusLevel } from '../../core/status';
 import { Client, type TrafficCounters } from '../../core/client';
 import { Writer } from '../../core/writer';
 import { Table, type Value } from '../../serialization/value';
@@ -50,10 +51,10 @@ export class HTTPWriter extends Writer {
     this.collector.raw.push(data);
     this.collector.rawBytes += data.length;
   }
-  writeStatusResponse(code: string, description?: string): void {
-    const t = Table.of({ code });
-    if (description !== undefined) t.set('description', description);
-    this.push([t]);
+  /** `{level, code, description}` in the answer: the code named and graded as Flash clients get it (core/status.ts) */
+  writeStatusResponse(code: string, description = ''): void {
+    const full = prefixedStatusCode('NetConnection', code);
+    this.push([Table.of({ level: statusLevel(full), code: full, description })]);
   }
   flush(): void {
     /* the reply goes out when the request is answered */

@@ -50,6 +50,8 @@ export class HTTPExchange {
   pending = false;
   /** a live stream: never idle, ends with the publication */
   isLive = false;
+  /** false = answers carry no CORS grant (the admin API: no page of another origin may read it) */
+  cors = true;
   /** what a handler found for the next ones (onRead's file that does not exist, for live) */
   readonly notes = new Map<string, unknown>();
   private located: Located | null | undefined;
@@ -127,9 +129,11 @@ export class HTTPExchange {
    * preflight says, so a page's fetch with credentials reads the answer) and Connection.
    */
   common(headers: HeaderList, keep: boolean): HeaderList {
-    const origin = this.req?.headers.get('origin');
-    headers.push(['Access-Control-Allow-Origin', origin ?? '*']);
-    if (origin) headers.push(['Access-Control-Allow-Credentials', 'true'], ['Vary', 'Origin']);
+    if (this.cors) {
+      const origin = this.req?.headers.get('origin');
+      headers.push(['Access-Control-Allow-Origin', origin ?? '*']);
+      if (origin) headers.push(['Access-Control-Allow-Credentials', 'true'], ['Vary', 'Origin']);
+    }
     headers.push(['Connection', keep ? 'keep-alive' : 'close']);
     return headers;
   }

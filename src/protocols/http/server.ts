@@ -21,6 +21,8 @@ export interface HTTPServerOptions {
   router?: HTTPRouter;
   /** name in logs and the banner (default "HTTP") */
   name?: string;
+  /** what the banner says it serves (default "TCP, HTTP and WebSocket") */
+  banner?: string;
   /** overrides of the `[TCP]` limits (tests) */
   limits?: Partial<TransportLimits>;
 }
@@ -29,6 +31,7 @@ export class HTTPServer implements ProtocolServer {
   readonly name: string;
   readonly router: HTTPRouter;
   private readonly listener: TCPListener;
+  private readonly banner: string;
 
   constructor(
     readonly context: ServerContext,
@@ -36,6 +39,7 @@ export class HTTPServer implements ProtocolServer {
   ) {
     this.name = options.name ?? 'HTTP';
     this.router = options.router ?? appRouter();
+    this.banner = options.banner ?? 'TCP, HTTP and WebSocket';
     this.listener = new TCPListener(context, {
       name: this.name,
       port: options.port ?? context.config.http.port,
@@ -55,7 +59,7 @@ export class HTTPServer implements ProtocolServer {
   }
 
   addresses(): string[] {
-    return this.listener.addresses().map((a) => `${a} (TCP, HTTP and WebSocket)`);
+    return this.listener.addresses().map((a) => `${a} (${this.banner})`);
   }
 
   stop(): Promise<void> {

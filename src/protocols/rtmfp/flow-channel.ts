@@ -23,6 +23,8 @@ export const MAX_FLOW_QUEUE = 16 * 1024 * 1024;
 
 export class FlowChannel implements FlashChannel {
   private closed = false;
+  /** sender.lostFragments as of the last takeLost() */
+  private lostTaken = 0;
 
   constructor(
     readonly session: Session,
@@ -64,6 +66,12 @@ export class FlowChannel implements FlashChannel {
 
   queuedBytes(): number {
     return this.sender.queuedBytes;
+  }
+
+  takeLost(): number {
+    const n = this.sender.lostFragments - this.lostTaken;
+    this.lostTaken = this.sender.lostFragments;
+    return n;
   }
 
   /** A sibling flow: same signature, answering the same flow. */

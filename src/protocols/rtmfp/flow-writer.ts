@@ -48,6 +48,8 @@ export class FlowSender {
   private finalSent = false;
   /** set when the peer acknowledged our final fragment, or rejected the flow */
   done = false;
+  /** fragments found lost (sent again or abandoned): the player's QualityOfService.lostRate */
+  lostFragments = 0;
 
   constructor(
     readonly id: number,

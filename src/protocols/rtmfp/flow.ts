@@ -34,8 +34,10 @@ export class IncomingFlow {
   private finalSeq = -1;
   /** true once the sender finished the flow and everything up to its final fragment was processed */
   complete = false;
-  /** messages lost by abandonment (for QoS) */
+  /** fragments lost by abandonment (for QoS) */
   lost = 0;
+  /** `lost` as of the last takeLost() */
+  private lostTaken = 0;
 
   constructor(
     readonly id: number,
@@ -96,16 +98,18 @@ export class IncomingFlow {
   private process(seq: number, flags: number, data: Buffer): void {
     this.delivered = seq;
     if (flags & UD_ABANDON) {
+      // the sender gave this fragment up: its message is lost
+      this.lost++;
       this.dropPartial();
       return;
     }
     switch (flags & UD_FRAGMENT_MASK) {
       case FRAG_WHOLE:
-        this.dropPartial();
+        this.losePartial();
         if (data.length) this.onMessage(data, this);
         return;
       case FRAG_BEGIN:
-        this.dropPartial();
+        this.losePartial();
         this.partial = [Buffer.from(data)];
         this.partialSize = data.length;
         this.budget.used += data.length;
@@ -131,6 +135,12 @@ export class IncomingFlow {
     }
   }
 
+  /** A message begins while another was not finished: that one is lost. */
+  private losePartial(): void {
+    if (this.partial) this.lost++;
+    this.dropPartial();
+  }
+
   private dropPartial(): void {
     if (!this.partial) return;
     this.budget.used -= this.partialSize;
@@ -140,6 +150,13 @@ export class IncomingFlow {
 
   private checkComplete(): void {
     if (this.finalSeq > 0 && this.delivered >= this.finalSeq) this.complete = true;
+  }
+
+  /** Fragments lost since the previous call: what the next message delivered follows (QualityOfService.lostRate). */
+  takeLost(): number {
+    const n = this.lost - this.lostTaken;
+    this.lostTaken = this.lost;
+    return n;
   }
 
   /** Releases buffered bytes (flow closed by us or the session ends). */

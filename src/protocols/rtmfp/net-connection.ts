@@ -81,13 +81,24 @@ export class NetConnection implements SessionHandler, FlashTransport {
     return this.client.connected && this.flash !== null && this.flash.hasStream(id);
   }
 
+  /** flows that carried video (see onMessage) */
+  private readonly videoFlows = new WeakSet<IncomingFlow>();
+
   onMessage(flow: IncomingFlow, message: Buffer): void {
     if (this.groups.owns(flow)) return this.groups.onMessage(flow, message);
     const flash = this.flash;
     if (!flash) return;
     try {
       const m = parseFlashMessage(message);
-      flash.onMessage(signatureStream(flow.metadata), m.type, m.time, m.body);
+      // what the flow lost before this message: the publication's lostRate, and after a video loss
+      // frames wait for a key frame. On a flow that carries video with other messages, a loss may
+      // have been a frame: it goes to the flow's next video message
+      let lost = 0;
+      if (m.type === MessageType.Video) {
+        this.videoFlows.add(flow);
+        lost = flow.takeLost();
+      } else if (!this.videoFlows.has(flow)) lost = flow.takeLost();
+      flash.onMessage(signatureStream(flow.metadata), m.type, m.time, m.body, lost);
     } catch (e) {
       this.log('debug', `bad message on flow ${flow.id}: ${(e as Error).message}`);
     }

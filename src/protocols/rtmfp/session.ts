@@ -483,6 +483,7 @@ export class Session {
         const wait = Math.min(MAX_RTO, rto * 2 ** (f.sends - 1));
         if (f.nacks < 3 && now - f.sentAt < wait) continue;
         lost = true;
+        s.lostFragments++;
         if (s.canAbandon(f)) abandonUpTo = Math.max(abandonUpTo, f.seq);
         else due.push(f);
       }

@@ -165,6 +165,8 @@ export class RTMPSession extends Client implements ConnectionHandler {
         return;
       case MessageType.UserControl:
         this.onUserControl(m.payload);
+        // the Flash layer takes what is a stream's (setBufferLength)
+        this.flash.onMessage(m.streamId, m.type, m.timestamp, m.payload);
         return;
       case MessageType.CommandAMF0:
       case MessageType.CommandAMF3:

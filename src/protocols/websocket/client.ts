@@ -1,3 +1,4 @@
+import { prefixedStatusCode, statusLevel } from '../../core/status';
 import { Client, type TrafficCounters } from '../../core/client';
 import { Writer } from '../../core/writer';
 import { encodeJSON } from '../../serialization/json';
@@ -37,10 +38,10 @@ export class WSWriter extends Writer {
   writeRaw(data: Buffer): void {
     if (!this.closed) this.connection.send(encodeFrame(Opcode.Binary, data));
   }
-  writeStatusResponse(code: string, description?: string): void {
-    const t = Table.of({ code });
-    if (description !== undefined) t.set('description', description);
-    this.text(['onStatus', t]);
+  /** `["onStatus", {level, code, description}]`: the code named and graded as Flash clients get it (core/status.ts) */
+  writeStatusResponse(code: string, description = ''): void {
+    const full = prefixedStatusCode('NetConnection', code);
+    this.text(['onStatus', Table.of({ level: statusLevel(full), code: full, description })]);
   }
   flush(): void {
     /* frames are written as they are made; the socket batches them */

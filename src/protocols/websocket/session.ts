@@ -35,6 +35,15 @@ function refuse(conn: Connection, status: number, text: string, message: string)
   conn.close(`refused: ${message}`);
 }
 
+/** Replies that may wait behind an unsettled asynchronous call, per connection. */
+const MAX_WAITING_REPLIES = 256;
+
+/** A reply in call order: its frame once known (null: the call answers nothing). */
+interface Reply {
+  frame: Buffer | null;
+  settled: boolean;
+}
+
 export class WSSession implements WSConnection, ConnectionHandler {
   readonly client: WSClient;
   private readonly decoder = new FrameDecoder();
@@ -43,6 +52,8 @@ export class WSSession implements WSConnection, ConnectionHandler {
   private closed = false;
   private closeSent = false;
   private pingTimer: NodeJS.Timeout | null = null;
+  /** replies waiting for an asynchronous call before them to settle */
+  private readonly replies: Reply[] = [];
   /** `ws://host/app/name.flv`: a WebSocket-FLV player of publication `name` (S13) */
   private flvStream: string | null = null;
   private readonly queue: TurnQueue<WSMessage>;
@@ -245,17 +256,65 @@ export class WSSession implements WSConnection, ConnectionHandler {
     this.dispatch(null, values, data);
   }
 
-  /** RPC (`name`) or onMessage (null); replies with all return values in one JSON array. */
+  /**
+   * RPC (`name`) or onMessage (null); replies with all return values in one JSON array. Replies
+   * carry no call id, so they keep the order of the calls: while an asynchronous method (a
+   * JavaScript app's async function) has not settled, the replies of later calls wait behind it.
+   */
   private dispatch(name: string | null, args: Value[], _raw: Buffer | null): void {
-    let results: Value[];
+    let results: Value[] | Promise<Value[]>;
     try {
       results = name === null ? this.context.host.onMessage(this.client, args) : this.context.host.call(this.client, name, args);
     } catch (e) {
-      if (!(e instanceof CallFailed)) this.context.logger.error('WebSocket', `${name ?? 'onMessage'}: ${(e as Error).message}`);
-      this.sendError(e instanceof Error ? e.message : String(e));
+      this.replyFailed(name, e, null);
       return;
     }
-    if (results.length) this.send(encodeFrame(Opcode.Text, encodeJSON(results)));
+    if (!(results instanceof Promise)) {
+      this.replyResults(results, null);
+      return;
+    }
+    if (this.replies.length >= MAX_WAITING_REPLIES) {
+      this.close(CloseCode.PolicyViolation, 'too many calls waiting for an answer');
+      return;
+    }
+    const slot: Reply = { frame: null, settled: false };
+    this.replies.push(slot);
+    results.then(
+      (r) => this.replyResults(r, slot),
+      (e: unknown) => this.replyFailed(name, e, slot),
+    );
+  }
+
+  private replyResults(results: Value[], slot: Reply | null): void {
+    this.reply(results.length ? encodeFrame(Opcode.Text, encodeJSON(results)) : null, slot);
+  }
+
+  private replyFailed(name: string | null, e: unknown, slot: Reply | null): void {
+    if (!(e instanceof CallFailed)) this.context.logger.error('WebSocket', `${name ?? 'onMessage'}: ${(e as Error).message}`);
+    this.reply(encodeFrame(Opcode.Text, encodeJSON(['__error', e instanceof Error ? e.message : String(e)])), slot);
+  }
+
+  /** Sends a reply (null: nothing to send) in call order: `slot` is its place when it was awaited. */
+  private reply(frame: Buffer | null, slot: Reply | null): void {
+    if (this.closed) return;
+    if (slot === null) {
+      if (this.replies.length === 0) {
+        if (frame) this.send(frame);
+        return;
+      }
+      if (this.replies.length >= MAX_WAITING_REPLIES) {
+        this.close(CloseCode.PolicyViolation, 'too many calls waiting for an answer');
+        return;
+      }
+      slot = { frame: null, settled: false };
+      this.replies.push(slot);
+    }
+    slot.frame = frame;
+    slot.settled = true;
+    while (this.replies.length && this.replies[0].settled) {
+      const head = this.replies.shift() as Reply;
+      if (head.frame) this.send(head.frame);
+    }
   }
 
   private sendError(message: string): void {

@@ -24,7 +24,12 @@
  *  - `pcall` from JavaScript is the only way into Lua code. The outermost one (depth 0) starts the
  *    call budget: once a call runs longer than `callBudgetMs`, the engine interrupts it with an
  *    error that `pcall` inside Lua cannot swallow (status ERRRUN, message
- *    "script interrupted: still running after N ms"), including inside JIT-compiled loops.
+ *    "script interrupted: still running after N ms", prefixed with "file:line: " of the
+ *    interrupted code when known), including inside JIT-compiled loops. The budget in force is
+ *    read when the outermost call starts and counts time spent in JS functions Lua calls. A nested
+ *    pcall made while the call is being interrupted returns ERRRUN too, and once the interrupt has
+ *    been raised the outermost pcall reports it (ERRRUN, that message) even if something on the
+ *    way out turned it into a value (a JS function catching it, load returning it).
  *  - Allocation beyond `memoryLimit` bytes fails inside Lua with "not enough memory" (status
  *    ERRMEM when it reaches the outermost pcall). fengari cannot enforce it (a JS VM has no
  *    allocator hook) and reports the process's JS heap as `memoryUsed()`.
@@ -35,6 +40,26 @@
  *    on tables: `pairs` honouring `__pairs`, `#` honouring `__len` (as MonaServer's LuaJIT, built
  *    with its 5.2 switch; the binding's API objects and `data` rely on them). The 5.1/5.2 functions
  *    written in Lua (unpack, loadstring, module...) are the binding's (compat.ts), on both engines.
+ *
+ * Errors of the operations themselves:
+ *  - Both engines: an operation that runs into a Lua error (out of memory, an error raised by a
+ *    metamethod that getfield/setfield/getglobal/setglobal/tostring triggered, a nil or NaN table
+ *    index, an invalid key given to next) throws out of the operation; inside a JS function called
+ *    from Lua, letting it propagate out of the function raises that same Lua error (same value,
+ *    same status) in Lua, and catching it in JS swallows it, as pcall would. A JS function returns
+ *    an integer from 0 to gettop() (LuaJIT makes anything else a Lua error).
+ *  - LuaJIT (checked by its tests and fuzzing): the thrown Error's message is the error's text
+ *    ("(error object is a table value)" for non-strings), its `luaStatus` the LuaStatus, and the
+ *    stack is as it was before the operation. An index that names no stack slot (0, past the top,
+ *    below the bottom) throws a RangeError (`type()` answers NONE), a wrong argument type (a
+ *    non-number index, a key neither string nor Uint8Array) a TypeError, raw access
+ *    (rawget/rawset/rawgeti/rawseti/next) to a non-table a TypeError; the stack is unchanged. The
+ *    five operations that may run metamethods are under the call budget like a pcall when they
+ *    run outside any call.
+ *  - fengari: indices are not checked (an invalid one is undefined behaviour), and an operation's
+ *    Lua error outside any call throws fengari's "PANIC: unprotected error in call to Lua API (...)"
+ *    with the stack left as it was when the error happened. Binding code therefore keeps its
+ *    indices valid and runs anything that may fail inside pcall.
  */
 
 /** A string argument: JS text (UTF-8) or raw bytes. */
@@ -92,9 +117,12 @@ export interface LuaAPI {
   /** moves the top element to `index`, shifting up the elements above */
   insert(index: number): void;
   absindex(index: number): number;
-  /** makes room for `n` more slots (a call with 15,000 arguments must work); false if impossible */
+  /** makes room for `n` more slots (a call with 15,000 arguments must work; up to about 60,000 slots in all); false if impossible */
   checkstack(n: number): boolean;
-  /** LuaType code of the value at `index` (NONE for an invalid index) */
+  /**
+   * LuaType code of the value at `index` (NONE for an invalid index). LuaJIT also answers 10 for
+   * its FFI "cdata" (64-bit integer literals such as `1LL`), which binding code treats as opaque.
+   */
   type(index: number): number;
   typename(type: number): string;
 

@@ -57,11 +57,34 @@ local function find(app, file)
   end
 end
 
+-- a parent running in another engine (a JavaScript app): read through the runtime, its functions
+-- called there (in its own app); like other app proxies, a function read through it ignores the
+-- proxy when called with ':'
+local function foreignValue(path, k, proxy)
+  local v = host.parentGet(path, k)
+  if type(v) ~= 'function' then return v end
+  return function(first, ...)
+    if proxy ~= nil and rawequal(first, proxy) then return v(...) end
+    return v(first, ...)
+  end
+end
+
+local function newForeignProxy(app)
+  local proxy = {}
+  setmetatable(proxy, {
+    __index = function(_, k) return foreignValue(app.path, k, proxy) end,
+    __newindex = function() error('an application of another language cannot be assigned from Lua', 2) end,
+    __tostring = function() return 'application ' .. app.foreignPath end,
+  })
+  return proxy
+end
+
 local function newBuiltins(app)
   local b = {}
   local env = app.env
   b.this = app.proxy
-  if app.parent then b.super = app.parent.proxy end
+  if app.parent then b.super = app.parent.proxy
+  elseif app.foreign then b.super = newForeignProxy(app) end
   b.name = app.name
   b.path = app.path
   b.children = setmetatable({}, {
@@ -108,8 +131,10 @@ local function newBuiltins(app)
   return b
 end
 
-function M.newApp(name, path, parent)
-  local app = { name = name, path = path, parent = parent, children = {}, loaded = {} }
+-- foreign: the parent's name when the parent runs in another engine (its globals are then read
+-- through the runtime, after the standard globals)
+function M.newApp(name, path, parent, foreign, foreignPath)
+  local app = { name = name, path = path, parent = parent, children = {}, loaded = {}, foreign = foreign, foreignPath = foreignPath }
   local env = {}
   app.env = env
   app.proxy = newProxy(app)
@@ -127,7 +152,13 @@ function M.newApp(name, path, parent)
       local c = app.children[k]
       if c then return c.proxy end
       local p = app.parent
-      if p == nil then return G[k] end
+      if p == nil then
+        if foreign == nil then return G[k] end
+        if k == foreign then return builtins.super end
+        local g = G[k]
+        if g ~= nil then return g end
+        return foreignValue(path, k, nil)
+      end
       if k == p.name then return p.proxy end
       return p.env[k]
     end,

@@ -13,7 +13,7 @@
  */
 import type { Value } from '../../serialization/value';
 import type { App } from '../runtime/app';
-import { NO_RESULTS, ScriptError, type AppInstance, type ArgKind, type Args, type ArgWriter, type CallResult, type Out, type ScriptEngine } from '../runtime/engine';
+import { APP_FUNCTION, NO_RESULTS, ScriptError, type AppInstance, type ArgKind, type Args, type ArgWriter, type CallResult, type Out, type ScriptEngine } from '../runtime/engine';
 import type { ObjectClass } from '../runtime/model';
 import type { Runtime } from '../runtime/runtime';
 import { LUA_MULTRET, LuaStatus, LuaType, type LuaAPI, type LuaJSFunction } from './api';
@@ -36,7 +36,7 @@ interface Entry {
 
 /** A class's __index/__newindex, in Lua so that known keys are found without leaving the VM. */
 const CLASS_LUA = `
-local methods, getters, fallback, setters = ...
+local methods, getters, fallback, setters, index = ...
 local rawset, type = rawset, type
 local meta = {}
 meta.__index = function(t, k)
@@ -44,9 +44,20 @@ meta.__index = function(t, k)
   if m ~= nil then return m end
   local g = getters[k]
   if g ~= nil then return g(t) end
-  if fallback ~= nil and type(k) == 'string' then return fallback(t, k) end
+  if type(k) == 'string' then
+    if fallback ~= nil then return fallback(t, k) end
+  elseif index ~= nil then
+    return index(t, k)
+  end
   return nil
 end
+-- ipairs walks t[1], t[2]... through __index (mona.servers[i]); LuaJIT asks __ipairs for it
+local function inext(t, i)
+  i = i + 1
+  local v = t[i]
+  if v ~= nil then return i, v end
+end
+meta.__ipairs = function(t) return inext, t, 0 end
 if setters ~= nil then
   meta.__newindex = function(t, k, v)
     local s = setters[k]
@@ -291,6 +302,19 @@ class LuaApp implements AppInstance {
     return this.engine.invoke(base, null, null, true) as Value[];
   }
 
+  global(name: string): Value | typeof APP_FUNCTION | undefined {
+    const api = this.engine.api;
+    const base = api.gettop();
+    api.checkstack(3);
+    api.pushref(this.envRef);
+    this.engine.pushName(name);
+    api.rawget(-2);
+    const t = api.type(-1);
+    const r = t === LuaType.NIL ? undefined : t === LuaType.FUNCTION ? APP_FUNCTION : this.engine.values.toValue(-1);
+    api.settop(base);
+    return r;
+  }
+
   unlink(): void {
     const engine = this.engine;
     try {
@@ -331,6 +355,10 @@ export class LuaEngine implements ScriptEngine {
     readonly api: LuaAPI,
   ) {
     this.values = new LuaValues(api);
+    this.values.objectValue = (tag) => {
+      const e = this.byTag.get(tag);
+      return e !== undefined && e.cls.asValue ? e.cls.asValue(e.obj) : null;
+    };
     this.args0 = new LuaArgs(this, api, 0);
     this.args1 = new LuaArgs(this, api, 1);
     this.out = new LuaOut(this, api);
@@ -365,9 +393,18 @@ export class LuaEngine implements ScriptEngine {
     api.pushstring(app.path);
     // the parent's environment is linked only when it lives in this state; an app under a parent of
     // another language starts from the standard globals (its events still fall back, in the runtime)
-    if (parent instanceof LuaApp && parent.engine === this) api.pushref(parent.recordRef);
+    const local = parent instanceof LuaApp && parent.engine === this;
+    if (local) api.pushref(parent.recordRef);
     else api.pushnil();
-    this.protectedCall(3, 1, base);
+    // a parent in another engine: its name (globals and `super` then read through the runtime)
+    if (!local && parent && app.parent) {
+      api.pushstring(app.parent.name);
+      api.pushstring(app.parent.path || '/');
+    } else {
+      api.pushnil();
+      api.pushnil();
+    }
+    this.protectedCall(5, 1, base);
     api.pushvalue(-1);
     const recordRef = api.ref();
     api.getfield(-1, 'env');
@@ -603,7 +640,17 @@ export class LuaEngine implements ScriptEngine {
         api.setfield(-2, name);
       }
     } else api.pushnil();
-    this.runChunk(CLASS_LUA, '=class', 4, 1);
+    // index (keys that are not strings)
+    if (cls.index) {
+      const index = cls.index;
+      api.pushfunction((a) => {
+        const e = this.entryAt(1);
+        // the key is argument 1 after self
+        if (e === undefined || e.cls !== cls || !index(e.obj, this.args1, this.out)) a.pushnil();
+        return 1;
+      });
+    } else api.pushnil();
+    this.runChunk(CLASS_LUA, '=class', 5, 1);
     // metamethods answered in JS
     const meta = (key: string, fn: LuaJSFunction): void => {
       api.pushfunction(fn);
@@ -717,6 +764,33 @@ export class LuaEngine implements ScriptEngine {
     });
     api.setfield(-2, 'child');
     api.pushfunction((a) => {
+      // parentGet(appPath, key) → the global `key` of the app's parent in another engine (or of its
+      // nearest parent having it): a value, or a function calling it there
+      const app = appAt(a, 1);
+      const key = a.type(2) === LuaType.STRING ? lenient.decode(a.tolstring(2) as Uint8Array) : null;
+      const parent = app?.app.parent;
+      if (!parent || key === null) return 0;
+      const v = this.runtime.readApp(parent, key);
+      if (v === undefined) return 0;
+      if (v === APP_FUNCTION) {
+        a.pushfunction((b) => {
+          const n = b.gettop();
+          let results;
+          try {
+            results = this.runtime.callApp(parent, key, this.writeStackArgs, n);
+          } catch (e) {
+            return b.errorMessage(e instanceof Error ? e.message : String(e));
+          }
+          if (!results) return b.errorMessage(`${key}: no such function in ${parent.path || "/"}`);
+          b.checkstack(results.length + 1);
+          for (const r of results) this.values.pushValue(r);
+          return results.length;
+        });
+      } else this.values.pushValue(v);
+      return 1;
+    });
+    api.setfield(-2, 'parentGet');
+    api.pushfunction((a) => {
       // data(appPath) → the app's persistent data view
       const p = a.tolstring(1);
       this.data.push(this.runtime.data.appPath(p === null ? '' : lenient.decode(p)));
@@ -726,6 +800,16 @@ export class LuaEngine implements ScriptEngine {
     this.runChunk(APPS_LUA, '=apps', 1, 1);
     return api.ref();
   }
+
+  /** Writes the arguments 1..n of the running JS function (API objects as themselves) for another engine's call. */
+  private readonly writeStackArgs: ArgWriter<number> = (out, n) => {
+    out.reserve(n);
+    for (let i = 1; i <= n; i++) {
+      const e = this.entryAt(i);
+      if (e !== undefined) out.object(e.cls, e.obj);
+      else out.value(this.values.toValue(i));
+    }
+  };
 
   /** The text of a number as this language prints it (data keys and values). */
   numberText(n: number): string {

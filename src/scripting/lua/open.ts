@@ -8,6 +8,7 @@ import type { EngineEntry } from '../runtime/engine';
 import type { LuaAPI } from './api';
 import { LuaEngine } from './binding';
 import { FengariAPI } from './fengari-api';
+import { LuaJIT } from './luajit';
 
 /** A Lua engine tried before the fallback: `open` throws when it cannot run here. */
 export interface LuaEngineCandidate {
@@ -15,16 +16,26 @@ export interface LuaEngineCandidate {
   open(): LuaAPI;
 }
 
-/**
- * Engines tried in order before fengari. The LuaJIT adapter (luajit.ts, over native/luajit/)
- * registers here: `{ name: 'luajit', open: () => openLuaJIT() }`.
- */
-export const PREFERRED_LUA_ENGINES: LuaEngineCandidate[] = [];
+/** Engines tried in order before fengari: LuaJIT through our addon (luajit.ts, native/luajit/). */
+export const PREFERRED_LUA_ENGINES: LuaEngineCandidate[] = [{ name: 'luajit', open: () => new LuaJIT() }];
 
 let warned = false;
+let warnedWanted = false;
 
-/** A new Lua state on the best engine available; `logger` hears once per process when it is the fallback. */
+/**
+ * A new Lua state on the best engine available; `logger` hears once per process when it is the
+ * fallback. MONATS_LUA_ENGINE=fengari in the environment chooses fengari even where LuaJIT runs (the
+ * test runner's second pass of the script tests), =luajit insists on LuaJIT (an error if it cannot
+ * open).
+ */
 export function openLuaEngine(logger: Logger): LuaAPI {
+  const wanted = process.env.MONATS_LUA_ENGINE;
+  if (wanted === 'fengari') return new FengariAPI();
+  if (wanted === 'luajit') return new LuaJIT();
+  if (wanted && !warnedWanted) {
+    warnedWanted = true;
+    logger.warn('Lua', `MONATS_LUA_ENGINE=${wanted} names no Lua engine (luajit, fengari): the best available runs`);
+  }
   const reasons: string[] = [];
   for (const candidate of PREFERRED_LUA_ENGINES) {
     try {
@@ -46,6 +57,11 @@ export function luaEngineEntry(open: (logger: Logger) => LuaAPI = openLuaEngine)
   return {
     name: 'lua',
     mainFile: 'main.lua',
-    create: (runtime) => new LuaEngine(runtime, open(runtime.ctx.logger)),
+    create: (runtime) => {
+      const api = open(runtime.ctx.logger);
+      const mib = runtime.ctx.config.scripts?.memory;
+      if (mib !== undefined) api.memoryLimit = mib * 1024 * 1024;
+      return new LuaEngine(runtime, api);
+    },
   };
 }

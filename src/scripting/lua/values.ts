@@ -29,9 +29,19 @@ export function textOrBytes(u: Uint8Array): string | Buffer {
 
 /** Behaviours of record classes, as Lua metatables (see RecordClass). */
 const RECORD_META: Record<RecordClass['behaviour'], string> = {
+  // printed as their value, equal when their values are (two SocketAddress of the same host:port),
+  // and concatenated as their value ("to " .. address), as MonaServer scripts use them
   printed: `
-local rawget, tostring = rawget, tostring
-return { __tostring = function(t) return tostring(rawget(t, 'value')) end }`,
+local rawget, tostring, getmetatable = rawget, tostring, getmetatable
+local meta = {}
+local function text(v)
+  if getmetatable(v) == meta then return tostring(rawget(v, 'value')) end
+  return v
+end
+meta.__tostring = function(t) return tostring(rawget(t, 'value')) end
+meta.__eq = function(a, b) return rawget(a, 'value') == rawget(b, 'value') end
+meta.__concat = function(a, b) return text(a) .. text(b) end
+return meta`,
   // raw accesses only: a lookup through __index would recurse; # is raw here (no __len in this metatable)
   xml: `
 local rawget, rawset, type = rawget, rawset, type
@@ -49,24 +59,80 @@ return {
 }`,
 };
 
+/** The tables met more than once in a Value (shared or cyclic), and their Lua tables once pushed. */
+interface Graph {
+  readonly shared: ReadonlySet<Table>;
+  readonly refs: Map<Table, number>;
+}
+
+/** Tables reachable more than once from `root` (keys included), or null when it is a tree. One visit per table. */
+export function sharedTables(root: Table): Set<Table> | null {
+  const seen = new Set<Table>([root]);
+  let shared: Set<Table> | null = null;
+  const stack: Table[] = [root];
+  const visit = (v: Value | Key): void => {
+    if (!(v instanceof Table)) return;
+    if (seen.has(v)) (shared ??= new Set()).add(v);
+    else {
+      seen.add(v);
+      stack.push(v);
+    }
+  };
+  while (stack.length) {
+    const t = stack.pop() as Table;
+    for (const item of t.items) visit(item);
+    for (const [k, x] of t.fields) {
+      visit(k);
+      visit(x);
+    }
+  }
+  return shared;
+}
+
 export class LuaValues {
   private readonly recordMeta = new Map<RecordClass['behaviour'], number>();
+  /** what an API object (a tagged table, by its tag) reads as: its class's asValue, else nil */
+  objectValue: (tag: number) => Value = () => null;
 
   constructor(private readonly api: LuaAPI) {}
 
-  /** Pushes a Value. Deeper than DECODE_LIMITS.maxDepth, a table is pushed as nil. */
-  pushValue(v: Value, depth = 0): void {
+  /**
+   * Pushes a Value. A Table met several times in it (AMF references: shared or cyclic tables)
+   * becomes one Lua table met as many times, as MonaServer gives them; deeper than
+   * DECODE_LIMITS.maxDepth, a table is pushed as nil.
+   */
+  pushValue(v: Value): void {
+    if (!(v instanceof Table)) return this.push(v, 0, null);
+    // a graph with shared tables, pushed as a tree, would grow exponentially (a table referencing
+    // itself twice, 64 levels deep): those tables are pushed once and referenced afterwards
+    const shared = sharedTables(v);
+    if (shared === null) return this.push(v, 0, null);
+    const refs = new Map<Table, number>();
+    try {
+      this.push(v, 0, { shared, refs });
+    } finally {
+      for (const ref of refs.values()) this.api.unref(ref);
+    }
+  }
+
+  private push(v: Value, depth: number, graph: Graph | null): void {
     const api = this.api;
     if (v === null || v === undefined) api.pushnil();
     else if (typeof v === 'boolean') api.pushboolean(v);
     else if (typeof v === 'number') api.pushnumber(v);
     else if (typeof v === 'string' || Buffer.isBuffer(v)) api.pushstring(v);
-    else if (v instanceof Table) this.pushTable(v, depth);
+    else if (v instanceof Table) this.pushTable(v, depth, graph);
     else api.pushnil();
   }
 
-  private pushTable(v: Table, depth: number): void {
+  private pushTable(v: Table, depth: number, graph: Graph | null): void {
     const api = this.api;
+    const known = graph?.refs.get(v);
+    if (known !== undefined) {
+      api.checkstack(1);
+      api.pushref(known);
+      return;
+    }
     if (depth >= DECODE_LIMITS.maxDepth || !api.checkstack(4)) {
       api.pushnil();
       return;
@@ -74,20 +140,25 @@ export class LuaValues {
     const time = dateTime(v);
     const extra = time === undefined ? null : dateFields(time);
     api.createtable(v.items.length, v.fields.size + (extra ? extra.length : 0));
+    if (graph?.shared.has(v)) {
+      // referenced before its content is pushed: a table inside itself finds it
+      api.pushvalue(-1);
+      graph.refs.set(v, api.ref());
+    }
     for (let i = 0; i < v.items.length; i++) {
       const item = v.items[i];
       if (item === null) continue;
-      this.pushValue(item, depth + 1);
+      this.push(item, depth + 1, graph);
       api.rawseti(-2, i + 1);
     }
     for (const [k, x] of v.fields) {
       if (x === null) continue;
-      this.pushValue(k as Value, depth + 1);
+      this.push(k as Value, depth + 1, graph);
       if (api.type(-1) === LuaType.NIL) {
         api.settop(-2);
         continue;
       }
-      this.pushValue(x, depth + 1);
+      this.push(x, depth + 1, graph);
       api.rawset(-3);
     }
     if (extra) {
@@ -117,11 +188,12 @@ export class LuaValues {
   }
 
   /**
-   * Reads slot `idx` as a Value. Functions, userdata and API objects (tagged tables) read as null;
+   * Reads slot `idx` as a Value. Functions and userdata read as null, API objects (tagged tables) as
+   * their objectValue;
    * a table met again inside itself (a cycle) reads as null there, as does anything deeper than
    * DECODE_LIMITS.maxDepth.
    */
-  toValue(idx: number, depth = 0, seen?: Set<unknown>): Value {
+  toValue(idx: number, depth = 0, seen?: Map<unknown, Table>): Value {
     const api = this.api;
     switch (api.type(idx)) {
       case LuaType.BOOLEAN:
@@ -137,22 +209,27 @@ export class LuaValues {
     }
   }
 
-  private toTable(idx: number, depth: number, seen?: Set<unknown>): Value {
+  private toTable(idx: number, depth: number, seen?: Map<unknown, Table>): Value {
     const api = this.api;
-    if (depth >= DECODE_LIMITS.maxDepth || api.gettag(idx) !== 0 || !api.checkstack(4)) return null;
+    const tag = api.gettag(idx);
+    if (tag !== 0) return this.objectValue(tag);
     const ptr = api.topointer(idx);
-    seen ??= new Set();
-    if (seen.has(ptr)) return null;
-    seen.add(ptr);
+    // a table met again (shared, or inside itself) is the same Table: encoders with references
+    // (AMF) keep the graph, the others meet a cycle as too deep; a shared table is read once
+    const known = seen?.get(ptr);
+    if (known) return known;
+    if (depth >= DECODE_LIMITS.maxDepth || !api.checkstack(4)) return null;
+    seen ??= new Map();
     const abs = api.absindex(idx);
     const n = api.rawlen(abs);
     const items: Value[] = [];
+    const t = new Table(items);
+    seen.set(ptr, t);
     for (let i = 1; i <= n; i++) {
       api.rawgeti(abs, i);
       items.push(this.toValue(-1, depth + 1, seen));
       api.settop(-2);
     }
-    const t = new Table(items);
     api.pushnil();
     while (api.next(abs)) {
       const kt = api.type(-2);
@@ -169,7 +246,6 @@ export class LuaValues {
       }
       api.settop(-2);
     }
-    seen.delete(ptr);
     return t;
   }
 

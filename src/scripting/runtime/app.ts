@@ -38,10 +38,23 @@ export class App {
     return this.path.slice(this.path.lastIndexOf('/') + 1);
   }
 
-  /** The main file of the first engine (registration order) whose main file is in the folder, or null. */
+  /** The engine of the first main file (engines in registration order, each's names in order) in the folder, or null. */
   findMain(engines: readonly EngineEntry[]): EngineEntry | null {
-    for (const e of engines) if (fileStamp(path.join(this.dir, e.mainFile)) !== null) return e;
-    return null;
+    return this.mainFile(engines)?.entry ?? null;
+  }
+
+  /** The first main file in the folder and its engine, or null; `others` receives main files it hides. */
+  mainFile(engines: readonly EngineEntry[], others?: string[]): { entry: EngineEntry; file: string } | null {
+    let found: { entry: EngineEntry; file: string } | null = null;
+    for (const entry of engines) {
+      for (const file of [entry.mainFile, ...(entry.otherMainFiles ?? [])]) {
+        if (fileStamp(path.join(this.dir, file)) === null) continue;
+        if (!found) found = { entry, file };
+        else if (others) others.push(file);
+        else return found;
+      }
+    }
+    return found;
   }
 
   /** The first loaded file whose stamp changed since it was loaded, or null. */

@@ -90,6 +90,16 @@ export type ArgWriter<C> = (out: Out, ctx: C) => void;
 /** A call's results: the Values (when asked for), or null when the script defines no such function. */
 export type CallResult = Value[] | null;
 
+/**
+ * A method's results that are not known yet: a JavaScript function that returned a Promise (an
+ * async RPC). Only `ScriptEngine.callMethod` gives one; the runtime answers RPCs from it when it
+ * settles, and logs the rejection of any other.
+ */
+export type PendingResult = Promise<Value[]>;
+
+/** What an app's global holds when it is a function (`AppInstance.global`): call it with `callEvent`. */
+export const APP_FUNCTION: unique symbol = Symbol('app function');
+
 /** Results of a call whose results were not asked for (shared, never filled). */
 export const NO_RESULTS: Value[] = Object.freeze([]) as unknown as Value[];
 
@@ -116,6 +126,12 @@ export interface AppInstance {
    * (tests, consoles). Throws ScriptError.
    */
   evaluate(code: string, chunkName: string): Value[];
+  /**
+   * The app's own global `name` (not inherited) as apps of other engines read it (`super.x`): a
+   * Value (tables copied; functions and API objects inside read as null), APP_FUNCTION when it is
+   * a function, undefined when the app has no such global.
+   */
+  global(name: string): Value | typeof APP_FUNCTION | undefined;
   /** the app is unloaded: it leaves its parent's children and its environment is released */
   unlink(): void;
 }
@@ -140,7 +156,7 @@ export interface ScriptEngine {
    * API are never called this way. Returns null when there is no such function, or when scripts
    * of this engine never saw obj. Throws ScriptError.
    */
-  callMethod<T extends object, C>(cls: ObjectClass<T>, obj: T, name: string, write: ArgWriter<C> | null, ctx: C, results: boolean): CallResult;
+  callMethod<T extends object, C>(cls: ObjectClass<T>, obj: T, name: string, write: ArgWriter<C> | null, ctx: C, results: boolean): CallResult | PendingResult;
   /**
    * true when callMethod(cls, obj, name) would find a function. Optional: an engine without it is
    * taken to have every method (callers that skip work on a false answer then never skip).
@@ -158,5 +174,7 @@ export interface EngineEntry {
   name: string;
   /** "main.lua", "main.js"... an app folder holding it runs in this engine */
   mainFile: string;
+  /** other main file names of the language, looked for after `mainFile` ("main.ts" for JavaScript) */
+  otherMainFiles?: readonly string[];
   create(runtime: import('./runtime').Runtime): ScriptEngine;
 }

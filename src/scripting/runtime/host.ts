@@ -13,12 +13,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FolderHost, type AppHost, type ReadDecision, type ResolvedPath } from '../../core/app-host';
 import {
+  GROUP_EVENTS,
   HTTP_READ,
+  RECORDING,
   RTMFP_RENDEZVOUS,
   SCRIPT_HANDLERS,
+  type GroupHooks,
   type HookKey,
   type HookProvider,
   type HTTPReadHook,
+  type RecordingHooks,
   type RTMFPRendezvousHooks,
   type ScriptHandlerHooks,
 } from '../../core/app-hooks';
@@ -32,18 +36,25 @@ import type { Writer } from '../../core/writer';
 import { Table, type Value } from '../../serialization/value';
 import { App, fileStamp } from './app';
 import { DataBinding } from './data';
-import { ScriptError, type ArgWriter, type CallResult, type EngineEntry, type ScriptEngine } from './engine';
+import { APP_FUNCTION, ScriptError, type ArgWriter, type CallResult, type EngineEntry, type PendingResult, type ScriptEngine } from './engine';
 import type { GlobalFunction, ObjectClass } from './model';
 import { createMona, logFunctions, type MonaObject } from './mona';
 import { ApiObjects, type ObjectsHost } from './objects';
 import type { Runtime, ScriptFile } from './runtime';
+import { ScriptSockets, type SocketsHost } from '../sockets/sockets';
+import { ServerObjects } from './servers';
+import { GroupObjects } from './groups';
+import type { Group } from '../../core/groups';
+import { ServerRejected, type PeerServer, type Redirection, type ServerEvents } from '../../core/servers';
 
 /** How often main files are looked at when apps are used (hot reload), in ms. */
 const RELOAD_CHECK_MS = 1000;
 /** onManage period (every 2 s) */
 const MANAGE_MS = 2000;
 /** default longest time one call into scripts may run */
-const CALL_BUDGET_MS = 10_000;
+/** defaults when the configuration has no [scripts] section (script hosts made by tests) */
+const CALL_BUDGET_MS = 500;
+const START_BUDGET_MS = 10_000;
 
 // argument writers: static functions taking their context, so that no closure is made per call
 const writeText: ArgWriter<string> = (out, s) => out.text(s);
@@ -60,8 +71,16 @@ const writeData: ArgWriter<MediaFrame> = (out, frame) => {
   out.text(frame.dataType);
 };
 
-export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRendezvousHooks, ScriptHandlerHooks, Runtime, ObjectsHost {
+export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRendezvousHooks, GroupHooks, RecordingHooks, ScriptHandlerHooks, Runtime, ObjectsHost, SocketsHost {
   readonly objects: ApiObjects;
+  /** the script sockets (mona:createTCPClient...), closed with the app that made them */
+  readonly sockets: ScriptSockets;
+  /** mona.servers and the server objects of the cluster link */
+  readonly servers: ServerObjects;
+  /** mona.groups, groups, members */
+  readonly groups: GroupObjects;
+  /** stops hearing the cluster registry */
+  private unsubscribeServers: (() => void) | null = null;
   readonly mona: { readonly cls: ObjectClass<MonaObject>; readonly obj: MonaObject };
   readonly globals: Readonly<Record<string, GlobalFunction>>;
   readonly data: DataBinding;
@@ -79,7 +98,14 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
   private readonly observed = new Map<Publication, () => void>();
   private manageTimer: NodeJS.Timeout | null = null;
   private running = false;
-  private budgetMs = CALL_BUDGET_MS;
+  /** ms a call a client triggers may run ([scripts] budget) */
+  private budgetMs: number;
+  /** ms loading an app, onStart/onStop and onManage may run ([scripts] startBudget) */
+  private readonly startBudgetMs: number;
+  /** the budget the engines apply now: budgetMs, or startBudgetMs inside longCalls() */
+  private currentBudget: number;
+  /** the app whose script runs now: what a socket made now belongs to */
+  private calling: App | null = null;
   /** www/ folder rules (which paths are apps), shared with core's script-less host */
   private readonly folders: FolderHost;
 
@@ -101,13 +127,31 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     if (entries.length === 0) throw new Error('ScriptHost needs at least one engine');
     this.folders = new FolderHost(ctx.wwwDir);
     this.objects = new ApiObjects(this);
-    this.mona = createMona(ctx, this.objects);
+    this.sockets = new ScriptSockets(this);
+    this.servers = new ServerObjects(ctx);
+    this.groups = new GroupObjects(ctx, this.sockets, (out, c) => out.object(this.objects.client, c));
+    this.mona = createMona(ctx, this.objects, this.sockets, this.servers, this.groups);
     this.globals = logFunctions(ctx);
     this.data = new DataBinding(ctx.dataDir, ctx.logger);
+    const limits = ctx.config.scripts ?? { budget: CALL_BUDGET_MS, startBudget: START_BUDGET_MS };
+    this.budgetMs = this.currentBudget = limits.budget;
+    this.startBudgetMs = limits.startBudget;
   }
 
   get wwwDir(): string {
     return this.ctx.wwwDir;
+  }
+
+  get logger(): ServerContext['logger'] {
+    return this.ctx.logger;
+  }
+
+  /**
+   * The app whose script runs now (the app of the event, of the client whose method runs, of the
+   * socket whose event runs); the root app while none is known (code evaluated from outside).
+   */
+  currentApp(): App | null {
+    return this.calling ?? this.root;
   }
 
   /** ms one call from the server into scripts may run before it is interrupted (every engine) */
@@ -117,14 +161,34 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
 
   set callBudgetMs(ms: number) {
     this.budgetMs = ms;
+    this.applyBudget(ms);
+  }
+
+  private applyBudget(ms: number): void {
+    this.currentBudget = ms;
     for (const e of this.engineList) e.callBudgetMs = ms;
+  }
+
+  /**
+   * Runs `fn` (loading an app, onStart/onStop, onManage: work of the server's own, not of one
+   * client's request) under the longer start budget.
+   */
+  private longCalls<T>(fn: () => T): T {
+    if (this.currentBudget === this.startBudgetMs) return fn();
+    const saved = this.currentBudget;
+    this.applyBudget(this.startBudgetMs);
+    try {
+      return fn();
+    } finally {
+      this.applyBudget(saved);
+    }
   }
 
   private engineFor(entry: EngineEntry): ScriptEngine {
     let engine = this.engines.get(entry);
     if (!engine) {
       engine = entry.create(this);
-      engine.callBudgetMs = this.budgetMs;
+      engine.callBudgetMs = this.currentBudget;
       this.engines.set(entry, engine);
       this.engineList = [...this.engines.values()];
       this.ctx.logger.info('Scripts', `${entry.name} apps run on ${engine.version}`);
@@ -148,6 +212,9 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     this.running = true;
     fs.mkdirSync(this.wwwDir, { recursive: true });
     this.data.load();
+    // before the server link runs (the server starts us first): no server connection is missed
+    this.unsubscribeServers = this.ctx.servers.subscribe(this.serverEvents);
+    this.ctx.servers.runningApps = () => this.loadedApps();
     this.app('');
     this.manageTimer = setInterval(() => this.manage(), MANAGE_MS);
     this.manageTimer.unref();
@@ -160,12 +227,15 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
   async stop(): Promise<void> {
     if (!this.running) return;
     process.removeListener('exit', this.exitFlush);
+    this.unsubscribeServers?.();
+    this.unsubscribeServers = null;
     if (this.manageTimer) clearInterval(this.manageTimer);
     this.manageTimer = null;
     // children first, root last: as MonaServer unloads
     const all = [...this.apps.values()].sort((a, b) => b.path.length - a.path.length);
     for (const app of all) this.stopApp(app);
     for (const app of all) app.alive = false;
+    this.sockets.closeAll();
     this.apps.clear();
     this.root = null;
     this.running = false;
@@ -198,6 +268,8 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     else this.root = app;
     this.createInstance(app);
     this.runMain(app);
+    // servers of the cluster load the same app on their side (MonaServer's application list)
+    if (app.alive && this.ctx.servers.count > 0) this.ctx.servers.announceApps([app.path]);
     return app;
   }
 
@@ -242,6 +314,18 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     return { code, chunkName: this.chunkName(full) };
   }
 
+  readApp(app: App, name: string): Value | typeof APP_FUNCTION | undefined {
+    for (let a: App | null = app; a; a = a.parent) {
+      const v = a.instance?.global(name);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  }
+
+  callApp<C>(app: App, name: string, write: ArgWriter<C> | null, ctx: C): CallResult {
+    return this.event(app, name, write, ctx, true);
+  }
+
   nativeError(e: unknown): void {
     this.ctx.logger.debug('Scripts', `JS error in a script call: ${e instanceof Error ? e.stack : String(e)}`);
   }
@@ -264,10 +348,19 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
 
   /** Runs the main file (if any) in a clean environment, then onStart(path). */
   private runMain(app: App): void {
+    this.longCalls(() => this.runMainNow(app));
+  }
+
+  private runMainNow(app: App): void {
     const entry = this.entryOf.get(app) as EngineEntry;
-    const main = app.findMain(this.entries) === entry ? path.join(app.dir, entry.mainFile) : null;
+    const hidden: string[] = [];
+    const found = app.mainFile(this.entries, hidden);
+    const main = found?.entry === entry ? path.join(app.dir, found.file) : null;
+    if (found && hidden.length) {
+      this.ctx.logger.warn('Scripts', `application ${app.path || '/'}: ${found.file} runs, ${hidden.join(', ')} ignored (one main file per app)`);
+    }
     app.stamp = main ? fileStamp(main) : null;
-    app.mainName = main ? entry.mainFile : null;
+    app.mainName = main ? (found as { file: string }).file : null;
     app.deps.clear();
     app.lastCheck = Date.now();
     if (main && app.stamp !== null && app.instance) {
@@ -278,10 +371,14 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
         this.ctx.logger.error('Scripts', `cannot read ${main}: ${(e as Error).message}`);
       }
       if (code) {
+        const previous = this.calling;
+        this.calling = app;
         try {
           app.instance.run(code, this.chunkName(main));
         } catch (e) {
           this.logError(e);
+        } finally {
+          this.calling = previous;
         }
       }
     }
@@ -291,7 +388,7 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
 
   private stopApp(app: App): void {
     if (!app.alive) return;
-    this.event(app, 'onStop', writeText, app.path);
+    this.longCalls(() => this.event(app, 'onStop', writeText, app.path));
     this.ctx.logger.debug('Scripts', `application ${app.path || '/'} stopped`);
   }
 
@@ -305,7 +402,8 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
       return;
     }
     const entry = this.entryFor(app);
-    const main = app.findMain(this.entries) === entry ? entry.mainFile : null;
+    const found = app.mainFile(this.entries);
+    const main = found?.entry === entry ? found.file : null;
     const stamp = main ? fileStamp(path.join(app.dir, main)) : null;
     let why: string;
     if (main !== app.mainName || stamp !== app.stamp) {
@@ -319,6 +417,7 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     }
     this.ctx.logger.info('Scripts', `application ${app.path || '/'} reloaded (${why})`);
     this.stopApp(app);
+    this.sockets.closeApp(app);
     if (entry !== this.entryOf.get(app)) {
       // another language now: a new instance, and the loaded children (linked to the old one) load again on use
       for (const child of [...app.children.values()]) this.unload(child, `its parent ${app.path || '/'} changed language`);
@@ -331,6 +430,7 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
   private unload(app: App, reason: string): void {
     for (const child of [...app.children.values()]) this.unload(child, reason);
     this.stopApp(app);
+    this.sockets.closeApp(app);
     app.alive = false;
     this.apps.delete(app.path);
     app.parent?.children.delete(app.name);
@@ -344,6 +444,10 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
   }
 
   private manage(): void {
+    this.longCalls(() => this.manageNow());
+  }
+
+  private manageNow(): void {
     for (const app of [...this.apps.values()]) if (app.alive) this.checkReload(app, true);
     if (this.root) this.event(this.root, 'onManage', null, null);
     for (const w of [...this.managedWriters]) {
@@ -363,38 +467,72 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
    * defines it. Errors are logged ([] returned), or rethrown as ScriptError when `rethrow`.
    */
   event<C>(app: App, name: string, write: ArgWriter<C> | null, ctx: C, rethrow = false, results = true): CallResult {
-    for (let a: App | null = app; a; a = a.parent) {
-      const instance = a.instance;
-      if (!instance) continue;
-      try {
-        const r = instance.callEvent(name, write, ctx, results);
-        if (r !== null) return r;
-      } catch (e) {
-        if (rethrow) throw e;
-        this.logError(e);
-        return [];
+    const previous = this.calling;
+    try {
+      for (let a: App | null = app; a; a = a.parent) {
+        const instance = a.instance;
+        if (!instance) continue;
+        // a parent's handler serving a child's event runs for the child (its sockets are the child's)
+        this.calling = app;
+        try {
+          const r = instance.callEvent(name, write, ctx, results);
+          if (r !== null) return r;
+        } catch (e) {
+          if (rethrow) throw e;
+          this.logError(e);
+          return [];
+        }
       }
+      return null;
+    } finally {
+      this.calling = previous;
     }
-    return null;
   }
 
   /**
    * Calls `obj:name(...)` where `name` is a function scripts stored on obj's script object (in any
    * engine that knows obj): null when none has one. Errors as for event().
    */
-  method<T extends object, C>(cls: ObjectClass<T>, obj: T, name: string, write: ArgWriter<C> | null, ctx: C, rethrow = false, results = true): CallResult {
+  method<T extends object, C>(cls: ObjectClass<T>, obj: T, name: string, write: ArgWriter<C> | null, ctx: C, rethrow = false, results = true, app: App | null = null): CallResult {
+    const r = this.methodOrPending(cls, obj, name, write, ctx, rethrow, results, app);
+    return r instanceof Promise ? this.unawaited(r, name) : r;
+  }
+
+  /**
+   * A Promise a script's function returned where the API waits for nothing (every event but RPC):
+   * the call counts as answered with no results; a rejection is logged as the script error it is.
+   */
+  private unawaited(p: PendingResult, name: string): Value[] {
+    p.then(undefined, (e: unknown) => {
+      this.logError(e);
+      this.ctx.logger.debug('Scripts', `${name}: a Promise returned by a script settles after the event: its result is not used`);
+    });
+    return [];
+  }
+
+  /**
+   * As method(), but a script's Promise (an async function) is given back as it is. `app`: the app
+   * the call runs for (what a script makes during it belongs to that app).
+   */
+  private methodOrPending<T extends object, C>(cls: ObjectClass<T>, obj: T, name: string, write: ArgWriter<C> | null, ctx: C, rethrow: boolean, results: boolean, app: App | null = null): CallResult | PendingResult {
     const engines = this.engineList;
-    for (let i = 0; i < engines.length; i++) {
-      try {
-        const r = engines[i].callMethod(cls, obj, name, write, ctx, results);
-        if (r !== null) return r;
-      } catch (e) {
-        if (rethrow) throw e;
-        this.logError(e);
-        return [];
+    const previous = this.calling;
+    if (app) this.calling = app;
+    try {
+      for (let i = 0; i < engines.length; i++) {
+        try {
+          const r = engines[i].callMethod(cls, obj, name, write, ctx, results);
+          if (r !== null) return r;
+        } catch (e) {
+          if (rethrow) throw e;
+          this.logError(e);
+          return [];
+        }
       }
+      return null;
+    } finally {
+      this.calling = previous;
     }
-    return null;
   }
 
   /** Logs a script error with its file:line as source. */
@@ -448,7 +586,7 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
 
   private clientMethod<C>(client: Client, name: string, write: ArgWriter<C> | null, ctx: C, rethrow = false): CallResult {
     if (!client.connected && !this.knows(client)) return null;
-    return this.method(this.objects.client, client, name, write, ctx, rethrow);
+    return this.method(this.objects.client, client, name, write, ctx, rethrow, true, this.apps.get(client.path) ?? null);
   }
 
   // ---- AppHost: events ----
@@ -476,16 +614,21 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     this.clientMethod(client, 'onAddressChanged', writeText, oldAddress);
   }
 
-  call(client: Client, method: string, args: Value[]): Value[] {
-    let r: CallResult;
+  call(client: Client, method: string, args: Value[]): Value[] | Promise<Value[]> {
+    let r: CallResult | PendingResult;
     try {
-      r = this.method(this.objects.client, client, method, writeValues, args, true);
+      r = this.methodOrPending(this.objects.client, client, method, writeValues, args, true, true, this.apps.get(client.path) ?? null);
     } catch (e) {
       this.logError(e); // the operator sees it too, not only the caller
       throw new CallFailed(e instanceof Error ? e.message : String(e));
     }
     if (r === null) throw new MethodNotFound(method);
-    return r;
+    if (!(r instanceof Promise)) return r;
+    // an async function: the protocol answers when it settles
+    return r.then(undefined, (e: unknown) => {
+      this.logError(e);
+      throw new CallFailed(e instanceof Error ? e.message : String(e));
+    });
   }
 
   /**
@@ -495,7 +638,7 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
   onMessage(client: Client, args: Value[]): Value[] {
     let r: CallResult;
     try {
-      r = this.method(this.objects.client, client, 'onMessage', writeValues, args, true);
+      r = this.method(this.objects.client, client, 'onMessage', writeValues, args, true, true, this.apps.get(client.path) ?? null);
     } catch (e) {
       this.logError(e);
       throw new CallFailed(e instanceof Error ? e.message : String(e));
@@ -548,7 +691,48 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
 
   hook<T extends object>(key: HookKey<T>): T | undefined {
     const k = key as HookKey<object>;
-    return k === HTTP_READ || k === RTMFP_RENDEZVOUS || k === SCRIPT_HANDLERS ? (this as unknown as T) : undefined;
+    return k === HTTP_READ || k === RTMFP_RENDEZVOUS || k === GROUP_EVENTS || k === RECORDING || k === SCRIPT_HANDLERS ? (this as unknown as T) : undefined;
+  }
+
+  // ---- groups (GROUP_EVENTS) ----
+
+  private readonly writeGroup: ArgWriter<Group> = (out, g) => out.object(this.groups.group, g);
+
+  onJoinGroup(client: Client, group: Group): void {
+    this.clientMethod(client, 'onJoinGroup', this.writeGroup, group);
+  }
+
+  onUnjoinGroup(client: Client, group: Group): void {
+    this.clientMethod(client, 'onUnjoinGroup', this.writeGroup, group);
+    if (group.size() === 0) this.groups.forgetGroup(group);
+  }
+
+  /**
+   * MonaServer2's `client:onWrite(file, params)`: true or nothing → `file`, a string → that name,
+   * false/nil → refused (null), an error → refused with its message (CallFailed). No handler: allowed
+   * (MonaServer2 refuses then; MonaServer 1 apps never had one, so recording works out of the box
+   * and an app that must not let clients record says so in onWrite or onPublish).
+   */
+  onWrite(client: Client, file: string, params: Table): string | null {
+    let r: CallResult;
+    try {
+      r = this.clientMethod(client, 'onWrite', writeValues, [file, params], true);
+    } catch (e) {
+      throw new CallFailed(refusalText(e) || `No authorization to write ${file}`);
+    }
+    if (r === null || r.length === 0 || r[0] === true) return file;
+    const v = r[0];
+    if (typeof v === 'string') return v;
+    if (Buffer.isBuffer(v)) return v.toString('utf8');
+    return null;
+  }
+
+  onRecord(publication: Publication, file: string): void {
+    this.method(this.objects.publication, publication, 'onRecord', writeText, file);
+  }
+
+  onRecordStop(publication: Publication, file: string, info: Table): void {
+    this.method(this.objects.publication, publication, 'onRecordStop', writeValues, [file, info]);
   }
 
   /** Whether some engine would run `obj:name()` (an engine that cannot tell counts as yes). */
@@ -578,22 +762,58 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     }
     // no handler, or a handler that returned nothing: serve the file asked for
     if (r === null || r.length === 0) return { file, template: null };
+    // a language with one result gives the name and the values as a list: [name, values]
+    const pair = r.length === 1 && r[0] instanceof Table && r[0].fields.size === 0 && r[0].items.length === 2 && r[0].items[1] instanceof Table;
+    if (pair) r = (r[0] as Table).items;
     const name = r[0];
     const template = r[1] instanceof Table ? r[1] : null;
     if (name === null || name === false) return { file: null, template: null };
     return { file: typeof name === 'string' ? name : Buffer.isBuffer(name) ? name.toString('utf8') : String(name), template };
   }
 
-  onHandshake(address: string, urlPath: string, properties: Table, attempts: number): string[] {
+  onHandshake(address: string, urlPath: string, properties: Table, attempts: number): Redirection[] {
     const app = this.app(this.resolve(urlPath).app) ?? this.root;
     if (!app) return [];
-    return addressesOf(this.event(app, 'onHandshake', writeValues, [address, urlPath, properties, attempts]));
+    return this.servers.redirections(this.event(app, 'onHandshake', writeValues, [address, urlPath, properties, attempts]));
   }
 
-  onRendezVousUnknown(protocol: string, peerId: string): string[] {
+  onRendezVousUnknown(protocol: string, peerId: string): Redirection[] {
     if (!this.root) return [];
-    return addressesOf(this.event(this.root, 'onRendezVousUnknown', writeValues, [protocol, peerId]));
+    return this.servers.redirections(this.event(this.root, 'onRendezVousUnknown', writeValues, [protocol, peerId]));
   }
+
+  // ---- the cluster (servers linked to this one) ----
+
+  private readonly writeServer: ArgWriter<PeerServer> = (out, s) => out.object(this.servers.server, s);
+  private readonly writeServerError: ArgWriter<{ server: PeerServer; error: string | null }> = (out, x) => {
+    out.object(this.servers.server, x.server);
+    if (x.error !== null) out.text(x.error);
+  };
+
+  /** The registry's events, as the root app's onServerConnection/onServerDisconnection and server:handler calls. */
+  private readonly serverEvents: ServerEvents = {
+    onServerConnection: (server) => {
+      if (!this.root) return;
+      try {
+        this.event(this.root, 'onServerConnection', this.writeServer, server, true, false);
+      } catch (e) {
+        this.logError(e);
+        throw new ServerRejected(refusalText(e) || 'server rejected');
+      }
+    },
+    onServerMessage: (server, handler, args) => {
+      const r = this.method(this.servers.server, server, handler, writeValues, args, false, false, this.root);
+      if (r === null) this.ctx.logger.warn('Servers', `${server.address} calls ${handler}, which no server:${handler} function answers`);
+    },
+    onServerDisconnection: (server, error) => {
+      if (this.root) this.event(this.root, 'onServerDisconnection', this.writeServerError, { server, error }, false, false);
+      this.release(server);
+    },
+    // MonaServer loads the apps a server says it runs, so that their scripts can talk to each other
+    onServerApps: (_server, paths) => {
+      for (const p of paths) if (p === '' || this.exists(p)) this.app(p);
+    },
+  };
 }
 
 /** The text of a script refusal without its "file:line: " prefix (shown to the peer). */
@@ -603,14 +823,3 @@ function refusalText(e: unknown): string {
   return message.replace(/^[^\n]*?:\d+: /, '');
 }
 
-/** Redirection results: strings, arrays of strings (nested once), "again". */
-function addressesOf(r: CallResult): string[] {
-  const out: string[] = [];
-  const add = (v: Value): void => {
-    if (typeof v === 'string') out.push(v);
-    else if (Buffer.isBuffer(v)) out.push(v.toString('utf8'));
-    else if (v instanceof Table) for (const x of v.items) if (typeof x === 'string') out.push(x);
-  };
-  for (const v of r ?? []) add(v);
-  return out;
-}

@@ -6,7 +6,9 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ServerContext } from '../../core/context';
+import { publishTypeOf } from '../../core/publication-source';
 import { Level } from '../../logs/levels';
+import { recordingTarget } from '../../media/files/names';
 import { AMF0Writer, decodeAMF0 } from '../../serialization/amf0';
 import { decodeJSON, encodeJSON } from '../../serialization/json';
 import { decodeQuery, encodeQuery } from '../../serialization/query';
@@ -18,6 +20,9 @@ import { resolveHostSync } from './dns-sync';
 import type { Args, Out } from './engine';
 import type { GlobalFunction, ObjectClass } from './model';
 import type { ApiObjects } from './objects';
+import type { ScriptSockets } from '../sockets/sockets';
+import type { ServerObjects } from './servers';
+import type { GroupObjects } from './groups';
 import { fileTable, ipAddressTable, socketAddressTable, xmlDocument } from './values';
 
 /** mona:split(expression, separator[, option]): option 1 drops empty tokens, 2 trims, 3 both. */
@@ -135,34 +140,57 @@ function address(out: Out, t: Table | string | null, what: string): void {
   out.text(typeof t === 'string' ? t : `not a valid ${what}`);
 }
 
+/**
+ * The app whose script is calling, from the caller's `file:line` ("www/live/main.lua:12" → "/live"):
+ * the deepest app folder holding that file ("" for the root or when it cannot be told).
+ */
+export function callerApp(ctx: ServerContext, where: string): string {
+  const file = where.replace(/:\d+:?\s*$/, '');
+  const parts = file.split('/');
+  if (parts[0] !== 'www') return '';
+  const dirs = parts.slice(1, -1);
+  for (let n = dirs.length; n > 0; n--) {
+    const app = '/' + dirs.slice(0, n).join('/');
+    if (ctx.host.exists(app)) return app;
+  }
+  return '';
+}
+
 /** The identity of the one `mona` object. */
 export interface MonaObject {
   readonly kind: 'mona';
 }
 
-export function createMona(ctx: ServerContext, objects: ApiObjects): { cls: ObjectClass<MonaObject>; obj: MonaObject } {
+export function createMona(ctx: ServerContext, objects: ApiObjects, sockets: ScriptSockets, servers: ServerObjects, groups: GroupObjects): { cls: ObjectClass<MonaObject>; obj: MonaObject } {
   const obj: MonaObject = { kind: 'mona' };
   let configs: Table | null = null;
   let environment: Table | null = null;
-  // groups and servers exist as empty collections until RTMFP groups and server links are built
-  const empty = (name: string): ObjectClass<object> => ({ name, len: () => 0, pairs: () => {}, call: () => {} });
-  const groups = empty('Groups');
-  const servers = empty('Servers');
-  const groupsObj = {};
-  const serversObj = {};
   const www = ctx.wwwDir;
   const where = (args: Args): string => args.where() || 'Lua';
 
   const cls: ObjectClass<MonaObject> = {
     name: 'mona',
     singleton: obj,
+    listMethods: ['split', 'md5', 'sha256', 'fromAMF', 'fromJSON', 'fromQuery', 'fromXMLRPC'],
     properties: {
       clients: (_m, out) => out.object(objects.clients, ctx.clients),
       publications: (_m, out) => out.object(objects.publications, ctx.publications),
       configs: (_m, out) => out.value((configs ??= configsTable(ctx))),
       environment: (_m, out) => out.value((environment ??= environmentTable())),
-      groups: (_m, out) => out.object(groups, groupsObj),
-      servers: (_m, out) => out.object(servers, serversObj),
+      groups: (_m, out) => out.object(groups.groups, ctx.groups),
+      servers: (_m, out) => out.object(servers.broadcaster, servers.all),
+    },
+    // any other key is a configuration key, as MonaServer reads `mona.<key>` from mona.configs
+    // (`mona.arguments`: the command-line options; an empty table when none was given)
+    fallback(_m, key, out) {
+      const v = (configs ??= configsTable(ctx)).get(key);
+      if (v === null) {
+        if (key !== 'arguments') return false;
+        out.value(new Table());
+        return true;
+      }
+      out.value(v);
+      return true;
     },
     methods: {
       absolutePath(_m, args, out) {
@@ -255,11 +283,25 @@ export function createMona(ctx: ServerContext, objects: ApiObjects): { cls: Obje
         if ('error' in r) return address(out, r.error, '');
         address(out, socketAddressTable(r.ip, port), 'socket address');
       },
+      createTCPClient(_m, _args, out) {
+        out.object(sockets.tcpClient, sockets.createTCPClient());
+      },
+      createTCPServer(_m, _args, out) {
+        out.object(sockets.tcpServer, sockets.createTCPServer());
+      },
+      createUDPSocket(_m, args, out) {
+        out.object(sockets.udpSocket, sockets.createUDPSocket(args.boolean(1)));
+      },
       publish(_m, args, out) {
-        const name = args.text(1);
+        let name = args.text(1);
         if (!name) return args.error('publication name expected');
+        // mona:publish(name, "record" | "append"): recorded as a Flash publish of that type is, in
+        // the folder of the app whose script publishes
+        const type = publishTypeOf(args.text(2) ?? 'live');
+        let record: string | null = null;
+        if (type !== 'live') ({ name, file: record } = recordingTarget(name));
         try {
-          objects.writePublication(out, ctx.publications.publish(null, name));
+          objects.writePublication(out, ctx.publications.publish(null, name, { type, record, app: callerApp(ctx, where(args)) }));
         } catch (e) {
           ctx.logger.warn(where(args), `mona:publish(${name}): ${(e as Error).message}`);
         }
@@ -284,8 +326,8 @@ export function createMona(ctx: ServerContext, objects: ApiObjects): { cls: Obje
       toXML: encoder((values) => encodeXML(values)),
       fromXMLRPC: decoder((b) => decodeXMLRPCValues(b)),
       toXMLRPC: encoder((values) => encodeXMLRPCResponse(values)),
-      joinGroup(_m, args) {
-        return args.error('mona:joinGroup: RTMFP groups are not available in this build');
+      joinGroup(_m, args, out) {
+        groups.join(args, out, 1);
       },
     },
     describe: () => 'mona',

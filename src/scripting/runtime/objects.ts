@@ -16,6 +16,7 @@ import type { Writer } from '../../core/writer';
 import { encodeAMF0 } from '../../serialization/amf0';
 import { encodeJSON } from '../../serialization/json';
 import { Table } from '../../serialization/value';
+import { typeText } from '../../serialization/text-values';
 import { encodeXMLRPCResponse } from '../../serialization/xmlrpc';
 import type { Args, Out } from './engine';
 import type { ObjectClass } from './model';
@@ -94,9 +95,10 @@ export class ApiObjects {
       },
       methods: {
         writeInvocation(w, args) {
-          const name = args.text(1);
-          if (name === null) return args.error('writeInvocation needs a method name');
-          w.writeInvocation(name, args.values(2));
+          // without a name, the client's onMessage is invoked (MonaServer's default)
+          const name = args.kind(1) === 'string' ? args.text(1) : null;
+          if (name === null) w.writeInvocation('onMessage', args.values(1));
+          else w.writeInvocation(name, args.values(2));
         },
         writeMessage(w, args) {
           w.writeMessage(args.values(1));
@@ -128,6 +130,14 @@ export class ApiObjects {
       },
     };
 
+    // the protocol's MonaServer.ini section, its values typed as in mona.configs
+    const writeParameters = (c: Client, out: Out): void => {
+      const raw = host.ctx.config.raw;
+      const section = raw[c.protocol] ?? raw[c.protocol.toLowerCase()];
+      const t = new Table();
+      if (typeof section === 'object') for (const [k, v] of Object.entries(section)) t.set(k, typeText(v));
+      out.value(t);
+    };
     this.client = {
       name: 'Client',
       properties: {
@@ -145,15 +155,15 @@ export class ApiObjects {
           if (!k) self.propertiesKey.set(c, (k = { client: c }));
           out.object(self.properties, k);
         },
-        parameters: (c, out) => {
-          // the protocol's MonaServer.ini section
-          const raw = host.ctx.config.raw;
-          const section = raw[c.protocol] ?? raw[c.protocol.toLowerCase()];
-          out.value(typeof section === 'object' ? new Table([], section) : new Table());
-        },
+        parameters: (c, out) => writeParameters(c, out),
       },
-      // any other key reads the connection's properties (`client.key` as `client.properties.key`)
+      // `client.RTMFP` (the protocol's name) is client.parameters; any other key reads the
+      // connection's properties (`client.key` as `client.properties.key`)
       fallback(c, key, out) {
+        if (key === c.protocol) {
+          writeParameters(c, out);
+          return true;
+        }
         const v = c.properties.field(key);
         if (v === undefined) return false;
         out.value(v);
@@ -167,12 +177,11 @@ export class ApiObjects {
       // the packet is read as bytes: never decoded, never copied by the accessor
       const packet = args.bytes(2);
       if (!packet) return;
+      // the optional ping is this frame's latency sample (QualityOfService.latency)
       const ping = args.number(3);
-      const qos = kind === 'audio' ? p.audioQOS : p.videoQOS;
-      if (ping !== undefined) qos.latency = ping;
       const time = args.number(1) ?? p.lastTime;
-      if (kind === 'audio') p.pushAudio(time, packet);
-      else p.pushVideo(time, packet);
+      if (kind === 'audio') p.pushAudio(time, packet, ping);
+      else p.pushVideo(time, packet, ping);
     };
     this.publication = {
       name: 'Publication',
@@ -324,10 +333,30 @@ export class ApiObjects {
       describe: ({ client }) => `properties of ${client.id}`,
     };
 
+    // `listeners(client)`, `listeners[client]`: the listener of that client (or a listener itself)
+    const listenerOf = (pub: Publication, key: Args): Listener | undefined => {
+      const c = key.object(1, self.client);
+      if (c) {
+        for (const l of pub.listeners) if (l.client === c) return l;
+        return undefined;
+      }
+      const l = key.object(1, self.listener);
+      return l && pub.listeners.has(l) ? l : undefined;
+    };
     this.listeners = {
       name: 'Listeners',
       properties: {
         count: ({ pub }, out) => out.number(pub.listeners.size),
+      },
+      call({ pub }, args, out) {
+        const l = listenerOf(pub, args);
+        if (l) out.object(self.listener, l);
+      },
+      index({ pub }, key, out) {
+        const l = listenerOf(pub, key);
+        if (!l) return false;
+        out.object(self.listener, l);
+        return true;
       },
       len: ({ pub }) => pub.listeners.size,
       // keys are Client objects (a listener made by a script: the listener itself), values Listener objects

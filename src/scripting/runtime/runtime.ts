@@ -1,5 +1,7 @@
 import type { ServerContext } from '../../core/context';
+import type { Value } from '../../serialization/value';
 import type { App } from './app';
+import type { APP_FUNCTION, ArgWriter, CallResult } from './engine';
 import type { DataBinding } from './data';
 import type { GlobalFunction, ObjectClass } from './model';
 import type { MonaObject } from './mona';
@@ -36,6 +38,18 @@ export interface Runtime {
    * reloads like its main file.
    */
   readFile(app: App, file: string, requester: App): ScriptFile | null;
+  /**
+   * `app`'s global `name`, or else its nearest parent's, whatever their engines (an app of one
+   * language reading `super.x` of another): undefined when none has it.
+   */
+  readApp(app: App, name: string): Value | typeof APP_FUNCTION | undefined;
+  /**
+   * Calls `app`'s global function `name`, or else its nearest parent's (whatever their engines),
+   * with what `write` writes: its results, or null when none defines it. Throws ScriptError.
+   */
+  callApp<C>(app: App, name: string, write: ArgWriter<C> | null, ctx: C): CallResult;
+  /** logs a script error (file:line as its source) */
+  logError(e: unknown): void;
   /** a JS exception thrown inside a call from a script (a bug of ours, besides the script error it becomes) */
   nativeError(e: unknown): void;
 }

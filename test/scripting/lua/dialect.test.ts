@@ -33,7 +33,7 @@ function dialect(name: string, files: Record<string, string>, fn: (s: LuaTestSer
 }
 
 dialect('numbers print as LuaJIT prints them; arithmetic is double arithmetic', { 'www/main.lua': '' }, (s) => {
-  assert.deepEqual(evalRoot(s, 'return tostring(10/2), 10/2 .. "", string.format("%s", 2^53), tostring(7 // 2)'), ['5', '5', '9.007199254741e+15', '3']);
+  assert.deepEqual(evalRoot(s, 'return tostring(10/2), 10/2 .. "", string.format("%s", 2^53), tostring(math.floor(7 / 2))'), ['5', '5', '9.007199254741e+15', '3']);
   // integers above 2^53 print as floats
   assert.deepEqual(evalRoot(s, 'return tostring(2^53 + 1), tostring(2^63), tostring(12345678901234567890), tostring(-0.0), tostring(1/0), tostring(1e100)'), [
     '9.007199254741e+15',
@@ -203,7 +203,7 @@ function fromAMF(bytes) local d = mona:fromAMF(bytes) return d.__time, d.year, d
     }
     // January 1st is yday 0, Sunday is wday 0 (MonaServer's numbering)
     const jan1 = new Date(2023, 0, 1, 10).getTime(); // a Sunday
-    assert.deepEqual(s.host.call(c, 'date', [Table.of({ __time: jan1 })]).slice(8, 10), [0, 0]);
+    assert.deepEqual((s.host.call(c, 'date', [Table.of({ __time: jan1 })]) as Value[]).slice(8, 10), [0, 0]);
   },
 );
 
@@ -225,12 +225,12 @@ function decodeMany(json) return select('#', mona:fromJSON(json)) end`,
     const args = decodeJSON(body);
     assert.equal(args.length, 15000);
     assert.deepEqual(s.host.call(c, 'count', args), [15000, 15000, 1]);
-    assert.equal(s.host.call(c, 'many', []).length, 15000);
+    assert.equal((s.host.call(c, 'many', []) as Value[]).length, 15000);
     // more arguments than the VM's stack can hold: that call fails, the state goes on
     assert.throws(() => s.host.call(c, 'count', new Array(2_000_000).fill(1)), { name: 'CallFailed', message: /too many values/ });
     assert.deepEqual(s.host.call(c, 'count', [7, 8]), [2, 8, 7]);
     assert.deepEqual(evalRoot(s, `return decodeMany(${JSON.stringify(body.toString())})`), [15000]);
-    let [v] = s.host.call(c, 'deep', []);
+    let [v] = s.host.call(c, 'deep', []) as Value[];
     let depth = 0;
     while (v instanceof Table) {
       depth++;
@@ -392,7 +392,10 @@ dialect('binary-safe strings both ways: every byte value, embedded zeros, invali
 dialect('pairs walks the array part 1..n in order first, then the other keys, like LuaJIT', { 'www/main.lua': '' }, (s) => {
   const order = (code: string): unknown[] => evalRoot(s, `local t = ${code} local r = {} for k in pairs(t) do r[#r+1] = tostring(k) end return table.concat(r, ",")`);
   assert.deepEqual(order('{10, 20, 30, x = 1}'), ['1,2,3,x']);
-  assert.deepEqual(order('(function() local t = {x = 1} t[3] = 3 t[1] = 1 t[2] = 2 t.z = 5 return t end)()'), ['1,2,3,x,z']);
+  // the other keys come in the order of LuaJIT's hash part (not insertion order): only which ones is fixed
+  const [mixed] = order('(function() local t = {x = 1} t[3] = 3 t[1] = 1 t[2] = 2 t.z = 5 return t end)()') as string[];
+  assert.equal(mixed.slice(0, 6), '1,2,3,');
+  assert.deepEqual(mixed.slice(6).split(',').sort(), ['x', 'z']);
   // clearing during the traversal, nested traversals that stop early
   assert.deepEqual(evalRoot(s, 'local t = {1, 2, 3, a = 1, b = 2} local n = 0 for k in pairs(t) do t[k] = nil n = n + 1 end return n, next(t)'), [5, null]);
   assert.deepEqual(

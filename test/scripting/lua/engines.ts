@@ -4,6 +4,11 @@
  */
 import type { LuaAPI } from '../../../src/scripting/lua/api';
 import { FengariAPI } from '../../../src/scripting/lua/fengari-api';
+import { LuaJIT, luajitUnavailable } from '../../../src/scripting/lua/luajit';
+
+// CI installs libluajit-5.1-dev and builds the addon: there a missing LuaJIT is a failure, not a skip
+const unavailable = luajitUnavailable();
+if (unavailable && process.env.CI) throw new Error(unavailable);
 
 export interface LuaEngineUnderTest {
   name: string;
@@ -12,4 +17,7 @@ export interface LuaEngineUnderTest {
   skip?: string;
 }
 
-export const LUA_ENGINES: LuaEngineUnderTest[] = [{ name: 'fengari', open: () => new FengariAPI() }];
+export const LUA_ENGINES: LuaEngineUnderTest[] = [
+  { name: 'luajit', open: () => new LuaJIT(), skip: unavailable ?? undefined },
+  { name: 'fengari', open: () => new FengariAPI() },
+];

@@ -82,10 +82,11 @@ for (const engine of LUA_ENGINES) {
         back = back.items[0] ?? null;
       }
       assert.deepEqual([depth, back], [64, 'leaf']);
-      // a cycle reads as nil where it closes
+      // a cycle reads as the same Table where it closes (AMF writes it as a reference)
       assert.equal(api.load(Buffer.from('local t = {1} t[2] = t return t'), '=cycle'), LuaStatus.OK);
       assert.equal(api.pcall(0, 1), LuaStatus.OK);
-      assert.deepEqual(values.popValues(1), [new Table([1, null])]);
+      const [cyclic] = values.popValues(1);
+      assert.ok(cyclic instanceof Table && cyclic.items[0] === 1 && cyclic.items[1] === cyclic);
     } finally {
       api.close();
     }

@@ -7,7 +7,7 @@
  */
 import { fromJS, Table, type Value } from '../../../src/serialization/value';
 import type { App } from '../../../src/scripting/runtime/app';
-import { NO_RESULTS, ScriptError, type AppInstance, type ArgKind, type Args, type ArgWriter, type CallResult, type EngineEntry, type Out, type ScriptEngine } from '../../../src/scripting/runtime/engine';
+import { APP_FUNCTION, NO_RESULTS, ScriptError, type AppInstance, type ArgKind, type Args, type ArgWriter, type CallResult, type EngineEntry, type Out, type ScriptEngine } from '../../../src/scripting/runtime/engine';
 import type { ObjectClass } from '../../../src/scripting/runtime/model';
 import type { Runtime } from '../../../src/scripting/runtime/runtime';
 
@@ -120,6 +120,8 @@ export interface FakeCall {
 
 interface Declared {
   events?: Record<string, unknown[] | { mona: [string, ...Value[]] }>;
+  /** globals other apps read (`super.x`) */
+  values?: Record<string, unknown>;
 }
 
 class FakeApp implements AppInstance {
@@ -158,6 +160,12 @@ class FakeApp implements AppInstance {
   }
   evaluate(): Value[] {
     throw new ScriptError('fake: no evaluation');
+  }
+  global(name: string): Value | typeof APP_FUNCTION | undefined {
+    const handler = this.declared.events?.[name];
+    if (handler !== undefined) return APP_FUNCTION;
+    const v = this.declared.values?.[name];
+    return v === undefined ? undefined : fromJS(v as never);
   }
   unlink(): void {
     this.engine.unlinked.push(this.app.path);

@@ -73,7 +73,7 @@ test('a fake-language app under a Lua parent falls back to the parent\'s events;
 test('a Lua app under a fake-language parent reaches the parent\'s handlers', async () => {
   const s = start({
     'www/main.lua': '',
-    'www/fakeparent/main.fake': JSON.stringify({ events: { onConnection: [{ from: 'fake parent' }], onManage: [] } }),
+    'www/fakeparent/main.fake': JSON.stringify({ events: { onConnection: [{ from: 'fake parent' }], onManage: [] }, values: { greeting: 'from fake' } }),
     'www/fakeparent/luachild/main.lua': 'function hello() return "lua child, globals of its own" end',
   });
   try {
@@ -85,7 +85,14 @@ test('a Lua app under a fake-language parent reaches the parent\'s handlers', as
     assert.equal((calls[0].args[0] as FakeObject).obj, c);
     assert.equal(calls[0].args[1], 1);
     const app = s.host.app('/fakeparent/luachild')!;
-    assert.deepEqual(app.instance!.evaluate('return hello(), name, super', '=t'), ['lua child, globals of its own', 'luachild', null]);
+    // the parent's globals reach the Lua child through the runtime: as `super.x` and as inherited globals
+    assert.deepEqual(app.instance!.evaluate('return hello(), name, tostring(super), super.greeting, greeting', '=t'), [
+      'lua child, globals of its own',
+      'luachild',
+      'application /fakeparent',
+      'from fake',
+      'from fake',
+    ]);
   } finally {
     await s.close();
   }

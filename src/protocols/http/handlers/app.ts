@@ -30,6 +30,24 @@ export function appRequest(ex: HTTPExchange): AppRequest | null {
   return result;
 }
 
+/**
+ * Answers an RPC now, or when an asynchronous method (a JavaScript app's async function) settles:
+ * the exchange stays pending meanwhile, so later pipelined requests wait and replies keep order.
+ */
+export function replyCall(ex: HTTPExchange, client: HTTPClient, format: BodyFormat, results: Value[] | Promise<Value[]>): void {
+  if (!(results instanceof Promise)) return reply(ex, client, format, results);
+  ex.answered = true;
+  ex.pending = true;
+  const settled = (answer: () => void): void => {
+    if (!ex.http.isClosed) answer();
+    ex.done();
+  };
+  results.then(
+    (r) => settled(() => reply(ex, client, format, r)),
+    (e: unknown) => settled(() => callFailed(ex, client, format, e)),
+  );
+}
+
 /** RPC results (and whatever the script wrote) in the request's format; nothing → empty 200. */
 export function reply(ex: HTTPExchange, client: HTTPClient, format: BodyFormat, results: Value[]): void {
   const out = client.endRequest();

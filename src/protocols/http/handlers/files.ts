@@ -18,7 +18,7 @@ import { multipartLayout, parseRange } from '../ranges';
 import { type HeaderList, errorPage } from '../response';
 import type { HTTPHandler } from '../router';
 import { renderTemplate } from '../template';
-import { appRequest, callFailed, reply } from './app';
+import { appRequest, callFailed, reply, replyCall } from './app';
 import { isAppFile, isServerScript } from './rpc';
 
 /** What the file handler leaves to the live handler: onRead's name that is no file. */
@@ -65,7 +65,7 @@ function folder(ex: HTTPExchange, client: HTTPClient): void {
     // an index without extension may be a method of the app (MonaServer's rule)
     const format = formatOf(ex.header('content-type'));
     try {
-      return reply(ex, client, format, ex.context.host.call(client, index, decodeQuery(target.query)));
+      return replyCall(ex, client, format, ex.context.host.call(client, index, decodeQuery(target.query)));
     } catch (e) {
       if (!(e instanceof MethodNotFound)) return callFailed(ex, client, format, e);
     }

@@ -13,7 +13,7 @@ import type { HTTPExchange } from '../exchange';
 import { lookupFile } from '../files';
 import { extensionOf } from '../mime';
 import type { HTTPHandler } from '../router';
-import { appRequest, callFailed, reply } from './app';
+import { appRequest, callFailed, replyCall } from './app';
 
 export const rpcHandler: HTTPHandler = {
   name: 'rpc',
@@ -28,7 +28,7 @@ export const rpcHandler: HTTPHandler = {
     const format = formatOf(ex.header('content-type'));
     try {
       const results = ex.context.host.call(a.client, a.name, decodeQuery(ex.target!.query));
-      reply(ex, a.client, format, results);
+      replyCall(ex, a.client, format, results);
     } catch (e) {
       if (e instanceof MethodNotFound) return false; // not a method: a file (or a folder without its slash)
       callFailed(ex, a.client, format, e);
@@ -49,7 +49,7 @@ function post(ex: HTTPExchange): boolean {
     return true;
   }
   const method = a.name || body.method;
-  let results: Value[];
+  let results: Value[] | Promise<Value[]>;
   try {
     results = method ? ex.context.host.call(a.client, method, body.args) : ex.context.host.onMessage(a.client, body.args);
   } catch (e) {
@@ -57,7 +57,7 @@ function post(ex: HTTPExchange): boolean {
     callFailed(ex, a.client, format, e);
     return true;
   }
-  reply(ex, a.client, format, results);
+  replyCall(ex, a.client, format, results);
   return true;
 }
 
