@@ -33,6 +33,8 @@ export class Mesh implements ProtocolServer {
   /** the other processes of this server, linked */
   readonly peers = new Servers();
   relays: RelayDomain | null = null;
+  /** what else runs over the links (HLS questions), ended when the mesh stops */
+  readonly services: Array<{ close(): void }> = [];
   private listener: Listener | null = null;
   private readonly links = new Set<ServerLink>();
   private readonly settings: LinkSettings;
@@ -72,6 +74,7 @@ export class Mesh implements ProtocolServer {
   async start(): Promise<void> {
     this.relays = RelayHub.of(this.context).addDomain({
       name: 'workers',
+      internal: true,
       servers: this.peers,
       accepts: () => true,
       describe: (peer) => describePlace(Mesh.placeOf(peer)),
@@ -90,6 +93,7 @@ export class Mesh implements ProtocolServer {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    for (const s of this.services) s.close();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     if (this.relays) RelayHub.of(this.context).removeDomain(this.relays);

@@ -8,8 +8,9 @@
  * Each worker gets a script channel (a UNIX socket pair on its fd 4, see channel.ts) whose messages
  * the ScriptBridge serves, and a link to every other process (mesh.ts) over which publications are
  * relayed and scripts' effects travel. Worker log lines come over the cluster's IPC channel and go
- * into the primary's console and log file. A worker that dies is started again after a second;
- * its clients are disconnected for the scripts meanwhile.
+ * into the primary's console and log file. Live HLS is answered here for every worker (hls.ts).
+ * A worker that dies is started again after a second; its clients are disconnected for the scripts
+ * meanwhile.
  */
 import cluster, { type Worker } from 'node:cluster';
 import * as fs from 'node:fs';
@@ -22,6 +23,7 @@ import type { Value } from '../serialization/value';
 import { MessageReader, frame } from './channel';
 import { ScriptBridge, type WorkerEnd } from './bridge';
 import { PROTOCOLS } from '../server';
+import { PrimaryHLS } from './hls';
 import { Mesh } from './mesh';
 import { Status } from './messages';
 
@@ -72,6 +74,7 @@ export class ThreadsPrimary implements ProtocolServer {
   async start(): Promise<void> {
     await this.mesh.start();
     this.bridge = new ScriptBridge(this.context, this.mesh.relays!);
+    new PrimaryHLS(this.context, this.mesh);
     this.mesh.peers.subscribe({ onServerConnection: (peer) => this.bridge?.linked(Mesh.placeOf(peer)) });
     cluster.setupPrimary({ stdio: ['inherit', 'inherit', 'inherit', 'ipc', 'pipe'] });
     const starts: Promise<void>[] = [];

@@ -2,7 +2,7 @@
  * A worker process of `threads` (started by the primary through node's `cluster`, with the same
  * command line): the protocols of the server (RTMP, HTTP and WebSocket on ports the workers share;
  * RTMFP in worker 1 only), its application layer a RemoteHost over the script channel on fd 4, its
- * log lines sent to the primary. It links to the primary and to the other workers before it
+ * live HLS asked of the primary (hls.ts), its log lines sent to the primary. It links to the primary and to the other workers before it
  * listens, reports to the primary once it listens, and stops when the primary tells it to (the
  * terminal's signals are the primary's to handle).
  */
@@ -10,6 +10,8 @@ import { Writable } from 'node:stream';
 import { decodeArgs } from '../cluster/codec';
 import { PROTOCOLS, Server, StartupError, type ServerOptions } from '../server';
 import { BlockingEnd, ChannelClosed } from './channel';
+import { hlsService } from '../protocols/hls/service';
+import { WorkerHLS } from './hls';
 import { Mesh } from './mesh';
 import { EFFECTS_HANDLER } from './messages';
 import { COUNT_ENV, DIR_ENV, WORKER_ENV, type WorkerReport } from './primary';
@@ -56,6 +58,10 @@ export function runWorker(options: ServerOptions): void {
           create: (ctx) => {
             const mesh = new Mesh(ctx, dir, place);
             mesh.peers.handleRaw(EFFECTS_HANDLER, (_peer, payload) => host?.apply(decodeArgs(payload)[0]));
+            // live HLS is the primary's (one segmenter per publication for every worker)
+            const hls = new WorkerHLS(ctx, mesh);
+            hlsService(ctx).home = hls;
+            mesh.services.push(hls);
             return mesh;
           },
         },
