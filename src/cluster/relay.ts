@@ -68,6 +68,11 @@ export interface RelayDomainOptions {
   /** "server 10.0.0.2:1936", "worker 2": for logs */
   describe(peer: PeerServer): string;
   limits?: Partial<RelayLimits>;
+  /**
+   * true when the peers are the other processes of this server (`threads`): what it relays from
+   * them are copies of one publication (PublicationSource.mirror), not publications of their own.
+   */
+  internal?: boolean;
 }
 
 /** Takes payloads of our handlers as AMF arguments: [text, number?...] */
@@ -214,6 +219,11 @@ export class RelayDomain {
 
   describe(peer: PeerServer): string {
     return this.options.describe(peer);
+  }
+
+  /** the peers are the other processes of this server */
+  get internal(): boolean {
+    return this.options.internal === true;
   }
 
   start(): void {
@@ -502,6 +512,8 @@ function pushMedia(pub: Publication, kind: RelayKind, time: number, body: Buffer
  * from that peer while something here wants the frames, stops when nothing does.
  */
 export class RelayFeed implements PublicationSource, Incoming {
+  /** the publisher is a client of another process of this server, which records it */
+  readonly mirror = true;
   /** the peer while it feeds us (null: not playing) */
   source: PeerServer | null = null;
   private id = 0;
@@ -583,6 +595,10 @@ export class RelayFeed implements PublicationSource, Incoming {
 /** The publisher's end of a relayed publication: the relay feeding it. */
 class RelaySource implements PublicationSource {
   constructor(readonly relay: RelayIn) {}
+
+  get mirror(): boolean {
+    return this.relay.domain.internal;
+  }
 
   get endpoint(): string {
     return `relay from ${this.relay.source ? this.relay.domain.describe(this.relay.source) : 'nowhere'}`;

@@ -29,6 +29,11 @@ export interface PublicationSource {
    * a status channel is not told.
    */
   notify?(code: string, description: string): void;
+  /**
+   * true for a copy of a publication another process of this same server runs (`threads`): what is
+   * done once per publication (recording it) is done by that process, never by its copies.
+   */
+  readonly mirror?: boolean;
 }
 
 export interface PublishOptions {

@@ -10,10 +10,14 @@
  *   only while something here wants them (scripts handling its media, a relay to another server).
  * - A player of a worker is a shadow listener of the primary's publication: onSubscribe and
  *   onUnsubscribe run on it, `publication.listeners` counts it, frames never reach it.
+ * - A recording is made by the worker of its publisher; client:onWrite, publication:onRecord and
+ *   onRecordStop run here. A group member of a worker (RTMFP) is a member of the primary's group
+ *   too, without introductions (the worker makes them): mona.groups and onJoinGroup see it.
  * - Effects for the worker whose call is running go into the answer; others are batched and sent
  *   over the worker's link at the end of the turn.
  */
-import { appHook, HTTP_READ, RTMFP_RENDEZVOUS, SCRIPT_HANDLERS } from '../core/app-hooks';
+import { appHook, HTTP_READ, RECORDING, RTMFP_RENDEZVOUS, SCRIPT_HANDLERS } from '../core/app-hooks';
+import type { GroupMember } from '../core/groups';
 import type { ServerContext } from '../core/context';
 import { CallFailed, ConnectionRejected, InvalidApp, MethodNotFound, StreamRefused } from '../core/errors';
 import type { Listener } from '../core/listener';
@@ -57,6 +61,8 @@ export class ScriptBridge implements EffectSink {
   /** publications of workers' clients: name → its feed and the hold that makes it play (scripts watching its media) */
   private readonly mirrors = new Map<string, { feed: RelayFeed; worker: number; release: (() => void) | null }>();
   private readonly workers = new Map<number, WorkerEnd>();
+  /** groups the workers' clients are members of (RTMFP NetGroup in worker 1) */
+  private readonly memberships = new Map<RemoteClient, Set<GroupMember>>();
   /** the call being served: effects for its worker go into its answer */
   private current: { worker: number; effects: Value[][] } | null = null;
   /** effects waiting for the end of the turn, per worker */
@@ -297,6 +303,52 @@ export class ScriptBridge implements EffectSink {
         if (!hooks) return new Table();
         return new Table(redirectionAddresses(hooks.onRendezVousUnknown(text(a[0]), text(a[1])), 'RTMFP', this.warn));
       }
+      case 'write': {
+        const c = this.client(a[0], a[1]);
+        const file = text(a[2]);
+        const hook = appHook(host, RECORDING);
+        if (!c || !hook) return file;
+        try {
+          return hook.onWrite(c, file, a[3] instanceof Table ? a[3] : new Table());
+        } finally {
+          this.touched.add(c);
+        }
+      }
+      case 'record':
+      case 'recordStop': {
+        // recorded by the worker of its publisher, told to scripts on the primary's image of it
+        const name = text(a[0]);
+        const pub = publications.get(name);
+        const m = this.mirrors.get(name);
+        const hook = appHook(host, RECORDING);
+        if (!pub || !m || m.worker !== worker || pub.source !== m.feed || !hook) return null;
+        if (op === 'record') hook.onRecord(pub, text(a[1]));
+        else hook.onRecordStop(pub, text(a[1]), a[2] instanceof Table ? a[2] : new Table());
+        return null;
+      }
+      case 'join': {
+        const c = this.client(a[0], a[1]);
+        if (!c) return null;
+        // a member without a sink: the worker introduces the peers, the scripts see the member
+        const m = this.ctx.groups.join(c.rawId, text(a[2]), c, null);
+        let set = this.memberships.get(c);
+        if (!set) this.memberships.set(c, (set = new Set()));
+        set.add(m);
+        this.touched.add(c);
+        return null;
+      }
+      case 'unjoin': {
+        const c = this.client(a[0], a[1]);
+        if (!c) return null;
+        const set = this.memberships.get(c);
+        for (const m of set ?? []) {
+          if (m.group.id !== text(a[2])) continue;
+          set!.delete(m);
+          m.release();
+        }
+        this.touched.add(c);
+        return null;
+      }
       case 'writerClosed': {
         const w = this.writers.get(text(a[0]));
         if (w) {
@@ -418,6 +470,10 @@ export class ScriptBridge implements EffectSink {
     this.touched.delete(c);
     if (!c.connected) return;
     c.connected = false;
+    // as one process: the client leaves its groups before its disconnection
+    const groups = this.memberships.get(c);
+    this.memberships.delete(c);
+    for (const m of groups ?? []) m.release();
     this.ctx.clients.remove(c);
     this.ctx.host.onDisconnection(c);
     c.mainWriter.closedByWorker = true;

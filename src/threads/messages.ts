@@ -15,6 +15,11 @@
  *   read         clientId, ping, file, parameters                                      answer: [file|null, template|null]
  *   handshake    address, path, properties, attempts                                   answer: addresses
  *   rendezvous   protocol, peerId                                                      answer: addresses
+ *   write        clientId, ping, file, parameters                                      answer: file|null (client:onWrite)
+ *   record       name, file                                                            (publication:onRecord)
+ *   recordStop   name, file, info                                                      (publication:onRecordStop)
+ *   join         clientId, ping, groupId                                               answer when the client has onJoinGroup
+ *   unjoin       clientId, ping, groupId                                               answer when the client has onUnjoinGroup
  *   writerClosed writerKey
  *   metadata     name, properties
  * Effects (primary → worker, in answers, or alone over the worker link when no call of that worker
@@ -48,7 +53,7 @@ export const enum Status {
 }
 
 /** The client events a worker skips when no script function of the client answers them. */
-export const HINTED = ['onRead', 'onMessage', 'onPublish', 'onUnpublish', 'onSubscribe', 'onUnsubscribe', 'onAddressChanged'] as const;
+export const HINTED = ['onRead', 'onMessage', 'onPublish', 'onUnpublish', 'onSubscribe', 'onUnsubscribe', 'onAddressChanged', 'onWrite', 'onJoinGroup', 'onUnjoinGroup'] as const;
 export type Hinted = (typeof HINTED)[number];
 
 /** every hinted event handled: what a worker assumes before it knows */

@@ -16,7 +16,19 @@
  * while serving that client, within ten seconds of one made while serving another.
  */
 import { FolderHost, type AppHost, type ReadDecision, type ResolvedPath } from '../core/app-host';
-import { HTTP_READ, RTMFP_RENDEZVOUS, type HookKey, type HookProvider, type HTTPReadHook, type RTMFPRendezvousHooks } from '../core/app-hooks';
+import {
+  GROUP_EVENTS,
+  HTTP_READ,
+  RECORDING,
+  RTMFP_RENDEZVOUS,
+  type GroupHooks,
+  type HookKey,
+  type HookProvider,
+  type HTTPReadHook,
+  type RecordingHooks,
+  type RTMFPRendezvousHooks,
+} from '../core/app-hooks';
+import type { Group } from '../core/groups';
 import type { Client } from '../core/client';
 import type { ServerContext } from '../core/context';
 import { CallFailed, ConnectionRejected, InvalidApp, MethodNotFound, StreamRefused } from '../core/errors';
@@ -38,7 +50,7 @@ function items(v: Value | undefined): Value[] {
   return v instanceof Table ? v.items : [];
 }
 
-export class RemoteHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRendezvousHooks {
+export class RemoteHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRendezvousHooks, RecordingHooks, GroupHooks {
   private readonly folders: FolderHost;
   /** clients from their onConnection on (effects may target a client during its onConnection) */
   private readonly clients = new Map<string, Client>();
@@ -247,7 +259,38 @@ export class RemoteHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
 
   hook<T extends object>(key: HookKey<T>): T | undefined {
     const k = key as HookKey<object>;
-    return k === HTTP_READ || k === RTMFP_RENDEZVOUS ? (this as unknown as T) : undefined;
+    return k === HTTP_READ || k === RTMFP_RENDEZVOUS || k === RECORDING || k === GROUP_EVENTS ? (this as unknown as T) : undefined;
+  }
+
+  /** A message the primary answers when the client's script handles `name`, sent without waiting otherwise. */
+  private tell(client: Client, name: Hinted, message: Value[]): void {
+    if (this.handles(client, name)) this.ask(message);
+    else this.channel.send(message);
+  }
+
+  // recordings are made here (where the publisher is); the scripts hear of them in the primary
+
+  onWrite(client: Client, file: string, params: Table): string | null {
+    if (!this.handles(client, 'onWrite')) return file;
+    return text(this.ask(['write', client.id, client.ping, file, params]));
+  }
+
+  onRecord(publication: Publication, file: string): void {
+    this.channel.send(['record', publication.name, file]);
+  }
+
+  onRecordStop(publication: Publication, file: string, info: Table): void {
+    this.channel.send(['recordStop', publication.name, file, info]);
+  }
+
+  // groups are this worker's (RTMFP); the primary keeps their members for mona.groups and the events
+
+  onJoinGroup(client: Client, group: Group): void {
+    this.tell(client, 'onJoinGroup', ['join', client.id, client.ping, group.id]);
+  }
+
+  onUnjoinGroup(client: Client, group: Group): void {
+    this.tell(client, 'onUnjoinGroup', ['unjoin', client.id, client.ping, group.id]);
   }
 
   onRead(client: Client, file: string, params: Table): ReadDecision {

@@ -37,8 +37,10 @@ export async function startThreads(threads: number, apps: Record<string, string>
     `threads = ${threads}\n[RTMP]\nport = ${rtmp}\n[RTMFP]\nport = ${rtmfp}\n[HTTP]\nport = ${http}\n[RTSP]\nport = 0\n[admin]\nport = 0\n${options.ini ?? ''}`,
   );
   for (const [app, main] of Object.entries(apps)) {
-    fs.mkdirSync(path.join(dir, 'www', app), { recursive: true });
-    fs.writeFileSync(path.join(dir, 'www', app, 'main.lua'), main);
+    // an app name is its main.lua; a name with an extension is that file of www/ ("js/main.js")
+    const file = /\.[a-z]+$/.test(app) ? path.join(dir, 'www', app) : path.join(dir, 'www', app, 'main.lua');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, main);
   }
   const proc = spawn(process.execPath, [CLI, '--log=7'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
