@@ -17,3 +17,10 @@ export interface ProtocolServer {
    */
   listening?(): Array<{ protocol: string; addresses: string[] }>;
 }
+
+/**
+ * What `start()` rejects with when a protocol cannot run for a reason that is no bind failure and
+ * that several protocols may share (the TLS certificate of RTMPS and HTTPS): the server says it
+ * once for all of them, and the other protocols keep running.
+ */
+export class ProtocolUnavailable extends Error {}

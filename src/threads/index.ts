@@ -5,7 +5,7 @@
  */
 import * as os from 'node:os';
 import type { Config } from '../config/types';
-import { PROTOCOLS, type ProtocolEntry } from '../server';
+import { PROTOCOLS, protocolEnabled, type ProtocolEntry } from '../server';
 import { ClusterServer } from '../cluster/server';
 import { ThreadsPrimary } from './primary';
 
@@ -33,7 +33,7 @@ export function primaryProtocols(n: number): ProtocolEntry[] {
       name: 'Workers',
       port: () => 0,
       // nothing for workers to serve: the server says that every protocol port is 0
-      enabled: (c) => PROTOCOLS.some((p) => p.name !== 'Servers' && p.port(c) !== 0),
+      enabled: (c) => PROTOCOLS.some((p) => p.name !== 'Servers' && protocolEnabled(p, c)),
       create: (ctx) => new ThreadsPrimary(ctx, n),
     },
     {

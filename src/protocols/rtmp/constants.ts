@@ -45,11 +45,6 @@ export const RTMP_DEFAULTS = {
   pingIntervalMs: 30_000,
   /** a session that sent nothing for this long is closed (onConnection may return `timeout`) */
   idleTimeoutMs: 120_000,
-  /**
-   * a player whose queue stays above LISTENER_LIMITS.dropBytes this long is not reading: it is
-   * closed, so stalled players cannot pin memory (queued frames, write requests) for long
-   */
-  stallTimeoutMs: 15_000,
   /** a session that has not finished its handshake and connect by then is closed */
   connectTimeoutMs: 15_000,
 };
