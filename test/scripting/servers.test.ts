@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { ClusterServer } from '../../src/cluster/server';
+import { PeerServer, redirectionAddresses } from '../../src/core/servers';
 import { Level } from '../../src/logs/levels';
 import type { ScriptHost } from '../../src/scripting/runtime/host';
 import { toJS, type Value } from '../../src/serialization/value';
@@ -129,12 +130,16 @@ test('two servers: events in the root apps, server:send both ways, mona.servers,
     await until('game loaded on B', () => b.host.loadedApps().includes('/game'));
     assert.deepEqual(b.host.app('/game')?.instance?.evaluate('return loaded', '=test'), [true]);
 
-    // onRendezVousUnknown returning a server (and an address): A's RTMFP public address, the link's IP replacing its wildcard
-    assert.deepEqual(b.host.onRendezVousUnknown('RTMFP', 'someone'), ['127.0.0.1:19350', '10.0.0.9:1935']);
-    assert.deepEqual(b.host.onRendezVousUnknown('RTMFP', 'all'), ['127.0.0.1:19350']);
-    // A has no RTMP: the server is skipped with an error
-    assert.deepEqual(b.host.onRendezVousUnknown('RTMP', 'someone'), ['10.0.0.9:1935']);
-    assert.match(b.log(), /no RTMP address known/);
+    // onRendezVousUnknown returning a server (and an address): core resolves the server to A's RTMFP
+    // public address, the link's IP replacing its wildcard
+    const warnings: string[] = [];
+    const addresses = (protocol: string, peerId: string) => redirectionAddresses(b.host.onRendezVousUnknown(protocol, peerId), protocol, (w) => warnings.push(w));
+    assert.ok(b.host.onRendezVousUnknown('RTMFP', 'someone')[0] instanceof PeerServer);
+    assert.deepEqual(addresses('RTMFP', 'someone'), ['127.0.0.1:19350', '10.0.0.9:1935']);
+    assert.deepEqual(addresses('RTMFP', 'all'), ['127.0.0.1:19350']);
+    // A has no RTMP: the server is skipped with a warning
+    assert.deepEqual(addresses('RTMP', 'someone'), ['10.0.0.9:1935']);
+    assert.match(warnings.join('\n'), /it has RTMP disabled/);
 
     // A stops: B hears the disconnection, its list empties, the old server object stops answering
     evalRoot(b, 'old = mona.servers[1]');
@@ -170,7 +175,7 @@ export function onServerConnection(server) { server.hello = (x) => { globalThis.
   try {
     await until('the server on B', () => b.server.context.servers.count === 1);
     await until('the call on B', () => (globalThis as { heard?: unknown }).heard === 7);
-    assert.deepEqual(b.host.onRendezVousUnknown('RTMFP', 'someone'), ['127.0.0.1:19352', '10.0.0.9:1935']);
+    assert.deepEqual(redirectionAddresses(b.host.onRendezVousUnknown('RTMFP', 'someone'), 'RTMFP', () => {}), ['127.0.0.1:19352', '10.0.0.9:1935']);
   } finally {
     delete (globalThis as { heard?: unknown }).heard;
     await a.server.stop();
