@@ -1,7 +1,8 @@
 /**
  * The one way tests start a server in-process: `startServer` (the real wiring: config read from ini
  * keys, logger, app host, protocols, recordings) on an application folder, each of RTMP, RTMFP and
- * HTTP on a free port of 127.0.0.1, RTSP and admin off, log lines captured. The protocol fixtures
+ * HTTP on a free port of 127.0.0.1, admin off, log lines captured (RTSP is not served: its port is
+ * left alone, a value for it would only be warned about). The protocol fixtures
  * (rtmp, rtmfp, http, flash, scripting) are thin wrappers over it. The caller stops it with
  * `stop()`, which removes the folder when the helper made it.
  *
@@ -139,7 +140,6 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
           'RTMP.host': '127.0.0.1',
           'RTMFP.host': '127.0.0.1',
           'HTTP.host': '127.0.0.1',
-          'RTSP.port': '0',
           'admin.port': '0',
           'logs.directory': path.join(dir, 'logs'),
           ...options.overrides,
