@@ -37,7 +37,7 @@ for (const engine of LUA_ENGINES) {
   const opts = { skip: engine.skip };
 
   test(`${engine.name}: mona.<configKey> reads mona.configs; mona.arguments is the command line (an empty table without one)`, opts, async () => {
-    const s = startLua(makeAppDir({ 'www/main.lua': '' }), { lua });
+    const s = await startLua(makeAppDir({ 'www/main.lua': '' }), { lua });
     try {
       assert.deepEqual(evalRoot(s, 'return mona.myKey, mona.myGroup.myConfig, mona.myGroup.flag, mona["myGroup.myConfig"], mona.nothing'), [42, 'hello', true, 'hello', null]);
       assert.deepEqual(evalRoot(s, 'return type(mona.arguments), next(mona.arguments)'), ['table', null]);
@@ -47,7 +47,7 @@ for (const engine of LUA_ENGINES) {
       await s.close();
     }
     const withArgs = makeAppDir({ 'www/main.lua': '' });
-    const t = startLua(withArgs, { lua });
+    const t = await startLua(withArgs, { lua });
     try {
       t.ctx.config.raw.arguments = { log: '8', daemon: '' }; // before mona.configs is first read
       assert.deepEqual(evalRoot(t, 'return mona.arguments.log, mona.arguments.daemon, mona.configs["arguments.log"]'), [8, '', 8]);
@@ -57,7 +57,7 @@ for (const engine of LUA_ENGINES) {
   });
 
   test(`${engine.name}: client.<protocolName> is client.parameters; the protocol's ini section typed`, opts, async () => {
-    const s = startLua(makeAppDir({ 'www/main.lua': 'function onConnection(c) last = c end' }), { lua });
+    const s = await startLua(makeAppDir({ 'www/main.lua': 'function onConnection(c) last = c end' }), { lua });
     try {
       s.ctx.config.raw.RTMP = { port: '1936', chunkSize: 'auto' };
       const c = new FakeClient('', 'RTMP');
@@ -70,7 +70,7 @@ for (const engine of LUA_ENGINES) {
   });
 
   test(`${engine.name}: publication.listeners(client) and listeners[client]; writeInvocation without a name invokes onMessage`, opts, async () => {
-    const s = startLua(makeAppDir({ 'www/main.lua': '' }), { lua });
+    const s = await startLua(makeAppDir({ 'www/main.lua': '' }), { lua });
     try {
       const publisher = new FakeClient('', 'RTMP', '10.0.0.1:1');
       const player = new FakeClient('', 'RTMP', '10.0.0.2:2');
@@ -100,7 +100,7 @@ for (const engine of LUA_ENGINES) {
   });
 
   test(`${engine.name}: QoS from Lua: latency from the publisher's and the player's pings (or pushVideo's ping), publication.droppedFrames after a loss`, opts, async () => {
-    const s = startLua(makeAppDir({ 'www/main.lua': '' }), { lua });
+    const s = await startLua(makeAppDir({ 'www/main.lua': '' }), { lua });
     try {
       const publisher = new FakeClient('', 'RTMFP', '10.0.0.1:1');
       publisher.ping = 25;
@@ -127,7 +127,7 @@ for (const engine of LUA_ENGINES) {
   });
 
   test(`${engine.name}: shared and cyclic tables cross once each way (a message whose tables reference themselves used to hang the server)`, opts, async () => {
-    const s = startLua(makeAppDir({ 'www/main.lua': 'function f(t, chain) local n, c = 0, chain while c do n = n + 1 c = c.l end return t.a == t and t.b == t and t.c == t, chain.l == chain.r, n end' }), { lua });
+    const s = await startLua(makeAppDir({ 'www/main.lua': 'function f(t, chain) local n, c = 0, chain while c do n = n + 1 c = c.l end return t.a == t and t.b == t and t.c == t, chain.l == chain.r, n end' }), { lua });
     try {
       const t = new Table();
       t.set('a', t).set('b', t).set('c', t);
@@ -148,7 +148,7 @@ for (const engine of LUA_ENGINES) {
   });
 
   test(`${engine.name}: SocketAddress and IPAddress records compare by value and concatenate`, opts, async () => {
-    const s = startLua(makeAppDir({ 'www/main.lua': '' }), { lua });
+    const s = await startLua(makeAppDir({ 'www/main.lua': '' }), { lua });
     try {
       assert.deepEqual(
         evalRoot(
