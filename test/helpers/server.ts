@@ -42,6 +42,8 @@ export interface TestServerOptions {
   protocols?: ProtocolEntry[];
   /** the app host instead of the script runtime (startServer's `appHost`), e.g. a scripted TestHost */
   appHost?: (context: ServerContext) => AppHost;
+  /** the command line scripts read as mona.arguments (startServer's `arguments`) */
+  arguments?: Record<string, string>;
   /** default INFO (DEBUG with TEST_SERVER_LOG) */
   level?: Level;
   /** where lines also go as text (default stderr with TEST_SERVER_LOG set, else nowhere) */
@@ -132,6 +134,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
         logLevel: options.level ?? (process.env.TEST_SERVER_LOG ? Level.DEBUG : Level.INFO),
         protocols: options.protocols,
         appHost: options.appHost,
+        arguments: options.arguments,
         overrides: {
           'application.dir': dir,
           'RTMP.port': off.has('RTMP') ? '0' : String(ports.rtmp),

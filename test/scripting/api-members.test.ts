@@ -6,16 +6,11 @@
  * and concatenated. Every Lua engine.
  */
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { test } from 'node:test';
-import { PassThrough } from 'node:stream';
 import { parseArgs } from '../../src/cli/options';
-import { ClusterServer } from '../../src/cluster/server';
 import type { MediaSink } from '../../src/core/listener';
 import type { ScriptHost } from '../../src/scripting/runtime/host';
-import { startServer } from '../../src/server';
-import { tempDir } from '../helpers/temp';
+import { startTestServer } from '../helpers/server';
 import { Table } from '../../src/serialization/value';
 import { evalRoot, FakeClient, makeAppDir, startLua, writeValues } from './lua-fixtures';
 import { LUA_ENGINES } from './lua/engines';
@@ -167,17 +162,7 @@ for (const engine of LUA_ENGINES) {
 test('the command line reaches scripts as mona.arguments (parseArgs, then the server)', async () => {
   const options = parseArgs(['--log=8', '--dump', '--pidfile', 'x.pid']);
   assert.deepEqual(options.arguments, { log: '8', dump: '', pidfile: 'x.pid' });
-  const dir = tempDir('monats-args-');
-  fs.mkdirSync(path.join(dir, 'www'));
-  fs.writeFileSync(path.join(dir, 'www', 'main.lua'), 'seen = mona.arguments.log');
-  const server = await startServer({
-    cwd: dir,
-    console: new PassThrough(),
-    overrides: { 'RTMFP.port': '0', 'RTMP.port': '0', 'HTTP.port': '0' },
-    arguments: options.arguments,
-    // something must listen for the server to start: the cluster link on an ephemeral port
-    protocols: [{ name: 'Servers', port: () => 0, enabled: () => true, create: (ctx) => new ClusterServer(ctx, { port: 0 }) }],
-  });
+  const server = await startTestServer({ apps: { '': 'seen = mona.arguments.log' }, arguments: options.arguments, off: ['RTMFP', 'RTMP'] });
   try {
     const root = (server.context.host as ScriptHost).app('');
     assert.deepEqual(root?.instance?.evaluate('return seen, mona.arguments.pidfile', '=test'), [8, 'x.pid']);
