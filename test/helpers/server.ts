@@ -18,7 +18,7 @@ import type { ServerContext } from '../../src/core/context';
 import type { ProtocolServer } from '../../src/core/protocol';
 import { LEVEL_NAMES } from '../../src/logs/format';
 import { Level } from '../../src/logs/levels';
-import { startServer, type ProtocolEntry, type Server } from '../../src/server';
+import { startServer, StartupError, type ProtocolEntry, type Server } from '../../src/server';
 import { freePorts, type Ports } from './ports';
 
 export type TestProtocol = 'RTMP' | 'RTMFP' | 'HTTP';
@@ -155,7 +155,15 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       failure = started.failures.join('; ');
       await started.stop();
     } catch (err) {
-      failure = (err as Error).message;
+      // nothing could bind is worth another try; anything else (an app host that throws...) is not
+      if (!(err instanceof StartupError)) {
+        if (own) {
+          fs.rmSync(dir, { recursive: true, force: true });
+          made.delete(dir);
+        }
+        throw err;
+      }
+      failure = err.message;
     }
     if (attempt >= BIND_ATTEMPTS) {
       if (own) {
