@@ -15,7 +15,7 @@ import { FolderHost, type AppHost } from './core/app-host';
 import { ServerContext } from './core/context';
 import { Recordings } from './recording/recordings';
 import { createScriptHost } from './scripting/engines';
-import type { ProtocolServer } from './core/protocol';
+import { ProtocolUnavailable, type ProtocolServer } from './core/protocol';
 import type { LogFormat } from './logs/format';
 import { Level } from './logs/levels';
 import { ServerLogger } from './logs/logger';
@@ -23,6 +23,7 @@ import { RTMPServer } from './protocols/rtmp/server';
 import { RTMFPServer } from './protocols/rtmfp/server';
 import { HTTPServer } from './protocols/http/server';
 import { ClusterServer } from './cluster/server';
+import { tlsWanted } from './transport/tls';
 
 /** How a protocol joins the server: its name, which config port enables it, how to build it. */
 export interface ProtocolEntry {
@@ -36,12 +37,16 @@ export interface ProtocolEntry {
 
 /**
  * Every protocol the server runs, in start order; a new protocol is one more line here. A protocol
- * that fails to bind is reported and the others keep running. WebSocket shares HTTP's port.
+ * that fails to bind is reported and the others keep running. WebSocket shares HTTP's port (WSS
+ * HTTPS's). RTMPS and HTTPS are the RTMP and HTTP servers on a TLS listener (HTTPS answers with
+ * HTTP's router), started when `[TLS]` names a certificate or cert.pem and key.pem are there.
  */
 export const PROTOCOLS: ProtocolEntry[] = [
   { name: 'RTMP', port: (c) => c.rtmp.port, create: (ctx) => new RTMPServer(ctx) },
+  { name: 'RTMPS', port: (c) => c.rtmps.port, enabled: (c) => c.rtmps.port > 0 && tlsWanted(c), create: (ctx) => new RTMPServer(ctx, { secure: true }) },
   { name: 'RTMFP', port: (c) => c.rtmfp.port, create: (ctx) => new RTMFPServer(ctx) },
   { name: 'HTTP', port: (c) => c.http.port, create: (ctx) => new HTTPServer(ctx) },
+  { name: 'HTTPS', port: (c) => c.https.port, enabled: (c) => c.https.port > 0 && tlsWanted(c), create: (ctx) => new HTTPServer(ctx, { secure: true }) },
   {
     name: 'Servers',
     port: (c) => c.servers.port,
@@ -49,6 +54,11 @@ export const PROTOCOLS: ProtocolEntry[] = [
     create: (ctx) => new ClusterServer(ctx),
   },
 ];
+
+/** Whether the server starts `entry` with `config`. */
+export function protocolEnabled(entry: ProtocolEntry, config: Config): boolean {
+  return entry.enabled ? entry.enabled(config) : entry.port(config) !== 0;
+}
 
 /** The application layer: the script apps of www/ (tests may pass `appHost`, e.g. a script-less FolderHost). */
 export const createAppHost: (context: ServerContext) => AppHost = (context) => createScriptHost(context);
@@ -172,10 +182,12 @@ export class Server {
     context.host.start();
     this.recordings.start();
 
+    // protocols that cannot run for one shared reason (the TLS certificate): one line for them all
+    const unavailable = new Map<string, string[]>();
     for (const entry of this.options.protocols ?? PROTOCOLS) {
       const port = entry.port(this.config);
-      if (entry.enabled ? !entry.enabled(this.config) : port === 0) {
-        logger.debug('Server', `${entry.name} disabled (port 0)`);
+      if (!protocolEnabled(entry, this.config)) {
+        logger.debug('Server', `${entry.name} disabled (${port === 0 ? 'port 0' : 'not configured'})`);
         continue;
       }
       let server: ProtocolServer;
@@ -183,6 +195,12 @@ export class Server {
         server = entry.create(context);
         await server.start();
       } catch (err) {
+        if (err instanceof ProtocolUnavailable) {
+          const names = unavailable.get(err.message) ?? [];
+          unavailable.set(err.message, [...names, entry.name]);
+          this.failures.push(`${entry.name} disabled: ${err.message}`);
+          continue;
+        }
         const line = bindFailure(entry.name, port, err);
         this.failures.push(line);
         logger.error(entry.name, line);
@@ -190,6 +208,10 @@ export class Server {
       }
       this.running.push(server);
       for (const address of server.addresses()) logger.note(server.name, `${server.name} server started on ${address}`);
+    }
+    for (const [message, names] of unavailable) {
+      const others = this.running.length ? ', the other ports keep running' : '';
+      logger.error(names.join(', '), `${names.join(' and ')} not started: ${message}${others}`);
     }
     if (this.running.length === 0) {
       const why = this.failures.length ? this.failures.join('; ') : 'every protocol port is 0';

@@ -25,7 +25,7 @@ export interface MetricsInput {
 }
 
 /** Protocols always listed (0 until used), so dashboards and alerts see every series from the start. */
-const KNOWN_PROTOCOLS = ['RTMP', 'RTMPE', 'RTMFP', 'HTTP', 'WebSocket'];
+const KNOWN_PROTOCOLS = ['RTMP', 'RTMPE', 'RTMPS', 'RTMFP', 'HTTP', 'HTTPS', 'WebSocket', 'WSS'];
 
 export function collectMetrics(input: MetricsInput): MetricFamily[] {
   const connected = new Map<string, number>();

@@ -116,6 +116,12 @@ export function loadConfig(
     const base = dirEntry.line > 0 ? path.dirname(file) : cwd;
     config.application.dir = path.resolve(base, dirEntry.value);
   }
+  // TLS files: from the ini's folder (MonaServer2 runs in it), the defaults cert.pem and key.pem too
+  for (const name of ['certificat', 'key', 'ca'] as const) {
+    const e = get('tls', name);
+    const value = e ? e.value : config.tls[name] === '' ? '' : path.basename(config.tls[name]);
+    config.tls[name] = value === '' ? '' : path.resolve(e && e.line === 0 ? cwd : path.dirname(file), value);
+  }
   const logDirEntry = get('logs', 'directory');
   const logDir = logDirEntry && logDirEntry.value !== '' ? logDirEntry.value : config.logs.directory;
   config.logs.directory = path.resolve(config.application.dir, logDir);

@@ -4,6 +4,7 @@
  * says otherwise. A bad value never stops the server: it is reported and the default is used, or
  * (keepalives, as MonaServer does) clamped into range with a warning.
  */
+import * as path from 'node:path';
 import type { Config, PublicationSettings } from './types';
 
 export type KeyKind = 'port' | 'int' | 'seconds' | 'string' | 'filename' | 'boolean';
@@ -77,6 +78,15 @@ export const KEYS: readonly KeySpec[] = [
     section: 'rtsp', key: 'port', kind: 'port', set: (c, v) => (c.rtsp.port = v as number),
     notInEffect: 'RTSP is not served yet',
   },
+  // tls.certificat, tls.key and tls.ca are paths: the loader resolves them (relative to the ini's folder)
+  { section: 'tls', key: 'certificat', kind: 'string', set: (c, v) => (c.tls.certificat = v as string) },
+  { section: 'tls', key: 'key', kind: 'string', set: (c, v) => (c.tls.key = v as string) },
+  { section: 'tls', key: 'ca', kind: 'string', set: (c, v) => (c.tls.ca = v as string) },
+  { section: 'tls', key: 'ciphers', kind: 'string', set: (c, v) => (c.tls.ciphers = v as string) },
+  { section: 'tls', key: 'handshaketimeout', kind: 'seconds', set: (c, v) => (c.tls.handshakeTimeout = v as number) },
+  { section: 'tls', key: 'handshakerate', kind: 'int', min: 0, max: 1_000_000, set: (c, v) => (c.tls.handshakeRate = v as number) },
+  { section: 'https', key: 'port', kind: 'port', set: (c, v) => (c.https.port = v as number) },
+  { section: 'rtmps', key: 'port', kind: 'port', set: (c, v) => (c.rtmps.port = v as number) },
   { section: 'websocket', key: 'timeout', kind: 'seconds', set: (c, v) => (c.websocket.timeout = v as number) },
   {
     section: 'tcp', key: 'maxconnections', kind: 'int', min: -1, max: MAX_INT32,
@@ -114,6 +124,9 @@ export function defaultConfig(dir: string): Config {
     http: { port: 80, timeout: 7, index: '', headerTimeout: 10 },
     rtsp: { port: 554 },
     websocket: { timeout: 120 },
+    tls: { certificat: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem'), ca: '', ciphers: '', handshakeTimeout: 10, handshakeRate: 50 },
+    https: { port: 443 },
+    rtmps: { port: 8443 },
     tcp: { maxConnections: -1, maxConnectionsPerIP: 1000, outputLimit: 1024 * 1024, stallTimeout: 15 },
     admin: { port: 9997, host: '127.0.0.1', password: '' },
     scripts: { budget: 500, startBudget: 10_000, memory: 512 },

@@ -20,6 +20,20 @@ export interface Config {
   rtsp: { port: number };
   websocket: { timeout: number };
   /**
+   * TLS (MonaServer2's `[TLS]` section, plus ours): `certificat` and `key` are absolute paths of PEM
+   * files (a relative path in the ini is taken from the ini's folder, as MonaServer2 does; the
+   * certificate file may hold the chain after it); `ca` ("" = none) is a PEM of authorities whose
+   * client certificates are asked for and checked; `ciphers` ("" = OpenSSL's defaults) an OpenSSL
+   * cipher list; `handshakeTimeout` seconds for a handshake to complete (0 = none);
+   * `handshakeRate` TLS handshakes one IP may start per second (bursts of twice that, and at most
+   * that burst in progress at once; 0 = no limit).
+   */
+  tls: { certificat: string; key: string; ca: string; ciphers: string; handshakeTimeout: number; handshakeRate: number };
+  /** HTTP and WebSocket over TLS (MonaServer2's `[HTTPS]`): served like `[HTTP]` (its timeouts and index) */
+  https: { port: number };
+  /** RTMP over TLS (MonaServer2's `[RTMPS]`) */
+  rtmps: { port: number };
+  /**
    * Every TCP listener (additive section, docs/limits.md): connection caps (0 = none; maxConnections
    * -1 = from the open-file limit), bytes queued towards a peer above which its input is paused, and
    * seconds a peer may stay above that before it is dropped (0 = never).

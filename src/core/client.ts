@@ -20,7 +20,7 @@ export abstract class Client {
   /** 32 bytes: RTMFP peer id, random for other protocols */
   readonly rawId: Buffer;
   readonly id: string;
-  /** "RTMFP", "RTMP", "RTMPE", "HTTP", "WebSocket", "RTSP" */
+  /** "RTMFP", "RTMP", "RTMPE", "RTMPS", "HTTP", "HTTPS", "WebSocket", "WSS", "RTSP" */
   abstract readonly protocol: string;
   /** "ip:port" of the peer; protocols update it on mobility (RTMFP) */
   address: string;

@@ -131,11 +131,24 @@ export class Group {
     }
     // random draws: bounded attempts, duplicates just cost a retry
     const wanted = Math.min(RANDOM_PEERS, n - chosen.size);
-    for (let tries = 0, got = 0; got < wanted && tries < 4 * RANDOM_PEERS; tries++) {
+    let got = 0;
+    for (let tries = 0; got < wanted && tries < 4 * RANDOM_PEERS; tries++) {
       const c = this.ring.random();
       if (chosen.has(c)) continue;
       take(c);
       got++;
+    }
+    // in a small group most draws hit someone chosen (a 14-member group left a newcomer one peer
+    // short about one join in twelve): the rest are taken walking the ring from a random member,
+    // which passes at most the chosen ones before it has them
+    if (got < wanted) {
+      const from = this.ring.find(this.ring.random())!;
+      for (let k = 0; got < wanted && k < n; k++) {
+        const c = this.ring.step(from, k);
+        if (chosen.has(c)) continue;
+        take(c);
+        got++;
+      }
     }
     return out;
   }

@@ -12,3 +12,10 @@ export interface ProtocolServer {
   /** Stops accepting, closes every session. */
   stop(): Promise<void>;
 }
+
+/**
+ * What `start()` rejects with when a protocol cannot run for a reason that is no bind failure and
+ * that several protocols may share (the TLS certificate of RTMPS and HTTPS): the server says it
+ * once for all of them, and the other protocols keep running.
+ */
+export class ProtocolUnavailable extends Error {}

@@ -61,6 +61,13 @@ export interface ConnectionOwner {
   released(c: Connection): void;
 }
 
+/** The peer of an accepted socket: its canonical IP (caps, blacklist) and "ip:port" / "[ipv6]:port". */
+export function peerOf(socket: net.Socket): { ip: string; address: string } {
+  const raw = socket.remoteAddress ?? '';
+  const ip = canonicalIP(raw) ?? raw;
+  return { ip, address: net.isIPv6(ip) ? `[${ip}]:${socket.remotePort}` : `${ip}:${socket.remotePort}` };
+}
+
 /** How long a closed connection may keep its socket before it is destroyed. */
 const END_GRACE_MS = 2000;
 
@@ -69,7 +76,7 @@ export class Connection implements Output {
   readonly address: string;
   /** canonical IP of the peer (caps, blacklist) */
   readonly ip: string;
-  /** set by a TLS listener (none yet): the bytes of this connection are encrypted on the wire */
+  /** set by a TLS listener: the socket is a tls.TLSSocket (handshake done before the protocol sees it) */
   readonly secure: boolean;
   handler: ConnectionHandler | null = null;
   private corked = false;
@@ -88,9 +95,9 @@ export class Connection implements Output {
     secure = false,
   ) {
     this.secure = secure;
-    const ip = socket.remoteAddress ?? '';
-    this.ip = canonicalIP(ip) ?? ip;
-    this.address = net.isIPv6(this.ip) ? `[${this.ip}]:${socket.remotePort}` : `${this.ip}:${socket.remotePort}`;
+    const peer = peerOf(socket);
+    this.ip = peer.ip;
+    this.address = peer.address;
     socket.on('data', (d: Buffer) => {
       if (this.closedReason === null) this.handler?.onData(d);
     });

@@ -3,16 +3,31 @@
  * refuses blacklisted peers and peers over the connection caps at accept, keeps the set of
  * connections, sweeps them for stalls, and stops (no more accepts, every connection closed).
  *
- * TLS (to come) is one more option of this class: a `tls.Server` emits `secureConnection` with a
- * `tls.TLSSocket`, which is a net.Socket; the listener would wrap it in a Connection with
- * `secure = true` and give the handshake a deadline (Connection.setDeadline) before the protocol
- * sees it. Nothing below depends on the socket being plain.
+ * TLS is one option of this class (`tls`): the peer is checked and counted at accept as any other
+ * (blacklist, caps), then the server's TLS side admits the handshake (rate and handshakes in
+ * progress per IP, tls.ts) before any TLS work, the socket goes through the handshake of this
+ * listener's tls.Server (it never listens itself) within a deadline, and the protocol gets a
+ * Connection over the TLSSocket (a net.Socket, so the output policy is the same; `secure` = true).
  */
 import * as net from 'node:net';
 import * as os from 'node:os';
+import type * as tls from 'node:tls';
 import type { ServerContext } from '../core/context';
-import { Coalescer, Connection, type ConnectionOwner } from './connection';
+import { Coalescer, Connection, type ConnectionOwner, peerOf } from './connection';
 import { FD_RESERVE, FLUSH_INTERVAL_MS, type TransportLimits, openFileCount, openFileLimit, transportLimits } from './limits';
+import type { ListenerTLS } from './tls';
+
+/** A socket whose TLS handshake runs. */
+interface Handshaking {
+  raw: net.Socket;
+  ip: string;
+  timer: NodeJS.Timeout | null;
+}
+
+/** One connection among those of a listener: the peer's and our end's addresses. */
+function tupleOf(s: net.Socket): string {
+  return `${s.remoteAddress}|${s.remotePort}|${s.localAddress}|${s.localPort}`;
+}
 
 export interface ListenerOptions {
   /** protocol name for logs: "RTMP", "HTTP" */
@@ -22,13 +37,15 @@ export interface ListenerOptions {
   host?: string;
   /** accept queue depth (a burst of players must not wait for SYN-ACK retransmissions) */
   backlog?: number;
-  /** Nagle: false keeps the kernel's default (on), true sends small writes at once */
+  /** Nagle: false keeps the kernel's default (on), true sends small writes at once (default: true with TLS) */
   noDelay?: boolean;
   /** overrides the config's limits (tests) */
   limits?: Partial<TransportLimits>;
   /** the coalescing tick */
   flushIntervalMs?: number;
-  /** a new connection, already counted and checked; the protocol sets `connection.handler` */
+  /** TLS on every connection (RTMPS, HTTPS): the server's TLS side (serverTLS(context)) and ALPN */
+  tls?: ListenerTLS;
+  /** a new connection, already counted and checked (and its TLS handshake done); the protocol sets `connection.handler` */
   onConnection(connection: Connection): void;
 }
 
@@ -60,6 +77,9 @@ export class TCPListener implements ConnectionOwner {
   readonly limits: TransportLimits;
   readonly coalescer: Coalescer;
   private servers: net.Server[] = [];
+  /** TLS: the handshaking server (from the server's TLS side at start) and the handshakes running */
+  private tlsServer: tls.Server | null = null;
+  private readonly handshaking = new Map<string, Handshaking>();
   private sweeper: NodeJS.Timeout | null = null;
   private readonly counts: ConnectionCounts;
 
@@ -78,10 +98,25 @@ export class TCPListener implements ConnectionOwner {
     return this.options.name;
   }
 
-  /** Binds; rejects with the bind error (its message says what to do for EACCES). */
+  /** TLS on this listener's connections */
+  get secure(): boolean {
+    return this.options.tls !== undefined;
+  }
+
+  /**
+   * Binds; rejects with the bind error (its message says what to do for EACCES), or for TLS with
+   * ProtocolUnavailable when the certificate cannot be used (its message names the file).
+   */
   async start(): Promise<void> {
     const host = this.options.host ?? '0.0.0.0';
-    const first = await this.bind(host, this.options.port, false);
+    if (this.options.tls) this.openTLS(this.options.tls);
+    let first: net.Server;
+    try {
+      first = await this.bind(host, this.options.port, false);
+    } catch (e) {
+      this.closeTLS();
+      throw e;
+    }
     this.servers.push(first);
     if (host === '0.0.0.0' && hasIPv6()) {
       // same port on IPv6 (ipv6Only: the IPv4 socket keeps IPv4 peers); where the port is taken on
@@ -108,7 +143,10 @@ export class TCPListener implements ConnectionOwner {
 
   private bind(host: string, port: number, ipv6Only: boolean): Promise<net.Server> {
     return new Promise((resolve, reject) => {
-      const server = net.createServer({ noDelay: this.options.noDelay ?? false }, (socket) => this.accept(socket));
+      // TLS: Nagle off from the start, or the handshake's flights and the session tickets that
+      // follow it would each wait for the peer's delayed ACK (tens of ms per new connection)
+      const noDelay = this.options.noDelay ?? this.options.tls !== undefined;
+      const server = net.createServer({ noDelay }, (socket) => this.accept(socket));
       // the error keeps its code, address and port: server.ts's bindFailure turns it into advice
       const onError = (err: NodeJS.ErrnoException) => reject(err);
       server.once('error', onError);
@@ -142,35 +180,123 @@ export class TCPListener implements ConnectionOwner {
   }
 
   private accept(socket: net.Socket): void {
-    const connection = new Connection(socket, this);
+    // reset before we saw it: no peer to count (and TLS handshakes are known by their addresses)
+    if (socket.remoteAddress === undefined) {
+      socket.destroy();
+      return;
+    }
+    const { ip, address } = peerOf(socket);
     // mona:addToBlacklist: refused before reading a byte (as MonaServer does)
-    if (this.context.isBlacklisted(connection.address)) {
+    if (this.context.isBlacklisted(address)) {
       socket.destroy();
       return;
     }
     const { maxConnections, maxConnectionsPerIP } = this.limits;
     const counts = this.counts;
-    const fromIP = counts.perIP.get(connection.ip) ?? 0;
+    const fromIP = counts.perIP.get(ip) ?? 0;
     if (maxConnections > 0 && counts.total >= maxConnections) {
       this.warn('cap', `refusing connections: ${counts.total} held, the cap is TCP.maxConnections=${maxConnections}`);
       socket.destroy();
       return;
     }
     if (maxConnectionsPerIP > 0 && fromIP >= maxConnectionsPerIP) {
-      this.warn('cap-ip', `refusing connections from ${connection.ip}: ${fromIP} held, the cap is TCP.maxConnectionsPerIP=${maxConnectionsPerIP}`);
+      this.warn('cap-ip', `refusing connections from ${ip}: ${fromIP} held, the cap is TCP.maxConnectionsPerIP=${maxConnectionsPerIP}`);
       socket.destroy();
       return;
     }
+    const tls = this.options.tls;
+    if (tls) {
+      const refused = tls.server.admit(ip);
+      if (refused !== null) {
+        this.warn('tls', `refusing TLS connections from ${ip}: ${refused}`);
+        socket.destroy();
+        return;
+      }
+    }
     counts.total++;
-    counts.perIP.set(connection.ip, fromIP + 1);
+    counts.perIP.set(ip, fromIP + 1);
     // counted until the descriptor is really gone (a closed connection keeps it during its grace)
     socket.once('close', () => {
       counts.total--;
-      const n = (counts.perIP.get(connection.ip) ?? 1) - 1;
-      if (n > 0) counts.perIP.set(connection.ip, n);
-      else counts.perIP.delete(connection.ip);
+      const n = (counts.perIP.get(ip) ?? 1) - 1;
+      if (n > 0) counts.perIP.set(ip, n);
+      else counts.perIP.delete(ip);
     });
-    this.connections.add(connection);
+    if (tls) this.handshake(socket, tls, ip);
+    else {
+      const connection = new Connection(socket, this);
+      this.connections.add(connection);
+      this.startSession(connection);
+    }
+  }
+
+  /** The handshaking server of this listener; its handshakes end in secureConnection or tlsClientError. */
+  private openTLS(options: ListenerTLS): void {
+    const server = options.server.open({ alpn: options.alpn, maxVersion: options.maxVersion });
+    server.on('secureConnection', (socket: tls.TLSSocket) => {
+      const h = this.handshakeDone(socket);
+      if (!h) {
+        socket.destroy(); // its socket was dropped meanwhile
+        return;
+      }
+      const connection = new Connection(socket, this, true);
+      this.connections.add(connection);
+      this.startSession(connection);
+    });
+    server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+      if (!this.handshakeDone(socket)) return;
+      this.context.logger.debug(this.name, `${peerOf(socket).address} TLS handshake failed: ${err.message}`);
+    });
+    this.tlsServer = server;
+  }
+
+  private closeTLS(): void {
+    if (this.tlsServer) this.options.tls?.server.close(this.tlsServer);
+    this.tlsServer = null;
+    for (const h of [...this.handshaking.values()]) h.raw.destroy();
+  }
+
+  /** A handshake of an admitted socket: dropped at the deadline, or taken back by openTLS's events. */
+  private handshake(raw: net.Socket, options: ListenerTLS, ip: string): void {
+    const key = tupleOf(raw);
+    const h: Handshaking = { raw, ip, timer: null };
+    this.handshaking.set(key, h);
+    raw.once('close', () => {
+      if (this.handshaking.get(key) === h) this.handshakeEnded(key, h);
+    });
+    const ms = options.server.handshakeTimeoutMs;
+    if (ms > 0) {
+      h.timer = setTimeout(() => {
+        this.context.logger.debug(this.name, `${peerOf(raw).address} TLS handshake not complete in ${ms / 1000} s`);
+        raw.destroy();
+      }, ms);
+      h.timer.unref();
+    }
+    this.tlsServer!.emit('connection', raw);
+  }
+
+  /** The handshake of `socket` is over (done or failed): forgets it; null if it was not running. */
+  private handshakeDone(socket: tls.TLSSocket): Handshaking | null {
+    const key = tupleOf(socket);
+    const h = this.handshaking.get(key);
+    if (!h) return null;
+    this.handshakeEnded(key, h);
+    return h;
+  }
+
+  private handshakeEnded(key: string, h: Handshaking): void {
+    this.handshaking.delete(key);
+    if (h.timer) clearTimeout(h.timer);
+    this.options.tls?.server.handshakeEnded(h.ip);
+  }
+
+  /** TLS handshakes running on this listener (tests). */
+  get handshakes(): number {
+    return this.handshaking.size;
+  }
+
+  /** The protocol takes a connection (plain: at accept; TLS: once the handshake is done). */
+  private startSession(connection: Connection): void {
     try {
       this.options.onConnection(connection);
     } catch (e) {
@@ -235,6 +361,7 @@ export class TCPListener implements ConnectionOwner {
     this.sweeper = null;
     const servers = this.servers;
     this.servers = [];
+    this.closeTLS();
     for (const c of [...this.connections]) {
       c.close(reason);
       c.socket.destroy(); // stopping: no grace period for peers that do not close

@@ -137,7 +137,7 @@ test('collectMetrics: connections and bytes by protocol (gone and connected), pu
     return s.value;
   };
   for (const name of ['monats_connections', 'monats_connections_total', 'monats_received_bytes_total', 'monats_sent_bytes_total'])
-    for (const protocol of ['RTMP', 'RTMPE', 'RTMFP', 'HTTP', 'WebSocket']) value(name, { protocol });
+    for (const protocol of ['RTMP', 'RTMPE', 'RTMPS', 'RTMFP', 'HTTP', 'HTTPS', 'WebSocket', 'WSS']) value(name, { protocol });
   assert.equal(m.get('monats_connections_total')!.type, 'counter');
   assert.equal(m.get('monats_connections')!.type, 'gauge');
   assert.equal(value('monats_info', { version: '9.9.9' }), 1);

@@ -18,7 +18,7 @@ import { tempDir } from '../helpers/temp';
 const SAMPLE = path.join(__dirname, '..', '..', '..', 'etc', 'MonaServer.ini');
 
 /** keys read outside KEYS: the loader resolves these paths, listenHost reads each section's host */
-const EXTRA = ['application.dir', 'logs.directory', 'rtmfp.host', 'rtmp.host', 'http.host', 'rtsp.host'];
+const EXTRA = ['application.dir', 'logs.directory', 'rtmfp.host', 'rtmp.host', 'http.host', 'https.host', 'rtmps.host', 'rtsp.host'];
 
 interface KeyLine {
   section: string;
@@ -91,10 +91,13 @@ test('the sample with every key uncommented loads to exactly the defaults, witho
   const defaults = defaultConfig(dir);
   defaults.logs.directory = path.join(dir, 'logs');
   assert.deepEqual(strip(loaded.config), strip(defaults));
-  for (const section of ['RTMFP', 'RTMP', 'HTTP', 'RTSP']) assert.equal(listenHost(loaded.config, section), '0.0.0.0');
+  for (const section of ['RTMFP', 'RTMP', 'HTTP', 'HTTPS', 'RTMPS', 'RTSP']) assert.equal(listenHost(loaded.config, section), '0.0.0.0');
 
   // as shipped (everything commented out) it is the defaults too
   const asShipped = loadConfig(SAMPLE, {}, { cwd: dir, required: true });
   assert.deepEqual(asShipped.errors, []);
-  assert.deepEqual(strip({ ...asShipped.config, application: { dir } , logs: { ...asShipped.config.logs, directory: defaults.logs.directory } }), strip(defaults));
+  // (its paths are from its own folder: the application dir, logs and the TLS files beside it)
+  const tls = { ...asShipped.config.tls, certificat: defaults.tls.certificat, key: defaults.tls.key };
+  assert.equal(asShipped.config.tls.certificat, path.join(path.dirname(SAMPLE), 'cert.pem'));
+  assert.deepEqual(strip({ ...asShipped.config, application: { dir } , logs: { ...asShipped.config.logs, directory: defaults.logs.directory }, tls }), strip(defaults));
 });

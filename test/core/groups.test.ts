@@ -182,3 +182,20 @@ test('KeyRing: sorted around the ring across block splits; steps wrap; removal t
   assert.equal(ring.size, 0);
   assert.deepEqual([...ring], []);
 });
+
+test('a small group (MAX_INTRODUCTIONS + 3 members): every newcomer is told exactly MAX_INTRODUCTIONS distinct others', () => {
+  const groups = new Groups(() => new FolderHost('/nonexistent'));
+  const gid = id('small');
+  for (let i = 0; i < MAX_INTRODUCTIONS + 3; i++) groups.join(id(`s${i}`), gid, null, new Sink());
+  // random draws alone left a newcomer short about one join in twelve here
+  for (let k = 0; k < 500; k++) {
+    const sink = new Sink();
+    const peer = id(`newcomer${k}`);
+    const m = groups.join(peer, gid, null, sink);
+    assert.equal(sink.got.length, MAX_INTRODUCTIONS, `join ${k}: ${sink.got.length}`);
+    assert.equal(new Set(sink.got).size, MAX_INTRODUCTIONS);
+    assert.ok(!sink.got.includes(peer.toString('hex')));
+    m.release();
+  }
+  assert.equal(groups.get(gid)!.size(), MAX_INTRODUCTIONS + 3);
+});

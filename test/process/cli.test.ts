@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { OPTIONS } from '../../src/cli/options';
 import { loadConfig } from '../../src/config/load';
-import { PROTOCOLS } from '../../src/server';
+import { PROTOCOLS, protocolEnabled } from '../../src/server';
 import { freePorts, isRunning, runCli, startCli, tempDir, waitUntil, writeIni } from './helpers';
 
 test('start-up banner, log file, clean exit 0 on SIGTERM', async (t) => {
@@ -17,7 +17,7 @@ test('start-up banner, log file, clean exit 0 on SIGTERM', async (t) => {
   const server = startCli([`--config=${ini}`], dir);
   t.after(() => server.kill());
   const config = loadConfig(ini, {}, { required: true }).config;
-  const enabled = PROTOCOLS.filter((p) => p.port(config) !== 0);
+  const enabled = PROTOCOLS.filter((p) => protocolEnabled(p, config));
   await server.waitFor(/MonaServer-compatible/);
   if (enabled.length === 0) await server.waitFor(/no protocol is listening/);
   for (const entry of enabled) {
@@ -46,7 +46,7 @@ test('no argument, no MonaServer.ini: defaults (ports 1935/80/554), logs/ and ww
   const defaults = loadConfig(undefined, {}, { cwd: dir }).config;
   for (const entry of PROTOCOLS) {
     const port = entry.port(defaults);
-    if (port === 0) continue;
+    if (!protocolEnabled(entry, defaults)) continue;
     // a default port may be busy on a test machine: then it must be the one clear error line
     await server.waitFor(new RegExp(`${entry.name} (server started on \\S+:${port}\\b|cannot listen on \\S+:${port}\\b)`));
   }

@@ -8,7 +8,7 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { test } from 'node:test';
 import { loadConfig } from '../../src/config/load';
-import { PROTOCOLS } from '../../src/server';
+import { PROTOCOLS, protocolEnabled } from '../../src/server';
 import { RtmfpTestClient } from '../helpers/rtmfp-client';
 import { freePorts, startCli, tcpAccepts, tempDir, writeIni } from './helpers';
 
@@ -43,7 +43,7 @@ test('RTMP port taken: one error line naming RTMP and the port, the other protoc
   t.after(() => server.kill());
   await server.waitFor(/MonaServer-compatible/);
   const config = loadConfig(ini, {}, { required: true }).config;
-  const others = PROTOCOLS.filter((p) => p.name !== 'RTMP' && p.port(config) !== 0);
+  const others = PROTOCOLS.filter((p) => p.name !== 'RTMP' && protocolEnabled(p, config));
   for (const p of others) await server.waitFor(new RegExp(`(${p.name} server started on|${p.name} cannot listen)`));
   await server.waitFor(/RTMP cannot listen/);
 

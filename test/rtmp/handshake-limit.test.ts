@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { getDiffieHellman, randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { HandshakeLimiter } from '../../src/protocols/rtmp/handshake-limiter';
+import { HandshakeLimiter } from '../../src/transport/handshake-limiter';
 import { DH_KEY_SIZE, FP_KEY_SHORT, LAYOUTS, SIG_SIZE, signPacket } from '../../src/protocols/rtmp/handshake-crypto';
 import { decodedVideoFrames, needTool, run, startRTMP, testFLV, waitFor, type ToolRun } from './helpers';
 

@@ -88,7 +88,8 @@ export function trafficFrom(socket: TrafficCounters, mark: { bytesRead: number; 
  * kept-alive connection makes a new client.
  */
 export class HTTPClient extends Client {
-  readonly protocol = 'HTTP';
+  /** "HTTP", or "HTTPS" over TLS */
+  readonly protocol: string;
   private readonly mainWriter = new HTTPWriter(this);
   /** onConnection's `index` (true/false/file name), null = the configured default */
   index: boolean | string | null = null;
@@ -100,8 +101,10 @@ export class HTTPClient extends Client {
     private readonly connection: HTTPConnection,
     /** this client's share of the connection's bytes (see trafficFrom) */
     traffic?: TrafficCounters,
+    secure = false,
   ) {
     super(address, undefined, traffic);
+    this.protocol = secure ? 'HTTPS' : 'HTTP';
   }
 
   get writer(): HTTPWriter {

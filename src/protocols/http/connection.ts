@@ -15,6 +15,7 @@ import { Level } from '../../logs/levels';
 import { decodeQuery } from '../../serialization/query';
 import { Table } from '../../serialization/value';
 import type { Connection, ConnectionHandler } from '../../transport/connection';
+import { secureProperties } from '../../transport/tls';
 import { TurnQueue } from '../../transport/turns';
 import { isWebSocketUpgrade } from '../websocket/upgrade';
 import { HTTPClient, trafficFrom } from './client';
@@ -36,6 +37,8 @@ export class HTTPConnection implements ConnectionHandler {
   /** the socket's counts when the last client of this connection left (the next one counts from there) */
   private trafficMark = { bytesRead: 0, bytesWritten: 0 };
   readonly address: string;
+  /** the secure channel's properties of every client of this connection (all null over plain TCP) */
+  private readonly secure: Array<[string, string | boolean | null]>;
 
   constructor(
     readonly context: ServerContext,
@@ -43,11 +46,14 @@ export class HTTPConnection implements ConnectionHandler {
     readonly router: HTTPRouter,
   ) {
     this.address = connection.address;
+    this.secure = secureProperties(connection);
     this.queue = new TurnQueue(connection, (req) => this.handle(req));
     connection.handler = this;
     // Nagle stays on for request/response HTTP: the answers of a turn go out in one writev, and
-    // letting the kernel coalesce measured ~30% more requests/s on loopback; WebSocket turns it off
-    connection.socket.setNoDelay(false);
+    // letting the kernel coalesce measured ~30% more requests/s on loopback; WebSocket turns it off.
+    // Not over TLS: the session tickets sent after a TLS 1.3 handshake would hold the first answer
+    // until the client's delayed ACK (40 ms per new connection)
+    connection.socket.setNoDelay(connection.secure);
     this.setIdleTimeout(context.config.http.timeout);
   }
 
@@ -153,9 +159,10 @@ export class HTTPConnection implements ConnectionHandler {
     const cookies = parseCookies(req.headers.get('cookie'));
     if (c) {
       for (const [k, v] of cookies) c.properties.set(k, v);
+      if (cookies.length) for (const [k, v] of this.secure) c.properties.set(k, v); // no cookie may pass for them
       return c;
     }
-    c = new HTTPClient(this.address, this, trafficFrom(this.connection.socket, this.trafficMark));
+    c = new HTTPClient(this.address, this, trafficFrom(this.connection.socket, this.trafficMark), this.connection.secure);
     c.path = app;
     c.query = query;
     const props = c.properties;
@@ -164,6 +171,7 @@ export class HTTPConnection implements ConnectionHandler {
     for (const v of decodeQuery(query)) if (v instanceof Table) for (const [k, x] of v.fields) props.set(k, x);
     for (const [k, v] of cookies) props.set(k, v);
     props.set('HTTPVersion', req.version);
+    for (const [k, v] of this.secure) props.set(k, v);
     try {
       const result = this.context.connect(c, []);
       if (result) {

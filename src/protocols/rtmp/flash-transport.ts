@@ -12,6 +12,7 @@ import type { MediaFrame } from '../../core/media';
 import { MessageType, isData } from '../flash/messages';
 import type { FlashChannel, FlashTransport, LogLevel } from '../flash/transport';
 import { Table } from '../../serialization/value';
+import { secureProperties } from '../../transport/tls';
 import { CSID } from './constants';
 import type { RTMPSession } from './session';
 
@@ -100,6 +101,8 @@ export class RTMPTransport implements FlashTransport {
   }
 
   connecting(): void {
+    // the secure channel's facts after the connect object and the URL query: a client cannot forge them
+    for (const [k, v] of secureProperties(this.session.connection)) this.client.properties.set(k, v);
     this.session.sendProtocolSettings();
   }
 

@@ -1,5 +1,6 @@
 /**
- * The RTMP/RTMPE TCP server (SPEC S5, `[RTMP] port`, 1935 by default). Each connection is an
+ * The RTMP/RTMPE TCP server (SPEC S5, `[RTMP] port`, 1935 by default), and RTMPS (`secure`: the
+ * same server on a TLS listener, `[RTMPS] port`, 8443 by default). Each connection is an
  * RTMPSession on a transport Connection; the transport listener binds (IPv4 and IPv6), refuses
  * blacklisted peers and peers over the connection caps, and runs the one coalescing tick that
  * uncorks every session written to since the last one.
@@ -9,12 +10,15 @@ import type { ProtocolServer } from '../../core/protocol';
 import { listenHost } from '../../config/listen';
 import type { TransportLimits } from '../../transport/limits';
 import { TCPListener } from '../../transport/listener';
+import { serverTLS } from '../../transport/tls';
 import { RTMP_DEFAULTS } from './constants';
-import { HandshakeLimiter } from './handshake-limiter';
+import { HandshakeLimiter } from '../../transport/handshake-limiter';
 import { RTMPSession, type SessionHost } from './session';
 
 export interface RTMPServerOptions {
-  /** overrides config.rtmp.port (tests use 0 for an ephemeral port) */
+  /** RTMPS: TLS on every connection with the server's `[TLS]` certificate, `[RTMPS] port` and `host` */
+  secure?: boolean;
+  /** overrides config.rtmp.port / config.rtmps.port (tests use 0 for an ephemeral port) */
   port?: number;
   host?: string;
   /** overrides of the `[TCP]` limits (tests) */
@@ -22,7 +26,7 @@ export interface RTMPServerOptions {
 }
 
 export class RTMPServer implements ProtocolServer, SessionHost {
-  readonly name = 'RTMP';
+  readonly name: string;
   readonly sessions = new Set<RTMPSession>();
   private readonly listener: TCPListener;
   /** RTMPE handshakes per IP (`[RTMP] rtmpeRate`) */
@@ -32,10 +36,15 @@ export class RTMPServer implements ProtocolServer, SessionHost {
     readonly context: ServerContext,
     options: RTMPServerOptions = {},
   ) {
+    const secure = options.secure ?? false;
+    this.name = secure ? 'RTMPS' : 'RTMP';
     this.listener = new TCPListener(context, {
-      name: 'RTMP',
-      port: options.port ?? context.config.rtmp.port,
-      host: options.host ?? listenHost(context.config, 'RTMP'),
+      name: this.name,
+      port: options.port ?? (secure ? context.config.rtmps.port : context.config.rtmp.port),
+      host: options.host ?? listenHost(context.config, this.name),
+      // TLS 1.2 at most: librtmp (rtmpdump, GStreamer's rtmpsink and rtmpsrc) gives up on the session
+      // tickets a TLS 1.3 server sends after the handshake, and Node cannot send none
+      tls: secure ? { server: serverTLS(context), maxVersion: 'TLSv1.2' } : undefined,
       // a deep accept queue: a burst of players must not wait for SYN-ACK retransmissions
       backlog: 4096,
       noDelay: true,
@@ -55,7 +64,7 @@ export class RTMPServer implements ProtocolServer, SessionHost {
   }
 
   addresses(): string[] {
-    return this.listener.addresses().map((a) => `${a} (TCP)`);
+    return this.listener.addresses().map((a) => `${a} (${this.listener.secure ? 'TLS' : 'TCP'})`);
   }
 
   allowEncryptedHandshake(address: string): boolean {

@@ -67,6 +67,7 @@ export class RTMPSession extends Client implements ConnectionHandler {
   ) {
     super(connection.address, undefined, connection.socket);
     this.context = host.context;
+    if (connection.secure) this.protocol = 'RTMPS';
     this.reader = new ChunkReader((m) => this.onMessage(m));
     this.flash = new NetConnection(new RTMPTransport(this));
     connection.handler = this;
@@ -125,7 +126,8 @@ export class RTMPSession extends Client implements ConnectionHandler {
         throw new HandshakeError('too many RTMPE handshakes from this address');
       }
       const answer = answerHandshake(all.subarray(0, SIG_SIZE + 1));
-      if (answer.encrypted) this.protocol = 'RTMPE';
+      // RTMPE inside TLS is still RTMPS to scripts and logs: the channel is what TLS makes it
+      if (answer.encrypted && !this.connection.secure) this.protocol = 'RTMPE';
       this.log('debug', `${answer.kind} handshake`);
       this.writeRaw(answer.reply);
       this.flushOutput();

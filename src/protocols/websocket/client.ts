@@ -57,15 +57,18 @@ export class WSWriter extends Writer {
 }
 
 export class WSClient extends Client {
-  readonly protocol = 'WebSocket';
+  /** "WebSocket", or "WSS" over TLS (MonaServer2's name) */
+  readonly protocol: string;
   private readonly mainWriter: WSWriter;
 
   constructor(
     address: string,
     private readonly connection: WSConnection,
     traffic?: TrafficCounters,
+    secure = false,
   ) {
     super(address, undefined, traffic);
+    this.protocol = secure ? 'WSS' : 'WebSocket';
     this.mainWriter = new WSWriter(connection, true);
   }
 

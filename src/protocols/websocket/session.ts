@@ -21,6 +21,7 @@ import { decodeJSON, encodeJSON } from '../../serialization/json';
 import { decodeQuery } from '../../serialization/query';
 import { Table, type Value } from '../../serialization/value';
 import type { Connection, ConnectionHandler } from '../../transport/connection';
+import { secureProperties } from '../../transport/tls';
 import { TurnQueue } from '../../transport/turns';
 import { WSClient, type WSConnection } from './client';
 import { CloseCode, FrameDecoder, Opcode, WSProtocolError, type WSMessage, closePayload, encodeFrame, isValidCloseCode, isValidUTF8 } from './frames';
@@ -66,7 +67,7 @@ export class WSSession implements WSConnection, ConnectionHandler {
     private readonly conn: Connection,
     query: string,
   ) {
-    this.client = new WSClient(conn.address, this, conn.socket);
+    this.client = new WSClient(conn.address, this, conn.socket, conn.secure);
     this.client.query = query;
     this.queue = new TurnQueue(conn, (m) => {
       this.inTurn = true;
@@ -86,6 +87,7 @@ export class WSSession implements WSConnection, ConnectionHandler {
     this.flvStream = flvStream;
     for (const [k, v] of headers) c.properties.set(names?.get(k) ?? k, v);
     for (const v of decodeQuery(c.query)) if (v instanceof Table) for (const [k, x] of v.fields) c.properties.set(k, x);
+    for (const [k, v] of secureProperties(this.conn)) c.properties.set(k, v);
     try {
       const result = this.context.connect(c, []);
       const timeout = result?.get('timeout');

@@ -1,10 +1,11 @@
 /**
  * How many expensive handshakes one IP address may start: an RTMPE handshake costs the server a
  * Diffie-Hellman key pair and a shared secret (about a millisecond of CPU), and a client can replay
- * one signed C0+C1 for ever without computing anything. A token bucket per IP: `rate` handshakes a
- * second, bursts of twice that; beyond, the connection is closed before any DH work.
+ * one signed C0+C1 for ever without computing anything; a full TLS handshake costs a signature and
+ * a key agreement. A token bucket per IP: `rate` handshakes a second, bursts of twice that; beyond,
+ * the connection is closed before any of that work.
  */
-import { ipOfAddress } from '../../core/ip';
+import { ipOfAddress } from '../core/ip';
 
 interface Bucket {
   tokens: number;
