@@ -36,6 +36,9 @@ export interface Ports {
   rtmfp: number;
   rtmp: number;
   http: number;
+  /** RTMP and HTTP over TLS (listening when a certificate is configured) */
+  rtmps: number;
+  https: number;
   rtsp: number;
   /** the admin listener (API, metrics, dashboard), never its default 9997 in tests */
   admin: number;
@@ -53,5 +56,5 @@ export async function freePorts(): Promise<Ports> {
       }
     }
   };
-  return { rtmfp: await next(), rtmp: await next(), http: await next(), rtsp: await next(), admin: await next() };
+  return { rtmfp: await next(), rtmp: await next(), http: await next(), rtmps: await next(), https: await next(), rtsp: await next(), admin: await next() };
 }

@@ -1,10 +1,11 @@
 /**
  * The one way tests start a server in-process: `startServer` (the real wiring: config read from ini
- * keys, logger, app host, protocols, recordings) on an application folder, each of RTMP, RTMFP and
- * HTTP on a free port of 127.0.0.1, admin off, log lines captured (RTSP is not served: its port is
- * left alone, a value for it would only be warned about). The protocol fixtures
- * (rtmp, rtmfp, http, flash, scripting) are thin wrappers over it. The caller stops it with
- * `stop()`, which removes the folder when the helper made it.
+ * keys, logger, app host, protocols, recordings) on an application folder, each of RTMP, RTMFP,
+ * HTTP, RTMPS and HTTPS (these two run when a certificate is configured) on a free port of
+ * 127.0.0.1, admin off, log lines captured. RTSP is not served: its port is left alone (a value for
+ * it would only be warned about). A MonaServer.ini the test wrote in the folder is read first. The
+ * protocol fixtures (rtmp, rtmfp, http, flash, tls, scripting) are thin wrappers over it. The
+ * caller stops it with `stop()`, which removes the folder when the helper made it.
  *
  * No node:test import (directly or through helpers/temp): a test server also runs as a child
  * process (rtmfp-server.ts run by hand or by a test, the benchmarks' server).
@@ -21,7 +22,7 @@ import { Level } from '../../src/logs/levels';
 import { startServer, StartupError, type ProtocolEntry, type Server } from '../../src/server';
 import { freePorts, type Ports } from './ports';
 
-export type TestProtocol = 'RTMP' | 'RTMFP' | 'HTTP';
+export type TestProtocol = 'RTMP' | 'RTMFP' | 'HTTP' | 'RTMPS' | 'HTTPS';
 
 export interface TestServerOptions {
   /**
@@ -140,23 +141,27 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
           'RTMP.port': off.has('RTMP') ? '0' : String(ports.rtmp),
           'RTMFP.port': off.has('RTMFP') ? '0' : String(ports.rtmfp),
           'HTTP.port': off.has('HTTP') ? '0' : String(ports.http),
+          'RTMPS.port': off.has('RTMPS') ? '0' : String(ports.rtmps),
+          'HTTPS.port': off.has('HTTPS') ? '0' : String(ports.https),
           'RTMP.host': '127.0.0.1',
           'RTMFP.host': '127.0.0.1',
           'HTTP.host': '127.0.0.1',
+          'RTMPS.host': '127.0.0.1',
+          'HTTPS.host': '127.0.0.1',
           'admin.port': '0',
           'logs.directory': path.join(dir, 'logs'),
           ...options.overrides,
         },
       });
-      if (started.failures.length === 0) {
+      // a port taken meanwhile is worth another try; other failures (a bad certificate...) are the test's
+      if (!started.failures.some(portTaken)) {
         server = started;
         break;
       }
       failure = started.failures.join('; ');
       await started.stop();
     } catch (err) {
-      // nothing could bind is worth another try; anything else (an app host that throws...) is not
-      if (!(err instanceof StartupError)) {
+      if (!(err instanceof StartupError && portTaken(err.message))) {
         if (own) {
           fs.rmSync(dir, { recursive: true, force: true });
           made.delete(dir);
@@ -180,7 +185,15 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     context: running.context,
     dir,
     www,
-    ports: { rtmp: config.rtmp.port, rtmfp: config.rtmfp.port, http: config.http.port, rtsp: config.rtsp.port, admin: config.admin.port },
+    ports: {
+      rtmp: config.rtmp.port,
+      rtmfp: config.rtmfp.port,
+      http: config.http.port,
+      rtmps: config.rtmps.port,
+      https: config.https.port,
+      rtsp: config.rtsp.port,
+      admin: config.admin.port,
+    },
     protocol<T extends ProtocolServer = ProtocolServer>(name: string): T {
       const p = running.running.find((x) => x.name === name);
       if (!p) throw new Error(`${name} is not running (running: ${running.running.map((x) => x.name).join(', ') || 'none'})`);
@@ -198,6 +211,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     },
   };
 }
+
+/** A failure line of startServer saying a port was taken (bindFailure's words for EADDRINUSE). */
+const portTaken = (failure: string): boolean => failure.includes('(address in use)');
 
 function parse(json: string): LogLine {
   try {
