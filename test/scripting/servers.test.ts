@@ -11,12 +11,11 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { ClusterServer } from '../../src/cluster/server';
 import { PeerServer, redirectionAddresses } from '../../src/core/servers';
-import { Level } from '../../src/logs/levels';
 import type { ScriptHost } from '../../src/scripting/runtime/host';
 import { toJS, type Value } from '../../src/serialization/value';
-import { startServer, type Server } from '../../src/server';
+import type { Server } from '../../src/server';
+import { startTestServer } from '../helpers/server';
 import { tempDir } from '../helpers/temp';
-import { PassThrough } from 'node:stream';
 
 interface Node {
   server: Server;
@@ -31,14 +30,11 @@ async function startNode(files: Record<string, string>, options: { targets?: str
     fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
     fs.writeFileSync(path.join(dir, rel), content);
   }
-  let log = '';
-  const consoleStream = new PassThrough();
-  consoleStream.on('data', (d: Buffer) => (log += d.toString()));
-  const server = await startServer({
-    cwd: dir,
-    logLevel: Level.INFO,
-    console: consoleStream,
-    overrides: { 'RTMFP.port': '0', 'RTMP.port': '0', 'HTTP.port': '0', ...options.overrides },
+  // the link alone; the other protocols are off, announced when `overrides` gives them a port
+  const s = await startTestServer({
+    dir,
+    off: ['RTMFP', 'RTMP', 'HTTP'],
+    overrides: options.overrides,
     protocols: [
       {
         name: 'Servers',
@@ -48,8 +44,7 @@ async function startNode(files: Record<string, string>, options: { targets?: str
       },
     ],
   });
-  const cluster = server.running.find((p) => p.name === 'Servers') as ClusterServer;
-  return { server, host: server.context.host as ScriptHost, port: cluster.port, log: () => log };
+  return { server: s.server, host: s.context.host as ScriptHost, port: s.protocol<ClusterServer>('Servers').port, log: () => s.log() };
 }
 
 function evalRoot(n: Node, code: string): Value[] {
