@@ -51,8 +51,17 @@ export interface ServerOptions {
   arguments?: Record<string, string>;
   /** console stream for logs; null = none (daemon); default stdout */
   console?: NodeJS.WritableStream | null;
-  /** protocols to run instead of PROTOCOLS (tests) */
-  protocols?: readonly ProtocolEntry[];
+  /** protocols to run instead of PROTOCOLS (tests, the processes of `threads`), or a choice made from the configuration */
+  protocols?: readonly ProtocolEntry[] | ((config: Config) => readonly ProtocolEntry[]);
+  /** false: no admin listener (the workers of `threads`: the primary has it) */
+  admin?: boolean;
+  /** false: no log file (the workers of `threads` send their lines to the primary, which writes them) */
+  logFile?: boolean;
+  /**
+   * true: the start-up and stop lines (banner, configuration warnings, "started on", "stopped")
+   * are DEBUG lines (the workers of `threads`: the primary says them once for all)
+   */
+  quiet?: boolean;
   /** app host to use instead of createAppHost (tests) */
   appHost?: (context: ServerContext) => AppHost;
 }
@@ -112,13 +121,14 @@ export class Server {
     this.logger = new ServerLogger({
       level: options.logLevel ?? Level.INFO,
       console: options.console,
-      file: { directory: logs.directory, name: logs.name, rotation: logs.rotation, maxSize: logs.maxSize },
+      file: options.logFile === false ? null : { directory: logs.directory, name: logs.name, rotation: logs.rotation, maxSize: logs.maxSize },
       dump: options.dump ?? null,
       dumpLimit: options.dumpLimit ?? -1,
       format: options.logFormat,
     });
-    for (const w of loaded.warnings) this.logger.warn('Config', w);
-    for (const e of loaded.errors) this.logger.error('Config', e);
+    const quiet = options.quiet === true;
+    for (const w of loaded.warnings) this.logger.log(quiet ? Level.DEBUG : Level.WARN, 'Config', w);
+    for (const e of loaded.errors) this.logger.log(quiet ? Level.DEBUG : Level.ERROR, 'Config', e);
 
     const www = path.join(this.config.application.dir, 'www');
     const data = path.join(this.config.application.dir, 'data');
@@ -142,9 +152,10 @@ export class Server {
   async start(): Promise<void> {
     const { logger, context } = this;
     const config = this.configFile.found ? this.configFile.path : `${this.configFile.path} not found, defaults used`;
-    logger.note('Server', `${PRODUCT} ${context.version} (MonaServer-compatible), application dir ${this.config.application.dir}, configuration ${config}`);
+    const note = this.options.quiet ? Level.DEBUG : Level.NOTE;
+    logger.log(note, 'Server', `${PRODUCT} ${context.version} (MonaServer-compatible), application dir ${this.config.application.dir}, configuration ${config}`);
     const sample = this.wwwFromSample ? ' (new: a copy of the bundled sample, with live/ for rtmp://host/live/<name>)' : '';
-    logger.note('Server', `serving applications from ${context.wwwDir}${sample}`);
+    logger.log(note, 'Server', `serving applications from ${context.wwwDir}${sample}`);
 
     this.keepAlive = setInterval(() => {}, 1 << 30);
     context.host = (this.options.appHost ?? createAppHost)(context);
@@ -153,7 +164,8 @@ export class Server {
 
     // protocols that cannot run for one shared reason (the TLS certificate): one line for them all
     const unavailable = new Map<string, string[]>();
-    for (const entry of this.options.protocols ?? PROTOCOLS) {
+    const chosen = this.options.protocols;
+    for (const entry of typeof chosen === 'function' ? chosen(this.config) : chosen ?? PROTOCOLS) {
       const port = entry.port(this.config);
       if (!protocolEnabled(entry, this.config)) {
         logger.debug('Server', `${entry.name} disabled (${port === 0 ? 'port 0' : 'not configured'})`);
@@ -170,23 +182,28 @@ export class Server {
           this.failures.push(`${entry.name} disabled: ${err.message}`);
           continue;
         }
-        const line = bindFailure(entry.name, port, err);
-        this.failures.push(line);
-        logger.error(entry.name, line);
+        // the workers of `threads` report their protocols' own failures, one line each
+        const reported = (err as { failures?: unknown }).failures;
+        const lines = Array.isArray(reported) && reported.length ? (reported as string[]) : [bindFailure(entry.name, port, err)];
+        for (const line of lines) {
+          this.failures.push(line);
+          logger.log(this.options.quiet ? Level.DEBUG : Level.ERROR, line.slice(0, line.indexOf(' ')) || entry.name, line);
+        }
         continue;
       }
       this.running.push(server);
-      for (const address of server.addresses()) logger.note(server.name, `${server.name} server started on ${address}`);
+      for (const address of server.addresses()) logger.log(note, server.name, `${server.name} server started on ${address}`);
     }
     for (const [message, names] of unavailable) {
       const others = this.running.length ? ', the other ports keep running' : '';
-      logger.error(names.join(', '), `${names.join(' and ')} not started: ${message}${others}`);
+      // a worker of `threads` reports them to the primary, which says them once
+      logger.log(this.options.quiet ? Level.DEBUG : Level.ERROR, names.join(', '), `${names.join(' and ')} not started: ${message}${others}`);
     }
     if (this.running.length === 0) {
       const why = this.failures.length ? this.failures.join('; ') : 'every protocol port is 0';
       throw new StartupError(`no protocol is listening (${why})`);
     }
-    await this.startAdmin();
+    if (this.options.admin !== false) await this.startAdmin();
   }
 
   /** The admin listener: a port it cannot bind is one error line, as for protocols. */
@@ -201,7 +218,7 @@ export class Server {
     const handler = createAdminHandler({
       context,
       configFile: this.configFile,
-      listening: () => this.running.map((p) => ({ protocol: p.name, addresses: p.addresses() })),
+      listening: () => this.running.flatMap((p) => p.listening?.() ?? [{ protocol: p.name, addresses: p.addresses() }]),
       processSnapshot: () => this.processMonitor.snapshot(),
     });
     const admin = new HTTPServer(context, {
@@ -236,7 +253,7 @@ export class Server {
 
   private async doStop(): Promise<void> {
     const { logger } = this;
-    logger.info('Server', 'stopping');
+    logger.log(this.options.quiet ? Level.DEBUG : Level.INFO, 'Server', 'stopping');
     const admin = this.admin;
     this.admin = null;
     this.processMonitor.stop();
@@ -255,7 +272,7 @@ export class Server {
       logger.error('Server', `applications stop failed: ${(err as Error).message}`);
     }
     if (this.keepAlive) clearInterval(this.keepAlive);
-    logger.note('Server', 'Server stopped');
+    logger.log(this.options.quiet ? Level.DEBUG : Level.NOTE, 'Server', 'Server stopped');
     await this.logger.close();
   }
 }

@@ -18,7 +18,6 @@ export const TOP_KEYS: readonly KeySpec[] = [
   },
   {
     section: '', key: 'threads', kind: 'int', min: 0, max: 1024, set: (c, v) => (c.threads = v as number),
-    notInEffect: 'the server runs on one core for now',
   },
   // application.dir is resolved by the loader (relative to the ini's folder)
 ];

@@ -37,6 +37,11 @@ export abstract class Client {
   connected = false;
   /** Date.now() at creation: durations in the access log, `since` in the admin API */
   readonly since = Date.now();
+  /**
+   * true for the image of a client that another process of this server serves (`threads`): scripts
+   * see it like any client, its access lines are that process's to write
+   */
+  mirrored = false;
   private readonly traffic: TrafficCounters | null;
 
   constructor(address: string, rawId?: Buffer, traffic?: TrafficCounters) {

@@ -15,6 +15,11 @@ export interface ProtocolServer {
   addresses(): string[];
   /** Stops accepting, closes every session. */
   stop(): Promise<void>;
+  /**
+   * The protocols it serves when it stands for several (the workers of `threads`), for the admin
+   * API; absent: just itself, with addresses()
+   */
+  listening?(): Array<{ protocol: string; addresses: string[] }>;
 }
 
 /**

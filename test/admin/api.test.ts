@@ -188,7 +188,7 @@ test('GET /v1/apps lists the app folders with their scripts and clients; /v1/ser
     { path: '/live/sub', scripts: [], clients: 0 },
   ]);
   assert.deepEqual(body(await call('GET', '/v1/servers')), []);
-  const channel = { send: () => true, sendApps: () => true, reject: () => {}, queuedBytes: () => 12 };
+  const channel = { send: () => true, sendRaw: () => true, sendApps: () => true, reject: () => {}, queuedBytes: () => 12 };
   const configs = new Map([['name', 'master'], ['host', 'b.example.net'], ['RTMFP.port', '1935'], ['RTMP.port', '0']]);
   ctx.servers.connected(new PeerServer('10.0.0.9:1936', true, configs, { name: 'master' }, channel));
   assert.deepEqual(body(await call('GET', '/v1/servers')), [

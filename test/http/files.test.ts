@@ -25,9 +25,7 @@ async function server(t: TestContext, files: Record<string, string | Buffer | nu
       setup?.(h);
       return h;
     },
-    configure: (c) => {
-      if (index !== undefined) c.http.index = index;
-    },
+    overrides: index !== undefined ? { 'HTTP.index': index } : {},
   });
   t.after(() => s.stop());
   return s;

@@ -58,7 +58,7 @@ end
 `;
 
 async function serve() {
-  return startRTMP({ dir: tempAppDir({ live: LIVE }), host: (ctx) => new LuaHost(ctx) });
+  return startRTMP({ dir: tempAppDir({ live: LIVE }) });
 }
 
 test('Lua: onConnection error() rejects, RPC returns Lua values, Lua writers reach the client', async () => {

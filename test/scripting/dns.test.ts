@@ -47,7 +47,7 @@ test('resolveHostSync: /etc/hosts names resolve, IP literals pass, .invalid and 
 });
 
 test('Lua: *WithDNS return addresses for host names, nil + message when the name does not resolve', async () => {
-  const s = startLua(makeAppDir({ 'www/main.lua': '' }));
+  const s = await startLua(makeAppDir({ 'www/main.lua': '' }));
   try {
     const [ip, v6, loop] = evalRoot(s, 'local a = mona:createIPAddressWithDNS("localhost") return a.value, a.isIPv6, a.isLoopback');
     assert.ok(ip === '127.0.0.1' || ip === '::1', String(ip));
