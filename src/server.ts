@@ -1,5 +1,5 @@
 /**
- * The server process (SPEC S1): config → logger → www/ (from the bundled sample when missing) and
+ * The server process: config → logger → www/ (from the bundled sample when missing) and
  * data/ → ServerContext → app host → every protocol whose port is not 0 → admin listener → banner;
  * stop() undoes it in order. Used by the CLI and by tests that want a server in-process
  * (`startServer`).
@@ -9,51 +9,20 @@ import * as path from 'node:path';
 import { createAdminHandler } from './admin/api';
 import { adminRouter } from './admin/router';
 import { ProcessMonitor } from './admin/process-monitor';
-import { loadConfig } from './config/load';
 import type { Config } from './config/types';
 import { FolderHost, type AppHost } from './core/app-host';
 import { ServerContext } from './core/context';
 import { Recordings } from './recording/recordings';
 import { createScriptHost } from './scripting/engines';
-import { ProtocolUnavailable, type ProtocolServer } from './core/protocol';
+import { ProtocolUnavailable, type ProtocolEntry, type ProtocolServer } from './core/protocol';
 import type { LogFormat } from './logs/format';
 import { Level } from './logs/levels';
 import { ServerLogger } from './logs/logger';
-import { RTMPServer } from './protocols/rtmp/server';
-import { RTMFPServer } from './protocols/rtmfp/server';
 import { HTTPServer } from './protocols/http/server';
-import { ClusterServer } from './cluster/server';
-import { tlsWanted } from './transport/tls';
+import { PROTOCOLS, loadConfig } from './registry';
 
-/** How a protocol joins the server: its name, which config port enables it, how to build it. */
-export interface ProtocolEntry {
-  name: string;
-  /** 0 = disabled (SPEC S1) */
-  port(config: Config): number;
-  /** when given, decides instead of `port() !== 0` (the server link also runs with only targets) */
-  enabled?(config: Config): boolean;
-  create(context: ServerContext): ProtocolServer;
-}
-
-/**
- * Every protocol the server runs, in start order; a new protocol is one more line here. A protocol
- * that fails to bind is reported and the others keep running. WebSocket shares HTTP's port (WSS
- * HTTPS's). RTMPS and HTTPS are the RTMP and HTTP servers on a TLS listener (HTTPS answers with
- * HTTP's router), started when `[TLS]` names a certificate or cert.pem and key.pem are there.
- */
-export const PROTOCOLS: ProtocolEntry[] = [
-  { name: 'RTMP', port: (c) => c.rtmp.port, create: (ctx) => new RTMPServer(ctx) },
-  { name: 'RTMPS', port: (c) => c.rtmps.port, enabled: (c) => c.rtmps.port > 0 && tlsWanted(c), create: (ctx) => new RTMPServer(ctx, { secure: true }) },
-  { name: 'RTMFP', port: (c) => c.rtmfp.port, create: (ctx) => new RTMFPServer(ctx) },
-  { name: 'HTTP', port: (c) => c.http.port, create: (ctx) => new HTTPServer(ctx) },
-  { name: 'HTTPS', port: (c) => c.https.port, enabled: (c) => c.https.port > 0 && tlsWanted(c), create: (ctx) => new HTTPServer(ctx, { secure: true }) },
-  {
-    name: 'Servers',
-    port: (c) => c.servers.port,
-    enabled: (c) => c.servers.port > 0 || c.servers.targets.trim() !== '',
-    create: (ctx) => new ClusterServer(ctx),
-  },
-];
+export { PROTOCOLS } from './registry';
+export type { ProtocolEntry } from './core/protocol';
 
 /** Whether the server starts `entry` with `config`. */
 export function protocolEnabled(entry: ProtocolEntry, config: Config): boolean {
@@ -83,7 +52,7 @@ export interface ServerOptions {
   /** console stream for logs; null = none (daemon); default stdout */
   console?: NodeJS.WritableStream | null;
   /** protocols to run instead of PROTOCOLS (tests, the processes of `threads`), or a choice made from the configuration */
-  protocols?: ProtocolEntry[] | ((config: Config) => ProtocolEntry[]);
+  protocols?: readonly ProtocolEntry[] | ((config: Config) => readonly ProtocolEntry[]);
   /** false: no admin listener (the workers of `threads`: the primary has it) */
   admin?: boolean;
   /** false: no log file (the workers of `threads` send their lines to the primary, which writes them) */

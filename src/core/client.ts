@@ -13,7 +13,7 @@ export interface TrafficCounters {
 }
 
 /**
- * One connected client of any protocol (SPEC S3 `client`). Protocols subclass it; scripting reads
+ * One connected client of any protocol (the scripts' `client`). Protocols subclass it; scripting reads
  * and extends it. Nothing here knows a protocol.
  */
 export abstract class Client {
@@ -72,7 +72,7 @@ export abstract class Client {
   }
 
   /**
-   * `client.properties(key, value, {expires, path, domain, secure, httponly})` (SPEC S7): HTTP sets
+   * `client.properties(key, value, {expires, path, domain, secure, httponly})`: HTTP sets
    * a cookie (and the property); other protocols have no cookies and return false.
    */
   setCookie(_name: string, _value: Value, _options: Table | null): boolean {

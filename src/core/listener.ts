@@ -40,7 +40,7 @@ export interface MediaSink {
   receiveChanged?(audio: boolean, video: boolean): void;
 }
 
-/** Back-pressure thresholds: one slow player must not grow memory without bound (SPEC S8). */
+/** Back-pressure thresholds: one slow player must not grow memory without bound. */
 export const LISTENER_LIMITS = {
   /** above this, non-key video is dropped and video resumes at the next key frame */
   dropBytes: 1 * 1024 * 1024,
@@ -48,7 +48,7 @@ export const LISTENER_LIMITS = {
   closeBytes: 8 * 1024 * 1024,
 };
 
-/** One subscription of one client to one publication (SPEC S3 `listener`). */
+/** One subscription of one client to one publication (the scripts' `listener`). */
 export class Listener {
   receiveAudio = true;
   receiveVideo = true;

@@ -10,7 +10,7 @@ import { createAdminHandler, type AdminSource } from '../../src/admin/api';
 import type { AdminRequest, AdminResponse } from '../../src/admin/http';
 import { ProcessMonitor } from '../../src/admin/process-monitor';
 import { audioCodecOf, videoCodecOf } from '../../src/admin/views';
-import { defaultConfig } from '../../src/config/schema';
+import { defaultConfig } from '../../src/registry';
 import { FolderHost } from '../../src/core/app-host';
 import { Client } from '../../src/core/client';
 import { ServerContext } from '../../src/core/context';

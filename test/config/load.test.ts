@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { listenHost } from '../../src/config/listen';
-import { loadConfig } from '../../src/config/load';
+import { loadConfig } from '../../src/registry';
 import { tempDir as makeTempDir } from '../helpers/temp';
 
 function tempDir(): string {

@@ -1,4 +1,4 @@
-/** Static files with curl (SPEC S7): MIME, caching headers, 304, ranges, listings, index, path safety. */
+/** Static files with curl: MIME, caching headers, 304, ranges, listings, index, path safety. */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';

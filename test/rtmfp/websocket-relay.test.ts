@@ -1,5 +1,5 @@
 /**
- * RTMFP ↔ WebSocket through the shared publications (SPEC S6/S8): an RTMFP publisher's audio and
+ * RTMFP ↔ WebSocket through the shared publications: an RTMFP publisher's audio and
  * video reach a WebSocket-FLV player (`ws://host/app/name.flv`) byte for byte, and a WebSocket
  * publisher's JSON data messages reach an RTMFP player as AMF0 data messages.
  */

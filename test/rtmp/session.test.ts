@@ -1,5 +1,5 @@
 /**
- * RTMP sessions through our own client (SPEC S5, S2, S3, S8): connect properties and the
+ * RTMP sessions through our own client: connect properties and the
  * returned table, AMF3 clients, rejections, RPC results and failures, every NetStream status
  * code, receiveAudio/receiveVideo/pause, writers, ping, script-made publications, players that
  * stall or vanish.

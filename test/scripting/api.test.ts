@@ -1,5 +1,5 @@
 /**
- * The script API through direct calls into LuaHost with fake clients (SPEC S2/S3): onConnection
+ * The script API through direct calls into LuaHost with fake clients: onConnection
  * results and refusals, RPC dispatch and Call.Failed texts, onMessage, writers and newWriter's
  * onManage, publications (mona:publish, push/flush/close, onVideo with byte-exact packets),
  * listeners, mona's conversions, hashes and helpers, error isolation.

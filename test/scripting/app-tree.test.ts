@@ -1,5 +1,5 @@
 /**
- * The app tree on real Lua files (SPEC S2): www/ creation, URL → deepest app, lazy loading,
+ * The app tree on real Lua files: www/ creation, URL → deepest app, lazy loading,
  * inheritance with shadowing/un-shadowing, super, parents and children by name, event fallback,
  * require/dofile/loadfile across parent folders, hot reload and unload.
  */

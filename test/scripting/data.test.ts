@@ -1,5 +1,5 @@
 /**
- * The Lua `data` table on the real store (SPEC S11): values survive a restart as MonaServer returns
+ * The Lua `data` table on the real store: values survive a restart as MonaServer returns
  * them (the text of what was assigned, booleans typed), MonaServer's on-disk layout (folder per key,
  * file named by the MD5 of the value), sub-tables, `#`/pairs, super.data and data.childApp, a
  * corrupted file detected and skipped.

@@ -1,5 +1,5 @@
 /**
- * mona:createIPAddressWithDNS / createSocketAddressWithDNS (SPEC S3): synchronous resolution
+ * mona:createIPAddressWithDNS / createSocketAddressWithDNS: synchronous resolution
  * through the system resolver. Only names that resolve offline are used: entries of this
  * machine's /etc/hosts, and ".invalid" names (RFC 6761) that must fail without a DNS answer.
  */

@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import { FolderHost } from '../../src/core/app-host';
 import { ServerContext } from '../../src/core/context';
-import { defaultConfig } from '../../src/config/schema';
+import { defaultConfig } from '../../src/registry';
 import { Level } from '../../src/logs/levels';
 import { ServerLogger } from '../../src/logs/logger';
 import type { Connection } from '../../src/transport/connection';

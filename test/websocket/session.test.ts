@@ -1,5 +1,5 @@
 /**
- * WebSocket (SPEC S7) with the `ws` npm package as the peer: JSON-array RPC, raw messages, pushes,
+ * WebSocket with the `ws` npm package as the peer: JSON-array RPC, raw messages, pushes,
  * ping/pong, fragmentation, close codes and size limits, data streams, and fuzzed frames.
  */
 import { test, type TestContext } from 'node:test';

@@ -1,5 +1,5 @@
 /**
- * The RTMFP server (SPEC S6): one UDP socket, datagrams routed by their scrambled session id to
+ * The RTMFP server: one UDP socket, datagrams routed by their scrambled session id to
  * the handshake (id 0) or a session. Nothing a datagram contains can throw out of the handler: a
  * malformed, truncated or wrongly keyed datagram is dropped with a debug log.
  */
