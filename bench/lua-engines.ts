@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { FolderHost } from '../src/core/app-host';
 import { Client } from '../src/core/client';
 import { ServerContext } from '../src/core/context';
-import { defaultConfig } from '../src/config/schema';
+import { defaultConfig } from '../src/registry';
 import { Level } from '../src/logs/levels';
 import { ServerLogger } from '../src/logs/logger';
 import { LuaHost } from '../src/scripting/lua-host';
@@ -177,7 +177,7 @@ async function wasmoonBench(): Promise<Figures> {
 
 /**
  * The chosen engine as the server uses it: frames pushed into a publication whose script object
- * has `onVideo` (the per-packet event of SPEC S3), and an RPC through LuaHost.call.
+ * has `onVideo` (the scripts' per-packet event), and an RPC through LuaHost.call.
  */
 async function hostBench(): Promise<Record<string, string>> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lua-bench-'));

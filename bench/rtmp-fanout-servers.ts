@@ -81,6 +81,33 @@ export async function startOurs(): Promise<RunningServer> {
   };
 }
 
+/**
+ * Ours through the real executable with `threads = n` (RTMP only, no per-IP cap): with n > 1 a
+ * primary runs the scripts and n workers share the RTMP port; CPU and RSS count them all.
+ */
+export async function startOursThreads(n: number): Promise<RunningServer> {
+  const port = await freePort();
+  const dir = tmp(`ours-threads${n}`);
+  fs.mkdirSync(path.join(dir, 'www', 'live'), { recursive: true });
+  fs.writeFileSync(
+    path.join(dir, 'MonaServer.ini'),
+    `threads = ${n}\n[RTMP]\nport = ${port}\n[RTMFP]\nport = 0\n[HTTP]\nport = 0\n[RTSP]\nport = 0\n[admin]\nport = 0\n[TCP]\nmaxConnectionsPerIP = 0\n`,
+  );
+  const cli = path.join(__dirname, '..', 'src', 'cli.js');
+  const child = spawn(process.execPath, [cli, '--log=4'], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitPort(port, child);
+  return {
+    name: `ours, threads = ${n}`,
+    port,
+    app: 'live',
+    pids: () => [child.pid as number, ...childrenOf(child.pid as number)],
+    stop: async () => {
+      await stopChild(child);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 export async function startNMS(): Promise<RunningServer> {
   const port = await freePort();
   const dir = tmp('nms');

@@ -1,6 +1,8 @@
 /**
  * RTMP fan-out benchmark (issue 6), run by hand: `npx tsc -p . && node dist/bench/rtmp-fanout.js`
  * Options: --n=100,500,1000,2000  --servers=ours,nms,nginx  --warmup=6 --window=10 --stall=200
+ * (servers: `ours` is the Server in its own process; `threads1`, `threads2`… the executable with
+ * that `threads` setting, so that one run compares one process with N workers)
  *
  * One ffmpeg publisher sends a ~2 Mbit/s H.264+AAC stream (made once with libx264) in real time;
  * N lightweight players (bench/rtmp-fanout-player.ts, all in this process) play it. For each
@@ -18,7 +20,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LightPlayer } from './rtmp-fanout-player';
-import { cpuSeconds, rssMB, startNginx, startNMS, startOurs, NGINX_MODULE, type RunningServer } from './rtmp-fanout-servers';
+import { cpuSeconds, rssMB, startNginx, startNMS, startOurs, startOursThreads, NGINX_MODULE, type RunningServer } from './rtmp-fanout-servers';
 
 const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const STEPS = (args.n ?? '100,500,1000,2000').split(',').map(Number);
@@ -214,11 +216,15 @@ async function stalling(name: string, stream: { file: string; mbps: number }, st
 }
 
 function startServer(name: string): Promise<RunningServer> {
+  const threads = /^threads(\d+)$/.exec(name);
+  if (threads) return startOursThreads(Number(threads[1]));
   return name === 'ours' ? startOurs() : name === 'nms' ? startNMS() : startNginx();
 }
 
 function format(r: Row): string {
-  return `| ${r.server.padEnd(20)} | ${String(r.n).padStart(5)} | ${String(r.connected).padStart(5)} | ${r.sourceMbps.toFixed(2).padStart(5)} | ${r.mbps.toFixed(0).padStart(7)} | ${(r.healthy * 100).toFixed(1).padStart(6)}% | ${r.serverCpu.toFixed(0).padStart(5)}% | ${r.rss.toFixed(0).padStart(6)} | ${r.clientCpu.toFixed(0).padStart(5)}% |`;
+  // CPU per delivered Gbit/s: % of one core the server needs for each Gbit/s it delivers
+  const perGbit = r.mbps > 0 ? (r.serverCpu / (r.mbps / 1000)).toFixed(1) : '-';
+  return `| ${r.server.padEnd(20)} | ${String(r.n).padStart(5)} | ${String(r.connected).padStart(5)} | ${r.sourceMbps.toFixed(2).padStart(5)} | ${r.mbps.toFixed(0).padStart(7)} | ${(r.healthy * 100).toFixed(1).padStart(6)}% | ${r.serverCpu.toFixed(0).padStart(5)}% | ${perGbit.padStart(6)} | ${r.rss.toFixed(0).padStart(6)} | ${r.clientCpu.toFixed(0).padStart(5)}% |`;
 }
 
 async function main(): Promise<void> {
@@ -226,7 +232,7 @@ async function main(): Promise<void> {
   const stream = makeStream();
   console.log(`stream: ${stream.mbps.toFixed(2)} Mbit/s of media; ${os.cpus().length} cores; node ${process.version}`);
   console.log(`window ${WINDOW / 1000} s after ${WARMUP / 1000} s warm-up; healthy = at least 90% of what the publisher sent in the window\n`);
-  console.log('| server               |     N | playing | source | Mbit/s | healthy | server CPU | RSS MB | client CPU |');
+  console.log('| server               |     N | playing | source | Mbit/s | healthy | server CPU | CPU/Gbit/s | RSS MB | client CPU |');
   const rows: Row[] = [];
   const stalls: string[] = [];
   for (const s of SERVERS) {
@@ -234,7 +240,7 @@ async function main(): Promise<void> {
     await sleep(5000); // let the kernel free the previous run's sockets
   }
   if (STALL > 0) for (const s of SERVERS) await stalling(s, stream, stalls);
-  console.log('\n' + ['| server | N | playing | source Mbit/s | delivered Mbit/s | healthy | server CPU (% of a core) | server RSS MB | load client CPU |', '|---|---|---|---|---|---|---|---|---|', ...rows.map(format)].join('\n'));
+  console.log('\n' + ['| server | N | playing | source Mbit/s | delivered Mbit/s | healthy | server CPU (% of a core) | CPU per delivered Gbit/s | server RSS MB | load client CPU |', '|---|---|---|---|---|---|---|---|---|---|', ...rows.map(format)].join('\n'));
   if (stalls.length) console.log('\nStalled players:\n' + stalls.map((s) => `- ${s}`).join('\n'));
   process.exit(0);
 }

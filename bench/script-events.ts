@@ -73,7 +73,8 @@ async function child(dist: string, lang: string): Promise<void> {
   const { ServerContext } = load('core/context');
   const { FolderHost } = load('core/app-host');
   const { Client } = load('core/client');
-  const { defaultConfig } = load('config/schema');
+  // builds before src/registry.ts had every default in config/schema
+  const { defaultConfig } = fs.existsSync(path.join(dist, 'src', 'registry.js')) ? load('registry') : load('config/schema');
   const { ServerLogger } = load('logs/logger');
   const { Level } = load('logs/levels');
   const { LuaHost } = load('scripting/lua-host');

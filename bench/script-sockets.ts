@@ -36,7 +36,7 @@ async function child(kind: string): Promise<void> {
     const dist = path.join(__dirname, '..', 'src');
     const { ServerContext } = require(path.join(dist, 'core/context'));
     const { FolderHost } = require(path.join(dist, 'core/app-host'));
-    const { defaultConfig } = require(path.join(dist, 'config/schema'));
+    const { defaultConfig } = require(path.join(dist, 'registry'));
     const { ServerLogger } = require(path.join(dist, 'logs/logger'));
     const { Level } = require(path.join(dist, 'logs/levels'));
     const { LuaHost } = require(path.join(dist, 'scripting/lua-host'));

@@ -18,7 +18,9 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, usage, UsageError, type CliOptions } from './cli/options';
-import { PRODUCT, Server, StartupError, version } from './server';
+import { PROTOCOLS, PRODUCT, Server, StartupError, version } from './server';
+import { primaryProtocols, threadCount } from './threads';
+import { isWorkerProcess, runWorker } from './threads/worker';
 
 const DAEMON_CHILD_ENV = 'MONATS_DAEMON_CHILD';
 
@@ -39,6 +41,11 @@ function main(argv: string[]): void {
   }
   if (options.version) {
     process.stdout.write(`${PRODUCT} ${version()}\n`);
+    return;
+  }
+  // a worker of `threads`: started by the primary with the same command line
+  if (isWorkerProcess()) {
+    runWorker({ configPath: options.configPath, logLevel: options.logLevel, logFormat: options.logFormat, dump: options.dump, dumpLimit: options.dumpLimit });
     return;
   }
   if (options.daemon && process.env[DAEMON_CHILD_ENV] !== '1') return daemonize(argv, options);
@@ -85,6 +92,11 @@ function run(options: CliOptions): void {
       dumpLimit: options.dumpLimit,
       arguments: options.arguments,
       console: isDaemonChild ? null : process.stdout,
+      // threads > 1: this process runs the scripts, the workers the protocols
+      protocols: (config) => {
+        const n = threadCount(config);
+        return n > 1 ? primaryProtocols(n) : PROTOCOLS;
+      },
     });
   } catch (err) {
     const message = err instanceof StartupError ? err.message : (err as Error).stack ?? String(err);

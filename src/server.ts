@@ -1,5 +1,5 @@
 /**
- * The server process (SPEC S1): config → logger → www/ (from the bundled sample when missing) and
+ * The server process: config → logger → www/ (from the bundled sample when missing) and
  * data/ → ServerContext → app host → every protocol whose port is not 0 → admin listener → banner;
  * stop() undoes it in order. Used by the CLI and by tests that want a server in-process
  * (`startServer`).
@@ -9,51 +9,20 @@ import * as path from 'node:path';
 import { createAdminHandler } from './admin/api';
 import { adminRouter } from './admin/router';
 import { ProcessMonitor } from './admin/process-monitor';
-import { loadConfig } from './config/load';
 import type { Config } from './config/types';
 import { FolderHost, type AppHost } from './core/app-host';
 import { ServerContext } from './core/context';
 import { Recordings } from './recording/recordings';
 import { createScriptHost } from './scripting/engines';
-import { ProtocolUnavailable, type ProtocolServer } from './core/protocol';
+import { ProtocolUnavailable, type ProtocolEntry, type ProtocolServer } from './core/protocol';
 import type { LogFormat } from './logs/format';
 import { Level } from './logs/levels';
 import { ServerLogger } from './logs/logger';
-import { RTMPServer } from './protocols/rtmp/server';
-import { RTMFPServer } from './protocols/rtmfp/server';
 import { HTTPServer } from './protocols/http/server';
-import { ClusterServer } from './cluster/server';
-import { tlsWanted } from './transport/tls';
+import { PROTOCOLS, loadConfig } from './registry';
 
-/** How a protocol joins the server: its name, which config port enables it, how to build it. */
-export interface ProtocolEntry {
-  name: string;
-  /** 0 = disabled (SPEC S1) */
-  port(config: Config): number;
-  /** when given, decides instead of `port() !== 0` (the server link also runs with only targets) */
-  enabled?(config: Config): boolean;
-  create(context: ServerContext): ProtocolServer;
-}
-
-/**
- * Every protocol the server runs, in start order; a new protocol is one more line here. A protocol
- * that fails to bind is reported and the others keep running. WebSocket shares HTTP's port (WSS
- * HTTPS's). RTMPS and HTTPS are the RTMP and HTTP servers on a TLS listener (HTTPS answers with
- * HTTP's router), started when `[TLS]` names a certificate or cert.pem and key.pem are there.
- */
-export const PROTOCOLS: ProtocolEntry[] = [
-  { name: 'RTMP', port: (c) => c.rtmp.port, create: (ctx) => new RTMPServer(ctx) },
-  { name: 'RTMPS', port: (c) => c.rtmps.port, enabled: (c) => c.rtmps.port > 0 && tlsWanted(c), create: (ctx) => new RTMPServer(ctx, { secure: true }) },
-  { name: 'RTMFP', port: (c) => c.rtmfp.port, create: (ctx) => new RTMFPServer(ctx) },
-  { name: 'HTTP', port: (c) => c.http.port, create: (ctx) => new HTTPServer(ctx) },
-  { name: 'HTTPS', port: (c) => c.https.port, enabled: (c) => c.https.port > 0 && tlsWanted(c), create: (ctx) => new HTTPServer(ctx, { secure: true }) },
-  {
-    name: 'Servers',
-    port: (c) => c.servers.port,
-    enabled: (c) => c.servers.port > 0 || c.servers.targets.trim() !== '',
-    create: (ctx) => new ClusterServer(ctx),
-  },
-];
+export { PROTOCOLS } from './registry';
+export type { ProtocolEntry } from './core/protocol';
 
 /** Whether the server starts `entry` with `config`. */
 export function protocolEnabled(entry: ProtocolEntry, config: Config): boolean {
@@ -82,8 +51,17 @@ export interface ServerOptions {
   arguments?: Record<string, string>;
   /** console stream for logs; null = none (daemon); default stdout */
   console?: NodeJS.WritableStream | null;
-  /** protocols to run instead of PROTOCOLS (tests) */
-  protocols?: ProtocolEntry[];
+  /** protocols to run instead of PROTOCOLS (tests, the processes of `threads`), or a choice made from the configuration */
+  protocols?: readonly ProtocolEntry[] | ((config: Config) => readonly ProtocolEntry[]);
+  /** false: no admin listener (the workers of `threads`: the primary has it) */
+  admin?: boolean;
+  /** false: no log file (the workers of `threads` send their lines to the primary, which writes them) */
+  logFile?: boolean;
+  /**
+   * true: the start-up and stop lines (banner, configuration warnings, "started on", "stopped")
+   * are DEBUG lines (the workers of `threads`: the primary says them once for all)
+   */
+  quiet?: boolean;
   /** app host to use instead of createAppHost (tests) */
   appHost?: (context: ServerContext) => AppHost;
 }
@@ -143,13 +121,14 @@ export class Server {
     this.logger = new ServerLogger({
       level: options.logLevel ?? Level.INFO,
       console: options.console,
-      file: { directory: logs.directory, name: logs.name, rotation: logs.rotation, maxSize: logs.maxSize },
+      file: options.logFile === false ? null : { directory: logs.directory, name: logs.name, rotation: logs.rotation, maxSize: logs.maxSize },
       dump: options.dump ?? null,
       dumpLimit: options.dumpLimit ?? -1,
       format: options.logFormat,
     });
-    for (const w of loaded.warnings) this.logger.warn('Config', w);
-    for (const e of loaded.errors) this.logger.error('Config', e);
+    const quiet = options.quiet === true;
+    for (const w of loaded.warnings) this.logger.log(quiet ? Level.DEBUG : Level.WARN, 'Config', w);
+    for (const e of loaded.errors) this.logger.log(quiet ? Level.DEBUG : Level.ERROR, 'Config', e);
 
     const www = path.join(this.config.application.dir, 'www');
     const data = path.join(this.config.application.dir, 'data');
@@ -173,9 +152,10 @@ export class Server {
   async start(): Promise<void> {
     const { logger, context } = this;
     const config = this.configFile.found ? this.configFile.path : `${this.configFile.path} not found, defaults used`;
-    logger.note('Server', `${PRODUCT} ${context.version} (MonaServer-compatible), application dir ${this.config.application.dir}, configuration ${config}`);
+    const note = this.options.quiet ? Level.DEBUG : Level.NOTE;
+    logger.log(note, 'Server', `${PRODUCT} ${context.version} (MonaServer-compatible), application dir ${this.config.application.dir}, configuration ${config}`);
     const sample = this.wwwFromSample ? ' (new: a copy of the bundled sample, with live/ for rtmp://host/live/<name>)' : '';
-    logger.note('Server', `serving applications from ${context.wwwDir}${sample}`);
+    logger.log(note, 'Server', `serving applications from ${context.wwwDir}${sample}`);
 
     this.keepAlive = setInterval(() => {}, 1 << 30);
     context.host = (this.options.appHost ?? createAppHost)(context);
@@ -184,7 +164,8 @@ export class Server {
 
     // protocols that cannot run for one shared reason (the TLS certificate): one line for them all
     const unavailable = new Map<string, string[]>();
-    for (const entry of this.options.protocols ?? PROTOCOLS) {
+    const chosen = this.options.protocols;
+    for (const entry of typeof chosen === 'function' ? chosen(this.config) : chosen ?? PROTOCOLS) {
       const port = entry.port(this.config);
       if (!protocolEnabled(entry, this.config)) {
         logger.debug('Server', `${entry.name} disabled (${port === 0 ? 'port 0' : 'not configured'})`);
@@ -201,23 +182,28 @@ export class Server {
           this.failures.push(`${entry.name} disabled: ${err.message}`);
           continue;
         }
-        const line = bindFailure(entry.name, port, err);
-        this.failures.push(line);
-        logger.error(entry.name, line);
+        // the workers of `threads` report their protocols' own failures, one line each
+        const reported = (err as { failures?: unknown }).failures;
+        const lines = Array.isArray(reported) && reported.length ? (reported as string[]) : [bindFailure(entry.name, port, err)];
+        for (const line of lines) {
+          this.failures.push(line);
+          logger.log(this.options.quiet ? Level.DEBUG : Level.ERROR, line.slice(0, line.indexOf(' ')) || entry.name, line);
+        }
         continue;
       }
       this.running.push(server);
-      for (const address of server.addresses()) logger.note(server.name, `${server.name} server started on ${address}`);
+      for (const address of server.addresses()) logger.log(note, server.name, `${server.name} server started on ${address}`);
     }
     for (const [message, names] of unavailable) {
       const others = this.running.length ? ', the other ports keep running' : '';
-      logger.error(names.join(', '), `${names.join(' and ')} not started: ${message}${others}`);
+      // a worker of `threads` reports them to the primary, which says them once
+      logger.log(this.options.quiet ? Level.DEBUG : Level.ERROR, names.join(', '), `${names.join(' and ')} not started: ${message}${others}`);
     }
     if (this.running.length === 0) {
       const why = this.failures.length ? this.failures.join('; ') : 'every protocol port is 0';
       throw new StartupError(`no protocol is listening (${why})`);
     }
-    await this.startAdmin();
+    if (this.options.admin !== false) await this.startAdmin();
   }
 
   /** The admin listener: a port it cannot bind is one error line, as for protocols. */
@@ -232,7 +218,7 @@ export class Server {
     const handler = createAdminHandler({
       context,
       configFile: this.configFile,
-      listening: () => this.running.map((p) => ({ protocol: p.name, addresses: p.addresses() })),
+      listening: () => this.running.flatMap((p) => p.listening?.() ?? [{ protocol: p.name, addresses: p.addresses() }]),
       processSnapshot: () => this.processMonitor.snapshot(),
     });
     const admin = new HTTPServer(context, {
@@ -267,7 +253,7 @@ export class Server {
 
   private async doStop(): Promise<void> {
     const { logger } = this;
-    logger.info('Server', 'stopping');
+    logger.log(this.options.quiet ? Level.DEBUG : Level.INFO, 'Server', 'stopping');
     const admin = this.admin;
     this.admin = null;
     this.processMonitor.stop();
@@ -286,7 +272,7 @@ export class Server {
       logger.error('Server', `applications stop failed: ${(err as Error).message}`);
     }
     if (this.keepAlive) clearInterval(this.keepAlive);
-    logger.note('Server', 'Server stopped');
+    logger.log(this.options.quiet ? Level.DEBUG : Level.NOTE, 'Server', 'Server stopped');
     await this.logger.close();
   }
 }

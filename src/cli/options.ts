@@ -1,5 +1,5 @@
 /**
- * Command-line options (SPEC S1). MonaServer's spellings: `--log=N`, `--dump[=filter]`,
+ * Command-line options. MonaServer's spellings: `--log=N`, `--dump[=filter]`,
  * `--dumplimit=N`, `--daemon`, `--pidfile=PATH`, `--help`; ours: `--config=PATH`, `--version`.
  * Options taking a value also accept it as the next argument (`--log 8`), except --dump whose value
  * is optional and so must be attached (`--dump=RTMP`).

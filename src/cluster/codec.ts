@@ -260,15 +260,23 @@ export class FrameEncoder {
    * used up the names the peer accepts; the frame is then not built and nothing changes.
    */
   message(handler: string, payload: Buffer): Buffer {
+    return this.messageHead(handler, payload, 0);
+  }
+
+  /**
+   * The start of a handler frame whose payload is `payload` followed by `tailLength` more bytes
+   * that the caller writes right after it (a media frame's body, sent without being copied).
+   */
+  messageHead(handler: string, payload: Buffer, tailLength: number): Buffer {
     const known = this.refs.get(handler);
-    if (known !== undefined) return this.frame(0, known, null, payload);
+    if (known !== undefined) return this.frame(0, known, null, payload, 0, tailLength);
     const name = Buffer.from(handler, 'utf8');
     if (name.length === 0) throw new RangeError('a handler name cannot be empty');
     if (name.length > MAX_HANDLER_BYTES) throw new RangeError(`handler name of ${name.length} bytes (at most ${MAX_HANDLER_BYTES})`);
     if (this.named >= this.limits.maxReferences)
       throw new RangeError(`more than ${this.limits.maxReferences} distinct handler names on one server link`);
     this.refs.set(handler, ++this.named);
-    return this.frame(name.length, 0, name, payload);
+    return this.frame(name.length, 0, name, payload, 0, tailLength);
   }
 
   hello(pairs: ReadonlyArray<readonly [string, string]>): Buffer {
@@ -289,10 +297,11 @@ export class FrameEncoder {
     return out;
   }
 
-  private frame(nameLength: number, ref: number, name: Buffer | null, payload: Buffer, extra = 0): Buffer {
+  private frame(nameLength: number, ref: number, name: Buffer | null, payload: Buffer, extra = 0, tailLength = 0): Buffer {
     const head = 1 + (name ? name.length : lebSize(ref));
-    const size = head + extra + payload.length;
-    const out = Buffer.allocUnsafe(4 + size);
+    const size = head + extra + payload.length + tailLength;
+    // the size field counts the tail, which the caller writes after these bytes
+    const out = Buffer.allocUnsafe(4 + size - tailLength);
     out.writeUInt32BE(size, 0);
     out[4] = nameLength;
     let pos = 5;

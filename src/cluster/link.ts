@@ -174,6 +174,14 @@ export class ServerLink implements ServerChannel {
     return this.write(frame);
   }
 
+  sendRaw(handler: string, head: Buffer, body?: Buffer): boolean {
+    if (this.state !== 'open') return false;
+    if (handler === APPS_HANDLER) throw new RangeError(`the handler "${APPS_HANDLER}" is reserved for the application list`);
+    if (!body || body.length === 0) return this.write(this.encoder.message(handler, head));
+    if (!this.write(this.encoder.messageHead(handler, head, body.length), true)) return false;
+    return this.write(body);
+  }
+
   sendApps(paths: readonly string[]): boolean {
     if (this.state !== 'open') return false;
     return this.write(this.encoder.message(APPS_HANDLER, encodeApps(paths)));
@@ -238,6 +246,15 @@ export class ServerLink implements ServerChannel {
   private onMessage(handler: string, payload: Buffer): void {
     const { logger, servers, limits } = this.settings;
     const server = this.server!;
+    const raw = handler === APPS_HANDLER ? undefined : servers.rawHandler(handler);
+    if (raw) {
+      try {
+        raw(server, payload);
+      } catch (err) {
+        logger.error('Servers', `${handler} from ${this.address} server: ${(err as Error).message}`);
+      }
+      return;
+    }
     let apps: string[] | null = null;
     let args: Value[] | null = null;
     try {
@@ -343,12 +360,16 @@ export class ServerLink implements ServerChannel {
     this.wire.end();
   }
 
-  /** false (and the link closed) when the peer has stopped reading */
-  private write(frame: Buffer): boolean {
+  /**
+   * false (and the link closed) when the peer has stopped reading. `partial`: the rest of this
+   * frame follows in the next write, so the queue is not judged in between.
+   */
+  private write(frame: Buffer, partial = false): boolean {
     if (this.finished) return false;
     const { logger, maxQueuedBytes } = this.settings;
     if (logger.dumping) logger.dump('SERVERS', 'out', this.address, frame);
     this.wire.write(frame);
+    if (partial) return true;
     const queued = this.wire.queued;
     if (queued > maxQueuedBytes) {
       this.closeReason ??= `the peer stopped reading (${queued} bytes waiting for it)`;

@@ -7,7 +7,8 @@ import { listenHost } from '../config/listen';
 import { Level } from '../logs/levels';
 import type { ServerContext } from '../core/context';
 import type { ProtocolServer } from '../core/protocol';
-import { configPairs, parseTargets, type TargetEntry } from './hello';
+import { configPairs, parseTargets, sortPairs, type TargetEntry } from './hello';
+import { RELAY_HELLO, RelayHub, type RelayDomain, type RelayLimits } from './relay';
 import { LINK_DEFAULTS, ServerLink, type LinkSettings } from './link';
 import type { CodecLimits } from './codec';
 import { dial, listen, type Listener, type NetWire } from './socket';
@@ -26,6 +27,8 @@ export interface ClusterOptions {
   limits?: Partial<CodecLimits>;
   /** servers that connected to us and have not finished their hello, at most (more are cut at once) */
   maxPending?: number;
+  /** bounds of publication relays (tests make them small) */
+  relay?: Partial<RelayLimits>;
 }
 
 /** The documented figure: targets are tried again every 10 s. */
@@ -50,6 +53,8 @@ export class ClusterServer implements ProtocolServer {
   private readonly targets: Target[] = [];
   private readonly settings: LinkSettings;
   private stopping = false;
+  /** publications relayed across the servers of the cluster */
+  relays: RelayDomain | null = null;
   private drained: (() => void) | null = null;
   private refusedPending = 0;
 
@@ -61,7 +66,8 @@ export class ClusterServer implements ProtocolServer {
     this.settings = {
       logger: context.logger,
       servers: context.servers,
-      hello: () => configPairs(context.config),
+      // our servers also say they relay publications (a MonaServer peer keeps it as one more config)
+      hello: () => sortPairs(new Map([...configPairs(context.config), RELAY_HELLO])),
       secret: secret ? secret : null,
       limits: { ...LINK_DEFAULTS.limits, ...options.limits },
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? LINK_DEFAULTS.handshakeTimeoutMs,
@@ -82,6 +88,14 @@ export class ClusterServer implements ProtocolServer {
         logger.error('Servers', `server socket: ${err.message}`),
       );
     }
+    const [helloKey, helloValue] = RELAY_HELLO;
+    this.relays = RelayHub.of(this.context).addDomain({
+      name: 'servers',
+      servers: this.context.servers,
+      accepts: (peer) => peer.configs.get(helloKey) === helloValue,
+      describe: (peer) => `server ${peer.address}`,
+      limits: this.options.relay,
+    });
     const { targets, errors } = parseTargets(this.options.targets ?? config.servers.targets);
     for (const e of errors) logger.error('Servers', e);
     for (const entry of targets) {
@@ -97,6 +111,8 @@ export class ClusterServer implements ProtocolServer {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    if (this.relays) RelayHub.of(this.context).removeDomain(this.relays);
+    this.relays = null;
     for (const t of this.targets) {
       if (t.timer) clearTimeout(t.timer);
       t.timer = null;

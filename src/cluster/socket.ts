@@ -3,6 +3,7 @@
  * only file of src/cluster that touches node:net, so that the link can move onto a shared transport
  * layer by replacing this file.
  */
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import type { Wire } from './link';
 
@@ -53,12 +54,30 @@ export class NetWire implements Wire {
     return this.socket.writableLength;
   }
 
+  /**
+   * Frames written in one turn of the event loop leave together (one writev): a relay writes a
+   * media frame as two buffers, and a burst of frames as many.
+   */
   write(data: Buffer): void {
-    if (!this.socket.destroyed) this.socket.write(data);
+    const socket = this.socket;
+    if (socket.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      setImmediate(this.uncork);
+    }
+    socket.write(data);
   }
+
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    if (!this.socket.destroyed) this.socket.uncork();
+  };
 
   end(): void {
     if (this.socket.destroyed) return;
+    if (this.corked) this.uncork();
     this.socket.end();
     setTimeout(() => this.socket.destroy(), END_GRACE_MS).unref();
   }
@@ -93,6 +112,52 @@ export function dial(host: string, port: number, connected: (wire: NetWire) => v
     settled = true;
     socket.destroy();
   };
+}
+
+/** Connects to a UNIX socket at `path` (the worker links of `threads`), as dial() does over TCP. */
+export function dialPath(path: string, connected: (wire: NetWire) => void, failed: (err: Error) => void): () => void {
+  const socket = net.connect({ path });
+  let settled = false;
+  socket.once('connect', () => {
+    if (settled) return;
+    settled = true;
+    socket.off('error', onError);
+    connected(new NetWire(socket));
+  });
+  const onError = (err: Error) => {
+    if (settled) return;
+    settled = true;
+    socket.destroy();
+    failed(err);
+  };
+  socket.once('error', onError);
+  return () => {
+    if (settled) return;
+    settled = true;
+    socket.destroy();
+  };
+}
+
+/** Listens on a UNIX socket at `path` (removed first if a dead process left it). */
+export function listenPath(path: string, accept: (wire: NetWire) => void, onError: (err: Error) => void): Promise<Listener> {
+  return new Promise((resolve, reject) => {
+    try {
+      fs.rmSync(path, { force: true });
+    } catch {
+      // listen reports what is wrong
+    }
+    const server = net.createServer((socket) => accept(new NetWire(socket)));
+    server.once('error', reject);
+    server.listen({ path }, () => {
+      server.off('error', reject);
+      server.on('error', onError);
+      resolve({
+        port: 0,
+        address: () => `${path} (UNIX)`,
+        close: () => new Promise((r) => server.close(() => r())),
+      });
+    });
+  });
 }
 
 export interface Listener {

@@ -1,5 +1,5 @@
 /**
- * MonaServer.ini syntax (SPEC S1). Tolerances follow what MonaServer 1 accepts, so a user's file
+ * MonaServer.ini syntax. Tolerances follow what MonaServer 1 accepts, so a user's file
  * reads the same here:
  * - a line whose first non-blank character is `;` is a comment; `#` too (our addition, common INI).
  * - NO inline comments: everything after `=` up to the end of the line is the value, trimmed.

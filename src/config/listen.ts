@@ -1,7 +1,7 @@
 /**
  * Where a protocol binds. MonaServer reads an optional `host` key in the protocol's own section
  * (`[RTMP] host=127.0.0.1`) as the bind address, 0.0.0.0 otherwise. (MonaServer also falls back on
- * the top-level `host`, but SPEC S1 makes that one the public address for redirections, which may
+ * the top-level `host`, but here that one is the public address for redirections, which may
  * carry a port and need not be local, so we do not bind to it.)
  */
 import type { Config } from './types';

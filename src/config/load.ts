@@ -1,5 +1,6 @@
 /**
- * Turns MonaServer.ini (+ command-line/test overrides) into a typed Config (SPEC S1).
+ * Turns MonaServer.ini (+ command-line/test overrides) into a typed Config: the process-level keys
+ * (schema.ts) and the sections it is given (the registered ones: src/registry.ts `loadConfig`).
  *
  * What a user gets when something is wrong — the server always starts with what it could read,
  * like MonaServer, because refusing to start over one typo on a production box is worse than a
@@ -13,7 +14,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseIni, type IniEntry } from './ini';
-import { KEYS, PUBLICATION_KEYS, defaultConfig, validate } from './schema';
+import { PUBLICATION_KEYS, composeDefaults, configKeys } from './schema';
+import { validate, type AnySection } from './section';
 import type { Config } from './types';
 
 export const DEFAULT_CONFIG_NAME = 'MonaServer.ini';
@@ -38,10 +40,12 @@ export interface LoadedConfig {
 }
 
 /**
- * `overrides` are applied after the file, as if written in it: "section.key" or "key" (top level)
- * → value, e.g. `{ 'RTMP.port': '0', 'application.dir': '/srv/mona' }`.
+ * `sections`: the registered sections besides the process-level ones. `overrides` are applied
+ * after the file, as if written in it: "section.key" or "key" (top level) → value, e.g.
+ * `{ 'RTMP.port': '0', 'application.dir': '/srv/mona' }`.
  */
-export function loadConfig(
+export function readConfig(
+  sections: readonly AnySection[],
   configPath: string | undefined,
   overrides: Record<string, string> = {},
   options: LoadOptions = {},
@@ -87,7 +91,7 @@ export function loadConfig(
     });
   }
 
-  const config = defaultConfig(cwd);
+  const config = composeDefaults(cwd, sections);
   config.raw = buildRaw(entries, sectionsSeen, warningsAt);
 
   // typed keys: last occurrence wins (case-insensitive)
@@ -95,7 +99,7 @@ export function loadConfig(
   for (const e of entries) last.set(`${e.section.toLowerCase()}\u0000${e.key.toLowerCase()}`, e);
   const get = (section: string, key: string) => last.get(`${section}\u0000${key}`);
 
-  for (const spec of KEYS) {
+  for (const spec of configKeys(sections)) {
     const e = get(spec.section, spec.key);
     if (!e) continue;
     const r = validate(spec, e.value);
@@ -116,11 +120,14 @@ export function loadConfig(
     const base = dirEntry.line > 0 ? path.dirname(file) : cwd;
     config.application.dir = path.resolve(base, dirEntry.value);
   }
-  // TLS files: from the ini's folder (MonaServer2 runs in it), the defaults cert.pem and key.pem too
-  for (const name of ['certificat', 'key', 'ca'] as const) {
-    const e = get('tls', name);
-    const value = e ? e.value : config.tls[name] === '' ? '' : path.basename(config.tls[name]);
-    config.tls[name] = value === '' ? '' : path.resolve(e && e.line === 0 ? cwd : path.dirname(file), value);
+  // paths: from the ini's folder (MonaServer2 runs in it), unwritten defaults too (their file name)
+  for (const s of sections) {
+    const slice = config[s.name] as unknown as Record<string, string>;
+    for (const field of (s.paths ?? []) as readonly string[]) {
+      const e = get(s.name.toLowerCase(), field.toLowerCase());
+      const value = e ? slice[field] : slice[field] === '' ? '' : path.basename(slice[field]);
+      slice[field] = value === '' ? '' : path.resolve(e && e.line === 0 ? cwd : path.dirname(file), value);
+    }
   }
   const logDirEntry = get('logs', 'directory');
   const logDir = logDirEntry && logDirEntry.value !== '' ? logDirEntry.value : config.logs.directory;
@@ -186,7 +193,7 @@ function buildRaw(
  */
 function readPublicationSections(
   entries: Array<IniEntry & { where: string }>,
-  config: ReturnType<typeof defaultConfig>,
+  config: Config,
   warnings: Array<[number, string]>,
   errors: Array<[number, string]>,
 ): void {
@@ -213,7 +220,7 @@ function readPublicationSections(
     if (r.error !== undefined) errors.push([at, `${e.where}: ${e.section}.${e.key}: ${r.error}, [publication] value kept`]);
     else {
       if (r.warning) warnings.push([at, `${e.where}: ${e.section}.${e.key}: ${r.warning}`]);
-      spec.apply(section, r.value!);
+      spec.set(section, r.value!);
     }
   }
 }

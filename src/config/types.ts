@@ -1,8 +1,16 @@
 /**
- * Typed configuration: what MonaServer.ini (SPEC S1) turns into. Every protocol and the scripting
- * layer read only this; src/config/ owns parsing and validation.
+ * Typed configuration: what MonaServer.ini turns into. Every protocol and the scripting layer read
+ * only this; src/config/ owns parsing and validation.
+ *
+ * `CoreConfig` holds the process-level keys src/config owns (schema.ts). `Config` is CoreConfig
+ * plus the section of every folder that registers one (src/protocols/rtmp `rtmp` and `rtmps`,
+ * src/transport `tcp` and `tls`, src/cluster `servers`, src/admin `admin`…): each adds its slice
+ * here by declaration merging (config/section.ts), and src/registry.ts does not compile when a
+ * slice added here has no registered section filling it.
  */
-export interface Config {
+export interface Config extends CoreConfig {}
+
+export interface CoreConfig {
   /** public address for redirections, may carry ":port" ("" = none) */
   host: string;
   /** bytes applied to socket send/receive buffers, 0 = OS default */
@@ -10,40 +18,6 @@ export interface Config {
   /** worker count, 0 = one per core */
   threads: number;
   application: { dir: string }; // absolute; holds www/ and data/
-  /** `secret`: shared secret of the server link ("" = none, MonaServer's plain link) */
-  servers: { port: number; targets: string; secret: string };
-  rtmfp: { port: number; keepaliveServer: number; keepalivePeer: number };
-  /** rtmpeRate: RTMPE handshakes per second one IP may start (bursts of twice that), 0 = no limit */
-  rtmp: { port: number; rtmpeRate: number };
-  /** `headerTimeout`: seconds to receive a whole request head (additive) */
-  http: { port: number; timeout: number; index: string; headerTimeout: number };
-  rtsp: { port: number };
-  websocket: { timeout: number };
-  /**
-   * TLS (MonaServer2's `[TLS]` section, plus ours): `certificat` and `key` are absolute paths of PEM
-   * files (a relative path in the ini is taken from the ini's folder, as MonaServer2 does; the
-   * certificate file may hold the chain after it); `ca` ("" = none) is a PEM of authorities whose
-   * client certificates are asked for and checked; `ciphers` ("" = OpenSSL's defaults) an OpenSSL
-   * cipher list; `handshakeTimeout` seconds for a handshake to complete (0 = none);
-   * `handshakeRate` TLS handshakes one IP may start per second (bursts of twice that, and at most
-   * that burst in progress at once; 0 = no limit).
-   */
-  tls: { certificat: string; key: string; ca: string; ciphers: string; handshakeTimeout: number; handshakeRate: number };
-  /** HTTP and WebSocket over TLS (MonaServer2's `[HTTPS]`): served like `[HTTP]` (its timeouts and index) */
-  https: { port: number };
-  /** RTMP over TLS (MonaServer2's `[RTMPS]`) */
-  rtmps: { port: number };
-  /**
-   * Every TCP listener (additive section, docs/limits.md): connection caps (0 = none; maxConnections
-   * -1 = from the open-file limit), bytes queued towards a peer above which its input is paused, and
-   * seconds a peer may stay above that before it is dropped (0 = never).
-   */
-  tcp: { maxConnections: number; maxConnectionsPerIP: number; outputLimit: number; stallTimeout: number };
-  /**
-   * The administration listener (JSON API, Prometheus metrics, dashboard): `port` 0 disables it,
-   * `host` is its bind address (loopback unless the ini says otherwise), `password` "" = none.
-   */
-  admin: { port: number; host: string; password: string };
   /**
    * Script limits (additive section): `budget` ms a script call triggered by a client (connection,
    * RPC, message, publish/play approval, media events, HTTP onRead…) may run before it is

@@ -77,7 +77,7 @@ export class AccessLog implements StreamObserver {
   /** frames dropped for slow listeners by publications that have left the registry */
   droppedFramesGone = 0;
   /** publish start: time and the publication's byte count then (the QoS totals span republishes) */
-  private readonly publishing = new WeakMap<Publication, { since: number; bytes: number }>();
+  private readonly publishing = new WeakMap<Publication, { since: number; bytes: number; peer?: string }>();
   private readonly playing = new WeakMap<Listener, number>();
   /** IP → when its refusal was last told at INFO */
   private readonly blacklistTold = new Map<string, number>();
@@ -156,8 +156,9 @@ export class AccessLog implements StreamObserver {
 
   // ---- streams (StreamObserver)
 
-  private who(client: Client | null): { text: string; fields: LogFields; source: string } {
-    if (!client) return { text: 'a script', fields: { protocol: null }, source: 'Server' };
+  /** `peer`: who is at the other end when no client is (a relay's server), else a script */
+  private who(client: Client | null, peer?: string): { text: string; fields: LogFields; source: string } {
+    if (!client) return peer ? { text: peer, fields: { protocol: null, peer }, source: 'Servers' } : { text: 'a script', fields: { protocol: null }, source: 'Server' };
     return {
       text: client.address,
       fields: { protocol: client.protocol, address: client.address, app: appName(client.path), client: client.id },
@@ -166,17 +167,20 @@ export class AccessLog implements StreamObserver {
   }
 
   published(publication: Publication, client: Client | null): void {
-    this.publishing.set(publication, { since: Date.now(), bytes: streamBytes(publication) });
-    const w = this.who(client);
+    if (client?.mirrored) return;
+    const peer = publication.source?.endpoint;
+    this.publishing.set(publication, { since: Date.now(), bytes: streamBytes(publication), peer });
+    const w = this.who(client, peer);
     this.logger.info(w.source, `${w.text} publishes ${publication.name}`, { event: 'publish', ...w.fields, stream: publication.name });
   }
 
   unpublished(publication: Publication, client: Client | null): void {
+    if (client?.mirrored) return;
     const start = this.publishing.get(publication);
     this.publishing.delete(publication);
     const duration = start ? Date.now() - start.since : 0;
     const bytesIn = start ? streamBytes(publication) - start.bytes : 0;
-    const w = this.who(client);
+    const w = this.who(client, start?.peer);
     this.logger.info(
       w.source,
       `${w.text} stopped publishing ${publication.name} after ${formatDuration(duration)} (${formatBytes(bytesIn)} received)`,
@@ -185,8 +189,9 @@ export class AccessLog implements StreamObserver {
   }
 
   subscribed(listener: Listener): void {
+    if (listener.client?.mirrored) return;
     this.playing.set(listener, Date.now());
-    const w = this.who(listener.client);
+    const w = this.who(listener.client, listener.sink.endpoint);
     const waiting = listener.publication.running ? '' : ' (waiting for its publisher)';
     this.logger.info(w.source, `${w.text} plays ${listener.publication.name}${waiting}`, {
       event: 'play', ...w.fields, stream: listener.publication.name,
@@ -194,11 +199,12 @@ export class AccessLog implements StreamObserver {
   }
 
   unsubscribed(listener: Listener, reason?: string): void {
+    if (listener.client?.mirrored) return;
     const since = this.playing.get(listener);
     this.playing.delete(listener);
     const duration = since === undefined ? 0 : Date.now() - since;
     const bytesOut = streamBytes(listener);
-    const w = this.who(listener.client);
+    const w = this.who(listener.client, listener.sink.endpoint);
     this.logger.info(
       w.source,
       `${w.text} stopped playing ${listener.publication.name} after ${formatDuration(duration)} (${formatBytes(bytesOut)} sent)${reason ? `: ${reason}` : ''}`,
@@ -207,6 +213,7 @@ export class AccessLog implements StreamObserver {
   }
 
   refused(client: Client | null, what: 'publish' | 'play', name: string, reason: string): void {
+    if (client?.mirrored) return;
     const w = this.who(client);
     this.logger.info(w.source, `${w.text} refused to ${what} ${name}: ${reason}`, {
       event: 'refuse', ...w.fields, stream: name, action: what, reason,

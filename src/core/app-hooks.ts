@@ -9,6 +9,7 @@ import type { AppHost, ReadDecision } from './app-host';
 import type { Client } from './client';
 import type { Group } from './groups';
 import type { Publication } from './publication';
+import type { Redirection } from './servers';
 
 /** Names one hook interface; compared by identity. */
 export class HookKey<T extends object> {
@@ -39,12 +40,17 @@ export interface HTTPReadHook {
 }
 export const HTTP_READ = new HookKey<HTTPReadHook>('http.onRead');
 
-/** RTMFP: handshake redirection and rendezvous of peers this server does not know. */
+/**
+ * RTMFP: handshake redirection and rendezvous of peers this server does not know. What they return
+ * names servers: "host:port" text ("myself"/"again" = this server), linked servers (PeerServer)
+ * and broadcasters (ServerGroup); the protocol turns them into addresses with
+ * `redirectionAddresses` (servers by the address their hello announced for it).
+ */
 export interface RTMFPRendezvousHooks {
-  /** addresses to redirect a handshake to (empty = handle it here) */
-  onHandshake(address: string, path: string, properties: Table, attempts: number): string[];
-  /** addresses of other servers for an unknown peer id */
-  onRendezVousUnknown(protocol: string, peerId: string): string[];
+  /** where to redirect a handshake (empty = handle it here) */
+  onHandshake(address: string, path: string, properties: Table, attempts: number): readonly Redirection[];
+  /** other servers for an unknown peer id */
+  onRendezVousUnknown(protocol: string, peerId: string): readonly Redirection[];
 }
 export const RTMFP_RENDEZVOUS = new HookKey<RTMFPRendezvousHooks>('rtmfp.rendezvous');
 
@@ -56,6 +62,18 @@ export interface GroupHooks {
   onUnjoinGroup(client: Client, group: Group): void;
 }
 export const GROUP_EVENTS = new HookKey<GroupHooks>('groups.events');
+
+/**
+ * Which events scripts would answer, for a process that serves clients on behalf of another
+ * process's scripts (`threads`): an event nobody handles takes its default without a round trip.
+ */
+export interface ScriptHandlerHooks {
+  /** false when no function `name` stored on this client's script object would run (`client:onRead`...) */
+  clientHandles(client: Client, name: string): boolean;
+  /** false when no script handles this publication's media (`publication:onAudio/onVideo/onData/onFlush`) */
+  publicationHandlesMedia(publication: Publication): boolean;
+}
+export const SCRIPT_HANDLERS = new HookKey<ScriptHandlerHooks>('scripts.handlers');
 
 /**
  * Recording a publication: MonaServer2's `client:onWrite(file, params)` asked before a client's

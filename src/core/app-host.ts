@@ -23,7 +23,7 @@ export interface ReadDecision {
 }
 
 /**
- * The application layer as protocols see it (SPEC S2/S3). Scripting implements it with its script
+ * The application layer as protocols see it. Scripting implements it with its script
  * runtime; `FolderHost` below is the script-less behaviour. Every method is synchronous so that
  * protocols keep message order; implementations catch script errors themselves (logged, never thrown
  * out), except the documented refusals: ConnectionRejected, CallFailed/MethodNotFound, StreamRefused.
@@ -73,7 +73,7 @@ export function resolveAppPath(urlPath: string, exists: (app: string) => boolean
 }
 
 /**
- * The app a connection URL path names (SPEC S2), one rule for every protocol that connects to an
+ * The app a connection URL path names, one rule for every protocol that connects to an
  * app: the whole path if it is an app, else its parent when the last segment is a stream name
  * (/live/s1 → /live), else the whole path, which connecting then refuses with InvalidApp.
  * Unlike `resolveAppPath` it never climbs further than one segment: /nope/x/y is not the root app.

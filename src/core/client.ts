@@ -13,7 +13,7 @@ export interface TrafficCounters {
 }
 
 /**
- * One connected client of any protocol (SPEC S3 `client`). Protocols subclass it; scripting reads
+ * One connected client of any protocol (the scripts' `client`). Protocols subclass it; scripting reads
  * and extends it. Nothing here knows a protocol.
  */
 export abstract class Client {
@@ -37,6 +37,11 @@ export abstract class Client {
   connected = false;
   /** Date.now() at creation: durations in the access log, `since` in the admin API */
   readonly since = Date.now();
+  /**
+   * true for the image of a client that another process of this server serves (`threads`): scripts
+   * see it like any client, its access lines are that process's to write
+   */
+  mirrored = false;
   private readonly traffic: TrafficCounters | null;
 
   constructor(address: string, rawId?: Buffer, traffic?: TrafficCounters) {
@@ -67,7 +72,7 @@ export abstract class Client {
   }
 
   /**
-   * `client.properties(key, value, {expires, path, domain, secure, httponly})` (SPEC S7): HTTP sets
+   * `client.properties(key, value, {expires, path, domain, secure, httponly})`: HTTP sets
    * a cookie (and the property); other protocols have no cookies and return false.
    */
   setCookie(_name: string, _value: Value, _options: Table | null): boolean {

@@ -25,6 +25,11 @@ export class ServerContext {
   readonly blacklist = new Blacklist();
   /** the INFO access log and the per-protocol totals (admin API, metrics) */
   readonly access: AccessLog;
+  /**
+   * Processes that share this server's TCP ports (the workers of `threads`; 1 otherwise): the
+   * configured connection caps are the server's, each process holds its share of them.
+   */
+  portSharers = 1;
 
   constructor(
     readonly config: Config,

@@ -27,9 +27,20 @@ export interface MediaSink {
   close(reason: string): void;
   /** RTMFP unbuffered plays and unreliable writers: drop instead of queueing when late */
   readonly unreliable?: boolean;
+  /** bounds of its own instead of LISTENER_LIMITS (a relay to another server shares one link's queue) */
+  readonly limits?: { readonly dropBytes: number; readonly closeBytes: number };
+  /** who is at the other end when no client is (a relay: "relay to server 10.0.0.3:1936"), for logs */
+  readonly endpoint?: string;
+  /**
+   * true for the image of a player another process of this server serves (`threads`): scripts see
+   * its listener, frames never go to it and relays do not count it as a player here
+   */
+  readonly shadow?: boolean;
+  /** receiveAudio/receiveVideo changed (a script's listener setters) */
+  receiveChanged?(audio: boolean, video: boolean): void;
 }
 
-/** Back-pressure thresholds: one slow player must not grow memory without bound (SPEC S8). */
+/** Back-pressure thresholds: one slow player must not grow memory without bound. */
 export const LISTENER_LIMITS = {
   /** above this, non-key video is dropped and video resumes at the next key frame */
   dropBytes: 1 * 1024 * 1024,
@@ -37,7 +48,7 @@ export const LISTENER_LIMITS = {
   closeBytes: 8 * 1024 * 1024,
 };
 
-/** One subscription of one client to one publication (SPEC S3 `listener`). */
+/** One subscription of one client to one publication (the scripts' `listener`). */
 export class Listener {
   receiveAudio = true;
   receiveVideo = true;
@@ -72,10 +83,12 @@ export class Listener {
   setReceiveVideo(on: boolean): void {
     if (on && !this.receiveVideo) this.waitKey = true;
     this.receiveVideo = on;
+    this.sink.receiveChanged?.(this.receiveAudio, on);
   }
 
   setReceiveAudio(on: boolean): void {
     this.receiveAudio = on;
+    this.sink.receiveChanged?.(on, this.receiveVideo);
   }
 
   /**
@@ -100,9 +113,10 @@ export class Listener {
 
   /** Fan-out entry: decides whether this frame reaches this listener, then hands it over as is. */
   push(frame: MediaFrame): void {
-    if (this.closed) return;
+    if (this.closed || this.sink.shadow) return;
     const queued = this.sink.queuedBytes();
-    if (queued > LISTENER_LIMITS.closeBytes) {
+    const limits = this.sink.limits ?? LISTENER_LIMITS;
+    if (queued > limits.closeBytes) {
       this.kick(`too slow, ${queued} bytes queued`);
       return;
     }
@@ -110,7 +124,7 @@ export class Listener {
       case MediaType.Video:
         if (!this.receiveVideo) return;
         if (frame.config) break; // codec change: always through
-        if (queued > LISTENER_LIMITS.dropBytes || (this.unbuffered && queued > 0 && !frame.key)) {
+        if (queued > limits.dropBytes || (this.unbuffered && queued > 0 && !frame.key)) {
           this.waitKey = true;
           this.videoQOS.drop();
           this.publication.listenerDroppedFrames++;
@@ -126,7 +140,7 @@ export class Listener {
         // before the first video key frame of a video publication, audio would start the timeline
         // ahead of the picture: hold it back so players start on the key frame
         if (this.waitKey && this.publication.hasVideo && this.receiveVideo && !frame.config) return;
-        if (queued > LISTENER_LIMITS.dropBytes && !frame.config) {
+        if (queued > limits.dropBytes && !frame.config) {
           this.audioQOS.drop();
           return;
         }

@@ -46,7 +46,7 @@ export class MediaFrame {
 
   /**
    * The frame serialized for one wire format, made once and shared by every listener of that
-   * format (SPEC S8: hand the same bytes to every socket).
+   * format (the same bytes handed to every socket).
    */
   serialized<T>(format: string, make: (frame: MediaFrame) => T): T {
     let cache = this.cache;

@@ -21,12 +21,19 @@ export interface PublicationSource {
    * stop feeding, which unpublishes.
    */
   closePublication(code: string | null, description: string | null): void;
+  /** who feeds it when no client does (a relay: "relay from server 10.0.0.2:1936"), for logs */
+  readonly endpoint?: string;
   /**
    * Something the server tells the publisher about its publication besides closing it: a
    * recording started, stopped or failed (`NetStream.Record.Start`…). Optional: a publisher without
    * a status channel is not told.
    */
   notify?(code: string, description: string): void;
+  /**
+   * true for a copy of a publication another process of this same server runs (`threads`): what is
+   * done once per publication (recording it) is done by that process, never by its copies.
+   */
+  readonly mirror?: boolean;
 }
 
 export interface PublishOptions {

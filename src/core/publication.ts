@@ -46,7 +46,7 @@ export class DerivedKey<T extends DerivedState> {
 }
 
 /**
- * One live stream (SPEC S8). A frame pushed here is created once and handed, unchanged, to every
+ * One live stream. A frame pushed here is created once and handed, unchanged, to every
  * listener; listeners decide per frame (receiveAudio, key frame wait, congestion) and protocols
  * serialize once per format through frame.serialized().
  */

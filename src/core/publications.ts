@@ -7,22 +7,30 @@ import { Listener, type MediaSink } from './listener';
 import { Publication } from './publication';
 import type { PublishOptions } from './publication-source';
 
-/**
- * The registry of publications (`mona.publications`) and the publish/play flow every protocol
- * shares: name uniqueness (BadName), script approval (onPublish/onSubscribe), listeners waiting for
- * a publisher, clean-up of idle publications.
- */
-/** A service told when publishing starts and ends (recording, relays), besides the access log. */
+/** A service told when publishing and playing start and end (recording, relays), besides the access log. */
 export interface PublicationsWatcher {
   /** after the publisher was accepted and the publication started, before its first frame */
   published?(publication: Publication, client: Client | null): void;
   /** after the publisher stopped (listeners were told), before the scripts' onUnpublish */
   unpublished?(publication: Publication, client: Client | null): void;
+  /** a listener was added (its publication may not run yet: it waits for a publisher) */
+  subscribed?(listener: Listener): void;
+  /** a listener ended */
+  unsubscribed?(listener: Listener): void;
+  /** want(name) / its release: `name` is wanted (or no longer) without a listener */
+  wanted?(name: string): void;
 }
 
+/**
+ * The registry of publications (`mona.publications`) and the publish/play flow every protocol
+ * shares: name uniqueness (BadName), script approval (onPublish/onSubscribe), listeners waiting for
+ * a publisher, clean-up of idle publications.
+ */
 export class Publications implements Iterable<Publication> {
   private readonly byName = new Map<string, Publication>();
   private watchers: readonly PublicationsWatcher[] = [];
+  /** names something other than a listener keeps wanted (want()), with their count */
+  private readonly wants = new Map<string, number>();
 
   constructor(
     private readonly host: () => AppHost,
@@ -114,6 +122,7 @@ export class Publications implements Iterable<Publication> {
     try {
       const listener = this.startListening(client, name, sink, parameters);
       this.observer?.subscribed(listener);
+      for (const w of this.watchers) w.subscribed?.(listener);
       return listener;
     } catch (e) {
       this.observer?.refused(client, 'play', name, (e as Error).message);
@@ -148,6 +157,7 @@ export class Publications implements Iterable<Publication> {
     listener.detach();
     if (!pub.removeListener(listener)) return;
     this.observer?.unsubscribed(listener, reason);
+    for (const w of this.watchers) w.unsubscribed?.(listener);
     try {
       this.host().onUnsubscribe(listener.client, listener);
     } finally {
@@ -162,6 +172,30 @@ export class Publications implements Iterable<Publication> {
     return () => {
       this.watchers = this.watchers.filter((w) => w !== watcher);
     };
+  }
+
+  /**
+   * Keeps `name` wanted without a listener, as a player would (a script handling the media of a
+   * publication another process of this server receives): relays fetch a publication that runs
+   * elsewhere while it is wanted. Returns the function that lets go (once).
+   */
+  want(name: string): () => void {
+    this.wants.set(name, (this.wants.get(name) ?? 0) + 1);
+    for (const w of this.watchers) w.wanted?.(name);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = (this.wants.get(name) ?? 1) - 1;
+      if (n > 0) this.wants.set(name, n);
+      else this.wants.delete(name);
+      for (const w of this.watchers) w.wanted?.(name);
+    };
+  }
+
+  /** how many want()s keep `name` wanted */
+  wanted(name: string): number {
+    return this.wants.get(name) ?? 0;
   }
 
   /**

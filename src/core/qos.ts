@@ -66,6 +66,22 @@ export class QualityOfService {
     this.lost(1, now);
   }
 
+  /** [byte rate now, lost rate, latency, last sending time, dropped frames, bytes]: for assign() elsewhere */
+  snapshot(now = Date.now()): number[] {
+    return [this.byteRateAt(now), this.lostRate, this.latency, this.lastSendingTime, this.droppedFrames, this.bytes];
+  }
+
+  /**
+   * Figures measured elsewhere (the workers of `threads` measure their publications and players;
+   * the primary's images show them), in snapshot()'s order, valid for the next two seconds.
+   */
+  assign(values: readonly number[], now = Date.now()): void {
+    [this.byteRate, this.lostRate, this.latency, this.lastSendingTime, this.droppedFrames, this.bytes] = values.map((v) => (Number.isFinite(v) ? v : 0));
+    this.windowStart = now;
+    this.windowBytes = this.windowPackets = this.windowLost = 0;
+    this.windowLatency = this.windowLatencies = 0;
+  }
+
   private roll(now: number): void {
     const elapsed = now - this.windowStart;
     if (elapsed < 1000) return;

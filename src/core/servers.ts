@@ -15,6 +15,12 @@ export interface ServerChannel {
    * when the link is gone or was closed because the peer stopped reading.
    */
   send(handler: string, args: readonly Value[]): boolean;
+  /**
+   * Sends `handler` with a payload of our own making (`head` then `body`, written without copying
+   * `body`), for handlers the server answers itself (relays) rather than scripts. Same refusals and
+   * result as send().
+   */
+  sendRaw(handler: string, head: Buffer, body?: Buffer): boolean;
   /** Tells the peer these apps run here (MonaServer loads the same ones on its side). */
   sendApps(paths: readonly string[]): boolean;
   /** Tells the peer why, then closes the link. */
@@ -107,6 +113,12 @@ export class PeerServer {
     return this.channel.send(handler, args);
   }
 
+  /** A frame for one of the server's own handlers (see Servers.handleRaw); false when not connected. */
+  sendRaw(handler: string, head: Buffer, body?: Buffer): boolean {
+    if (!this.connected) return false;
+    return this.channel.sendRaw(handler, head, body);
+  }
+
   announceApps(paths: readonly string[]): boolean {
     return this.connected && this.channel.sendApps(paths);
   }
@@ -152,10 +164,38 @@ export interface ServerEvents {
   onServerApps?(server: PeerServer, paths: string[]): void;
 }
 
+/** Which servers a `ServerGroup` names: every one, those that connected to us, those we connected to. */
+export type ServerGroupKind = 'all' | 'initiators' | 'targets';
+
+/**
+ * A live view of some of the registry's servers (MonaServer's broadcaster: `mona.servers`,
+ * `mona.servers.initiators`, `mona.servers.targets`): what a redirection may name instead of a list
+ * of addresses, read when it is used.
+ */
+export class ServerGroup {
+  constructor(
+    private readonly registry: Servers,
+    readonly kind: ServerGroupKind,
+  ) {}
+
+  servers(): readonly PeerServer[] {
+    return this.kind === 'all' ? this.registry.all() : this.kind === 'initiators' ? this.registry.initiators() : this.registry.targets();
+  }
+}
+
+/** Handles the frames of one of the server's own handlers: the payload as the peer wrote it. */
+export type RawHandler = (server: PeerServer, payload: Buffer) => void;
+
 /** `mona.servers`: connected servers in connection order, with `initiators` and `targets` views. */
 export class Servers implements Iterable<PeerServer> {
   private list: PeerServer[] = [];
   private subscribers: ServerEvents[] = [];
+  private readonly raw = new Map<string, RawHandler>();
+  private readonly groups: Record<ServerGroupKind, ServerGroup> = {
+    all: new ServerGroup(this, 'all'),
+    initiators: new ServerGroup(this, 'initiators'),
+    targets: new ServerGroup(this, 'targets'),
+  };
   /**
    * The app paths this server runs ("" = root), told to every server that connects (MonaServer's
    * application list). The scripting layer replaces it; without scripts only the root app runs.
@@ -209,6 +249,29 @@ export class Servers implements Iterable<PeerServer> {
     for (const s of [...this.list]) s.announceApps(paths);
   }
 
+  /** The broadcaster of `kind` (one object per kind and registry, so scripts can compare them). */
+  group(kind: ServerGroupKind): ServerGroup {
+    return this.groups[kind];
+  }
+
+  /**
+   * Takes frames of `handler` away from scripts: they reach `fn` with their payload undecoded. For
+   * the server's own traffic on the link (relays), under names no MonaServer script uses. Returns
+   * the function that gives the name back.
+   */
+  handleRaw(handler: string, fn: RawHandler): () => void {
+    if (this.raw.has(handler)) throw new Error(`the server handler ${handler} is already taken`);
+    this.raw.set(handler, fn);
+    return () => {
+      if (this.raw.get(handler) === fn) this.raw.delete(handler);
+    };
+  }
+
+  /** The server's own handler for `handler`, if one took it (the link asks before decoding arguments). */
+  rawHandler(handler: string): RawHandler | undefined {
+    return this.raw.size ? this.raw.get(handler) : undefined;
+  }
+
   /** Adds a listener; returns the function that removes it. */
   subscribe(events: ServerEvents): () => void {
     this.subscribers.push(events);
@@ -244,4 +307,32 @@ export class Servers implements Iterable<PeerServer> {
     server.connected = false;
     for (const s of [...this.subscribers]) s.onServerDisconnection?.(server, error);
   }
+}
+
+/**
+ * Where a script (onHandshake, onRendezVousUnknown) may send a client: an address as text
+ * ("host:port", "myself" or "again" for this server), a linked server, or a broadcaster naming
+ * several (every server, the initiators, the targets).
+ */
+export type Redirection = string | PeerServer | ServerGroup;
+
+/**
+ * The addresses `list` names for clients of `protocol` ("RTMFP"): text as it is, a server by the
+ * public address its hello announced for that protocol (the link's IP when it announced a loopback
+ * or wildcard host), a broadcaster by each of its servers. A server with the protocol off is left
+ * out and told to `warn`, as MonaServer logs it.
+ */
+export function redirectionAddresses(list: readonly Redirection[], protocol: string, warn: (message: string) => void): string[] {
+  const out: string[] = [];
+  const add = (server: PeerServer): void => {
+    const address = server.connected ? server.publicAddress(protocol) : null;
+    if (address) out.push(address);
+    else warn(`redirection to server ${server.address}: ${server.connected ? `it has ${protocol} disabled` : 'it is disconnected'}`);
+  };
+  for (const r of list) {
+    if (typeof r === 'string') out.push(r);
+    else if (r instanceof PeerServer) add(r);
+    else if (r instanceof ServerGroup) for (const server of r.servers()) add(server);
+  }
+  return out;
 }

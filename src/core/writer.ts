@@ -1,7 +1,7 @@
 import type { Value } from '../serialization/value';
 
 /**
- * A channel towards one client (SPEC S3 `writer`). Each protocol implements it: an RTMP writer
+ * A channel towards one client (the scripts' `writer`). Each protocol implements it: an RTMP writer
  * emits AMF commands on a chunk stream, an RTMFP writer is a flow, a WebSocket writer sends JSON
  * frames. Scripts reach it as `client.writer` and through `newWriter()`.
  */

@@ -1,4 +1,4 @@
-/** How a log line and a packet dump look (SPEC S1: time, level, source, message). */
+/** How a log line and a packet dump look (time, level, source, message, as MonaServer writes them). */
 import { Level, type LogFields } from './levels';
 
 export const LEVEL_NAMES: Record<number, string> = {

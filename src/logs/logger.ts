@@ -132,6 +132,15 @@ export class ServerLogger implements Logger {
     this.file?.write(text);
   }
 
+  /**
+   * Lines another process formatted (the workers of `threads`), written to the console and the
+   * file as they are, so that one file holds the whole server's log.
+   */
+  raw(text: string): void {
+    this.out?.write(text);
+    this.file?.write(text);
+  }
+
   /** Resolves when the file has everything logged so far. */
   flush(): Promise<void> {
     return this.file ? this.file.flush() : Promise.resolve();

@@ -284,6 +284,8 @@ export class Recordings {
   }
 
   private onPublished(pub: Publication, client: Client | null): void {
+    // a copy of a publication another process of this server runs: recorded there
+    if (pub.source?.mirror) return;
     const requests = this.requests(pub);
     if (requests.length === 0) return;
     const state = pub.derived(this.key);

@@ -1,5 +1,5 @@
 /**
- * The persistent `data` store of Lua apps (SPEC S11), on disk in MonaServer's layout so existing
+ * The persistent `data` store of Lua apps, on disk in MonaServer's layout so existing
  * `data/` folders carry over, written durably in the background.
  *
  * ## API (what the Lua bridge codes against)

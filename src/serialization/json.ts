@@ -1,5 +1,5 @@
 /**
- * JSON (RFC 8259) ↔ script values, as MonaServer maps them (SPEC S4, MonaServer doc "JSON to LUA").
+ * JSON (RFC 8259) ↔ script values, as MonaServer maps them.
  *
  * A message (WebSocket text frame, application/json body, mona:fromJSON) is a list of values:
  * `decodeJSON('[1,"a"]')` → [1, "a"]; a text that is not an array is one value. `encodeJSON(values)`

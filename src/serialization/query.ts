@@ -1,6 +1,6 @@
 /**
  * Query strings (URL queries, application/x-www-form-urlencoded bodies, mona:fromQuery/toQuery)
- * ↔ script values, as MonaServer maps them (SPEC S4/S7, MonaServer doc "Query String to LUA").
+ * ↔ script values, as MonaServer maps them (URL queries of every protocol, HTTP form bodies).
  *
  * Decoding (`decodeQuery("a=1&b=2&3&c=x")` → [{a=1, b=2}, 3, {c="x"}]):
  *  - the input is the text after "?" (a leading "?" is data, as in MonaServer);

@@ -96,7 +96,7 @@ export function parseDateText(text: string): number | null {
   return time;
 }
 
-/** A script Date is a table `{__time = ms}` (SPEC S4). */
+/** A script Date is a table `{__time = ms}`. */
 export function dateTable(time: number): Table {
   return Table.of({ __time: time });
 }

@@ -2,7 +2,7 @@
  * The script value model: what every wire format (AMF0, AMF3, JSON, query, XML-RPC, XML) decodes
  * to and encodes from, and what the scripting layer maps 1:1 onto Lua values.
  *
- * It mirrors MonaServer's Lua mapping (SPEC S4) so the Lua bridge stays trivial:
+ * It mirrors MonaServer's Lua mapping so the Lua bridge stays trivial:
  *  - `null`        Lua nil (AMF null/undefined, JSON null)
  *  - boolean, number
  *  - `string`      text (UTF-8 on the wire)

@@ -1,6 +1,6 @@
 /**
  * XML-RPC (http://xmlrpc.com/spec.md) ↔ script values: HTTP POST text/xml bodies and
- * mona:fromXMLRPC / mona:toXMLRPC (SPEC S4/S7).
+ * mona:fromXMLRPC / mona:toXMLRPC.
  *
  *   decodeXMLRPC(body)            → { method: "examples.getStateName", params: [41] }   (methodCall)
  *                                 → { params: ["South Dakota"] }                         (methodResponse)

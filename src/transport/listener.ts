@@ -75,6 +75,10 @@ export function hasIPv6(): boolean {
 export class TCPListener implements ConnectionOwner {
   readonly connections = new Set<Connection>();
   readonly limits: TransportLimits;
+  /** the caps as configured (the server's, whatever the workers) for the messages that name them */
+  private readonly configured: { maxConnections: number; maxConnectionsPerIP: number };
+  /** what the messages add when several workers share the caps */
+  private readonly shared: string;
   readonly coalescer: Coalescer;
   private servers: net.Server[] = [];
   /** TLS: the handshaking server (from the server's TLS side at start) and the handshakes running */
@@ -87,7 +91,17 @@ export class TCPListener implements ConnectionOwner {
     readonly context: ServerContext,
     private readonly options: ListenerOptions,
   ) {
-    this.limits = { ...transportLimits(context.config), ...options.limits };
+    const limits = transportLimits(context.config);
+    // caps written in the ini are the server's: with workers sharing the ports, each holds its share
+    // (the automatic cap is each process's own descriptors)
+    const n = Math.max(1, context.portSharers);
+    this.shared = n > 1 ? ` (${n} workers: ${Math.ceil(limits.maxConnectionsPerIP / n)} per IP, ${context.config.tcp.maxConnections > 0 ? Math.ceil(limits.maxConnections / n) : limits.maxConnections} in all, in this one)` : '';
+    this.configured = { maxConnections: limits.maxConnections, maxConnectionsPerIP: limits.maxConnectionsPerIP };
+    if (n > 1) {
+      if (context.config.tcp.maxConnections > 0) limits.maxConnections = Math.ceil(limits.maxConnections / n);
+      if (limits.maxConnectionsPerIP > 0) limits.maxConnectionsPerIP = Math.ceil(limits.maxConnectionsPerIP / n);
+    }
+    this.limits = { ...limits, ...options.limits };
     this.coalescer = new Coalescer(options.flushIntervalMs ?? FLUSH_INTERVAL_MS);
     let counts = countsOf.get(context);
     if (!counts) countsOf.set(context, (counts = new ConnectionCounts()));
@@ -130,7 +144,7 @@ export class TCPListener implements ConnectionOwner {
     const fds = this.counts.fdLimit;
     if (fds !== null && this.limits.maxConnections > fds - FD_RESERVE && !this.counts.warned.has('fd-config')) {
       this.counts.warned.set('fd-config', { at: Date.now(), suppressed: 0 });
-      this.context.logger.warn(this.name, `TCP.maxConnections=${this.limits.maxConnections} is above what the open-file limit (${fds}) allows: connections past about ${fds - FD_RESERVE} will be refused by the system; raise ulimit -n or lower TCP.maxConnections`);
+      this.context.logger.warn(this.name, `TCP.maxConnections=${this.configured.maxConnections} is above what the open-file limit (${fds}) allows: connections past about ${fds - FD_RESERVE} will be refused by the system; raise ulimit -n or lower TCP.maxConnections${this.shared}`);
     }
     const period = Math.max(50, Math.min(SWEEP_MS, this.limits.stallTimeoutMs > 0 ? this.limits.stallTimeoutMs / 4 : SWEEP_MS));
     this.sweeper = setInterval(() => {
@@ -195,12 +209,12 @@ export class TCPListener implements ConnectionOwner {
     const counts = this.counts;
     const fromIP = counts.perIP.get(ip) ?? 0;
     if (maxConnections > 0 && counts.total >= maxConnections) {
-      this.warn('cap', `refusing connections: ${counts.total} held, the cap is TCP.maxConnections=${maxConnections}`);
+      this.warn('cap', `refusing connections: ${counts.total} held, the cap is TCP.maxConnections=${this.configured.maxConnections}${this.shared}`);
       socket.destroy();
       return;
     }
     if (maxConnectionsPerIP > 0 && fromIP >= maxConnectionsPerIP) {
-      this.warn('cap-ip', `refusing connections from ${ip}: ${fromIP} held, the cap is TCP.maxConnectionsPerIP=${maxConnectionsPerIP}`);
+      this.warn('cap-ip', `refusing connections from ${ip}: ${fromIP} held, the cap is TCP.maxConnectionsPerIP=${this.configured.maxConnectionsPerIP}${this.shared}`);
       socket.destroy();
       return;
     }

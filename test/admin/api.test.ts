@@ -10,7 +10,7 @@ import { createAdminHandler, type AdminSource } from '../../src/admin/api';
 import type { AdminRequest, AdminResponse } from '../../src/admin/http';
 import { ProcessMonitor } from '../../src/admin/process-monitor';
 import { audioCodecOf, videoCodecOf } from '../../src/admin/views';
-import { defaultConfig } from '../../src/config/schema';
+import { defaultConfig } from '../../src/registry';
 import { FolderHost } from '../../src/core/app-host';
 import { Client } from '../../src/core/client';
 import { ServerContext } from '../../src/core/context';
@@ -188,7 +188,7 @@ test('GET /v1/apps lists the app folders with their scripts and clients; /v1/ser
     { path: '/live/sub', scripts: [], clients: 0 },
   ]);
   assert.deepEqual(body(await call('GET', '/v1/servers')), []);
-  const channel = { send: () => true, sendApps: () => true, reject: () => {}, queuedBytes: () => 12 };
+  const channel = { send: () => true, sendRaw: () => true, sendApps: () => true, reject: () => {}, queuedBytes: () => 12 };
   const configs = new Map([['name', 'master'], ['host', 'b.example.net'], ['RTMFP.port', '1935'], ['RTMP.port', '0']]);
   ctx.servers.connected(new PeerServer('10.0.0.9:1936', true, configs, { name: 'master' }, channel));
   assert.deepEqual(body(await call('GET', '/v1/servers')), [

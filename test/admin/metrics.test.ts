@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { collectMetrics } from '../../src/admin/metrics';
 import { ProcessMonitor } from '../../src/admin/process-monitor';
 import { encodePrometheus } from '../../src/admin/prometheus';
-import { defaultConfig } from '../../src/config/schema';
+import { defaultConfig } from '../../src/registry';
 import { FolderHost } from '../../src/core/app-host';
 import { Client } from '../../src/core/client';
 import { ServerContext } from '../../src/core/context';

@@ -8,12 +8,8 @@ import * as net from 'node:net';
 import { test } from 'node:test';
 import { failure, json, type AdminRequest } from '../../src/admin/http';
 import { adminRouter } from '../../src/admin/router';
-import { defaultConfig } from '../../src/config/schema';
-import { FolderHost } from '../../src/core/app-host';
-import { ServerContext } from '../../src/core/context';
-import { Level } from '../../src/logs/levels';
-import { ServerLogger } from '../../src/logs/logger';
 import { HTTPServer } from '../../src/protocols/http/server';
+import { startTestServer } from '../helpers/server';
 
 function exchange(port: number, raw: string, until: (text: string) => boolean): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -40,10 +36,19 @@ test('admin router: no CORS grant, later answers in order, bounded body, 500 on 
     if (r.path === '/echo') return json(200, { method: r.method, q: r.query.get('q'), body: r.body.toString(), host: r.headers.host });
     return failure(404, 'no such route');
   };
-  const context = new ServerContext(defaultConfig('/nonexistent'), new ServerLogger({ level: Level.ERROR, console: null, file: null }), new FolderHost('/nonexistent'), 'test');
-  const server = new HTTPServer(context, { name: 'Admin', port: 0, host: '127.0.0.1', router: adminRouter(handler, (m) => errors.push(m)) });
-  await server.start();
-  t.after(() => server.stop());
+  // the router alone on a listener of its own, in a test server running nothing else
+  const s = await startTestServer({
+    protocols: [
+      {
+        name: 'Admin',
+        port: () => 0,
+        enabled: () => true,
+        create: (ctx) => new HTTPServer(ctx, { name: 'Admin', port: 0, host: '127.0.0.1', router: adminRouter(handler, (m) => errors.push(m)) }),
+      },
+    ],
+  });
+  t.after(() => s.stop());
+  const server = s.protocol<HTTPServer>('Admin');
 
   const cors = await exchange(server.port, 'GET /echo?q=1 HTTP/1.1\r\nHost: x\r\nOrigin: http://evil.example\r\n\r\n', (s) => s.includes('}'));
   assert.match(cors, /^HTTP\/1\.1 200/);

@@ -193,3 +193,33 @@ test('our shared secret refuses MonaServer (it cannot answer), with the reason i
     removeDir(ours.dir);
   }
 });
+
+test('relays never reach MonaServer: a publication wanted here sends it no relay frame, and its own sends still work', async (t) => {
+  const b = build(t);
+  if (!b) return;
+  const ours = await startNode('ours', { overrides: { 'RTMP.port': '19354' } });
+  const recorder = await TcpRecorder.start(ours.port);
+  const mona = MonaProcess.start(b, { name: 'MonaServer', ini: await monaIni({ targets: `127.0.0.1:${recorder.port}` }), www: { 'main.lua': MONA_APP } });
+  try {
+    const c = (await ours.waitFor((e) => e.type === 'connection', 'MonaServer', 20_000)) as Extract<ServerEvent, { type: 'connection' }>;
+    // our hello told MonaServer we relay (one more config key for it), its hello did not: no relay to it
+    assert.equal(c.server.config('monats.relay'), undefined);
+    // a player waiting here for a publication that runs nowhere here: our relay asks every server
+    // that relays, which MonaServer is not
+    const sink = { writeMedia() {}, onPublicationStart() {}, onPublicationStop() {}, flush() {}, queuedBytes: () => 0, close() {} };
+    const listener = ours.server.context.publications.subscribe(null, 'wanted', sink);
+    await ours.waitFor(message('fromMona'), 'fromMona');
+    assert.equal(c.server.send('fromOurs', 'after'), true);
+    await mona.waitFor(/@@fromOurs 1:"after"/);
+    ours.server.context.publications.unsubscribe(listener);
+    const mine = new FrameDecoder().push(recorder.bytes(1, 'target')).map((f) => (f.kind === 'message' ? f.handler : f.kind));
+    assert.ok(mine.includes('fromOurs'), mine.join(','));
+    assert.ok(!mine.some((h) => h.startsWith('monats.')), `no relay frame went to MonaServer: ${mine.join(',')}`);
+    assert.doesNotMatch(mona.log, /monats/i);
+  } finally {
+    await mona.dispose();
+    await recorder.close();
+    await ours.stop();
+    removeDir(ours.dir);
+  }
+});

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseIni } from '../../src/config/ini';
-import { loadConfig } from '../../src/config/load';
+import { loadConfig } from '../../src/registry';
 import { tempDir } from '../helpers/temp';
 
 test('OUT and IN lines are entries of their section; other lines without = are still problems', () => {

@@ -1,17 +1,18 @@
 /**
  * The sample MonaServer.ini shipped in the package (etc/MonaServer.ini) documents every key with
- * its real default: each typed key of the schema (and the ones the loader and the listeners read
- * themselves) has a ";key = default" line in its section with a comment above it, and the file
- * with every such line uncommented loads to exactly the defaults. A new key in the schema fails
- * this test until its documented line is added.
+ * its real default: each typed key (src/registry.ts KEYS: the process-level ones and every
+ * registered section's) and the ones the loader and the listeners read themselves has a
+ * ";key = default" line in its section with a comment above it, and the file with every such line
+ * uncommented loads to exactly the defaults. A new key in a section fails this test until its
+ * documented line is added.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { loadConfig } from '../../src/config/load';
+import { loadConfig } from '../../src/registry';
 import { listenHost } from '../../src/config/listen';
-import { KEYS, defaultConfig } from '../../src/config/schema';
+import { KEYS, defaultConfig } from '../../src/registry';
 import type { Config } from '../../src/config/types';
 import { tempDir } from '../helpers/temp';
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { defaultConfig } from '../../src/config/schema';
+import { defaultConfig } from '../../src/registry';
 import { formatBytes, formatDuration } from '../../src/core/access-log';
 import { FolderHost } from '../../src/core/app-host';
 import { Client, type TrafficCounters } from '../../src/core/client';

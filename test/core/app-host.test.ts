@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connectionAppPath } from '../../src/core/app-host';
 
-test('connectionAppPath (SPEC S2): the whole path if an app, else the parent of a stream name, else the whole path', () => {
+test('connectionAppPath: the whole path if an app, else the parent of a stream name, else the whole path', () => {
   const apps = new Set(['', '/live', '/Games', '/Games/myGame']);
   const exists = (a: string) => apps.has(a);
   assert.equal(connectionAppPath('/live', exists), '/live');

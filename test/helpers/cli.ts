@@ -4,61 +4,13 @@
  * use it without turning into a test file.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
+import type { Ports } from './ports';
 
 export const CLI = path.join(__dirname, '..', '..', 'src', 'cli.js');
 
-/** A TCP port the OS just gave us (free at that instant) on 127.0.0.1. */
-export function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** A port free for TCP and UDP at once (RTMFP and RTMP share 1935 by default). */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await freeTcpPort();
-    const ok = await new Promise<boolean>((resolve) => {
-      const u = dgram.createSocket('udp4');
-      u.once('error', () => resolve(false));
-      u.bind(port, '127.0.0.1', () => u.close(() => resolve(true)));
-    });
-    if (ok) return port;
-  }
-}
-
-export interface Ports {
-  rtmfp: number;
-  rtmp: number;
-  http: number;
-  rtsp: number;
-  /** the admin listener (API, metrics, dashboard), never its default 9997 in tests */
-  admin: number;
-}
-
-/** Every protocol on its own free non-default port. */
-export async function freePorts(): Promise<Ports> {
-  const taken = new Set<number>();
-  const next = async () => {
-    for (;;) {
-      const p = await freePort();
-      if (!taken.has(p)) {
-        taken.add(p);
-        return p;
-      }
-    }
-  };
-  return { rtmfp: await next(), rtmp: await next(), http: await next(), rtsp: await next(), admin: await next() };
-}
+export { freePort, freePorts, freeTcpPort, type Ports } from './ports';
 
 /** A MonaServer.ini pointing application dir and logs into `dir`, ports as given, plus `extra` lines. */
 export function writeIni(dir: string, ports: Ports, extra = ''): string {

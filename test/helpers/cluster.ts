@@ -1,5 +1,5 @@
 /**
- * In-process servers for the server-link tests: `startServer` with only the link running (on an
+ * In-process servers for the server-link tests: startTestServer with only the link running (on an
  * ephemeral port unless told otherwise), no script engine, log lines captured, and every event of
  * the context's server registry recorded for the test to wait on.
  */
@@ -7,13 +7,13 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { ClusterServer, type ClusterOptions } from '../../src/cluster/server';
 import { FrameDecoder, FrameEncoder, type Frame } from '../../src/cluster/codec';
 import { FolderHost } from '../../src/core/app-host';
 import type { PeerServer } from '../../src/core/servers';
 import { Level } from '../../src/logs/levels';
-import { startServer, type Server } from '../../src/server';
+import type { Server } from '../../src/server';
+import { startTestServer } from './server';
 import type { Value } from '../../src/serialization/value';
 
 export type ServerEvent =
@@ -47,28 +47,23 @@ export interface NodeOptions extends ClusterOptions {
 
 /** Starts a server running only the link; other protocols are off but announced from `overrides`. */
 export async function startNode(name: string, options: NodeOptions = {}): Promise<Node> {
+  // a folder of the test's: a restart reuses it after stop() (removeDir when done)
   const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), `cluster-${name}-`));
-  let log = '';
-  const consoleStream = new PassThrough();
-  consoleStream.on('data', (d: Buffer) => (log += d.toString()));
   const events: ServerEvent[] = [];
-  let setupDone = false;
-  const server = await startServer({
-    cwd: dir,
-    logLevel: process.env.CLUSTER_TEST_LOG ? Level.DEBUG : Level.INFO,
-    console: process.env.CLUSTER_TEST_LOG ? process.stderr : consoleStream,
-    overrides: { 'RTMFP.port': '0', 'RTMP.port': '0', 'HTTP.port': '0', ...options.overrides },
+  const test = await startTestServer({
+    dir,
+    level: process.env.CLUSTER_TEST_LOG ? Level.DEBUG : undefined,
+    echo: process.env.CLUSTER_TEST_LOG ? process.stderr : undefined,
+    off: ['RTMFP', 'RTMP', 'HTTP'],
+    overrides: options.overrides,
     appHost: (ctx) => {
       // the registry exists before any protocol starts: subscribe here so nothing is missed
-      if (!setupDone) {
-        setupDone = true;
-        ctx.servers.subscribe({
-          onServerConnection: (s) => void events.push({ type: 'connection', server: s }),
-          onServerMessage: (s, handler, args) => void events.push({ type: 'message', server: s, handler, args }),
-          onServerApps: (s, paths) => void events.push({ type: 'apps', server: s, paths }),
-          onServerDisconnection: (s, error) => void events.push({ type: 'disconnection', server: s, error }),
-        });
-      }
+      ctx.servers.subscribe({
+        onServerConnection: (s) => void events.push({ type: 'connection', server: s }),
+        onServerMessage: (s, handler, args) => void events.push({ type: 'message', server: s, handler, args }),
+        onServerApps: (s, paths) => void events.push({ type: 'apps', server: s, paths }),
+        onServerDisconnection: (s, error) => void events.push({ type: 'disconnection', server: s, error }),
+      });
       return new FolderHost(ctx.wwwDir);
     },
     protocols: [
@@ -80,8 +75,9 @@ export async function startNode(name: string, options: NodeOptions = {}): Promis
       },
     ],
   });
+  const server = test.server;
   options.setup?.(server);
-  const cluster = server.running.find((p) => p.name === 'Servers') as ClusterServer;
+  const cluster = test.protocol<ClusterServer>('Servers');
   const node: Node = {
     name,
     server,
@@ -89,7 +85,7 @@ export async function startNode(name: string, options: NodeOptions = {}): Promis
     port: cluster.port,
     events,
     get log() {
-      return log;
+      return test.log();
     },
     dir,
     async waitFor(match, what, ms = 10_000, from = 0) {
@@ -97,13 +93,11 @@ export async function startNode(name: string, options: NodeOptions = {}): Promis
       for (;;) {
         const found = events.slice(from).find(match);
         if (found) return found;
-        if (Date.now() > until) throw new Error(`${name}: no ${what} within ${ms} ms; events: ${events.map((e) => e.type).join(',')}\n${log.slice(-2000)}`);
+        if (Date.now() > until) throw new Error(`${name}: no ${what} within ${ms} ms; events: ${events.map((e) => e.type).join(',')}\n${test.log().slice(-2000)}`);
         await new Promise((r) => setTimeout(r, 20));
       }
     },
-    async stop() {
-      await server.stop();
-    },
+    stop: () => test.stop(),
   };
   return node;
 }

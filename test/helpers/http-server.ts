@@ -1,6 +1,6 @@
 /**
- * Test helpers for HTTP/WebSocket: an in-process server (HTTP + WebSocket, optionally RTMP on the
- * same ServerContext) on ephemeral 127.0.0.1 ports with a temp application dir, a raw TCP client
+ * Test helpers for HTTP/WebSocket: an in-process server (startTestServer with HTTP + WebSocket,
+ * RTMP too when asked) on ephemeral 127.0.0.1 ports over a temp application dir, a raw TCP client
  * for byte-exact requests, and external tools run by PID with a deadline.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -9,14 +9,12 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TestContext } from 'node:test';
-import { FolderHost, type AppHost } from '../../src/core/app-host';
-import { ServerContext } from '../../src/core/context';
-import { defaultConfig } from '../../src/config/schema';
-import type { Config } from '../../src/config/types';
-import { Level } from '../../src/logs/levels';
-import { ServerLogger } from '../../src/logs/logger';
-import { HTTPServer } from '../../src/protocols/http/server';
-import type { ProtocolServer } from '../../src/core/protocol';
+import type { AppHost } from '../../src/core/app-host';
+import type { ServerContext } from '../../src/core/context';
+import type { Level } from '../../src/logs/levels';
+import type { HTTPServer } from '../../src/protocols/http/server';
+import { startTestServer, type TestServer } from './server';
+import { tempDir } from './temp';
 
 export interface HTTPTestServer {
   context: ServerContext;
@@ -26,13 +24,15 @@ export interface HTTPTestServer {
   rtmpPort: number;
   dir: string;
   www: string;
+  /** the whole test server (log lines, the Server object) */
+  test: TestServer;
   url(p: string): string;
   stop(): Promise<void>;
 }
 
-/** A temp application dir; `files` maps paths under www/ to contents (null = folder). */
+/** A temp application dir (removed when the test file ends); `files` maps paths under www/ to contents (null = folder). */
 export function tempWWW(files: Record<string, string | Buffer | null> = {}): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'http-test-'));
+  const dir = tempDir('http-test-');
   fs.mkdirSync(path.join(dir, 'www'), { recursive: true });
   for (const [p, content] of Object.entries(files)) {
     const full = path.join(dir, 'www', p);
@@ -48,42 +48,32 @@ export function tempWWW(files: Record<string, string | Buffer | null> = {}): str
 export async function startHTTP(
   options: {
     dir?: string;
+    /** the app host instead of the script runtime */
     host?: (ctx: ServerContext) => AppHost;
-    configure?: (c: Config) => void;
+    /** ini keys ("section.key" → value) */
+    overrides?: Record<string, string>;
     rtmp?: boolean;
     level?: Level;
   } = {},
 ): Promise<HTTPTestServer> {
-  const dir = options.dir ?? tempWWW();
-  const config = defaultConfig(dir);
-  options.configure?.(config);
-  const logger = new ServerLogger({ level: options.level ?? (process.env.HTTP_TEST_LOG ? Level.DEBUG : Level.WARN), console: process.stderr, file: null });
-  const context = new ServerContext(config, logger, new FolderHost(path.join(dir, 'www')), 'test');
-  if (options.host) context.host = options.host(context);
-  context.host.start();
-  const http = new HTTPServer(context, { port: 0, host: '127.0.0.1' });
-  await http.start();
-  let rtmp: (ProtocolServer & { port: number }) | null = null;
-  if (options.rtmp) {
-    // loaded lazily: the HTTP tests that do not need RTMP do not depend on it
-    const { RTMPServer } = await import('../../src/protocols/rtmp/server');
-    rtmp = new RTMPServer(context, { port: 0, host: '127.0.0.1' });
-    await rtmp.start();
-  }
+  const test = await startTestServer({
+    dir: options.dir ?? tempWWW(),
+    off: options.rtmp ? ['RTMFP'] : ['RTMFP', 'RTMP'],
+    appHost: options.host,
+    overrides: options.overrides,
+    level: options.level,
+  });
+  const http = test.protocol<HTTPServer>('HTTP');
   return {
-    context,
+    context: test.context,
     http,
     port: http.port,
-    rtmpPort: rtmp ? rtmp.port : 0,
-    dir,
-    www: path.join(dir, 'www'),
+    rtmpPort: test.ports.rtmp,
+    dir: test.dir,
+    www: test.www,
+    test,
     url: (p) => `http://127.0.0.1:${http.port}/${p.replace(/^\//, '')}`,
-    stop: async () => {
-      await http.stop();
-      if (rtmp) await rtmp.stop();
-      await context.host.stop();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
+    stop: () => test.stop(),
   };
 }
 

@@ -1,51 +1,59 @@
 /**
- * An in-process server for RTMFP tests: a ServerContext over a temporary www/ (FolderHost unless
- * an AppHost is given) and our RTMFPServer on an ephemeral UDP port of 127.0.0.1. Run directly
- * (`node dist/test/helpers/rtmfp-server.js [port] [logLevel]`) it serves by hand, e.g. for TestClient.
+ * An in-process server for RTMFP tests: startTestServer with RTMFP alone, on an ephemeral UDP port
+ * of 127.0.0.1 unless `port` says, over a temporary www/ with a `live` app, the script runtime as
+ * app host unless `host` gives another. Run directly (`node dist/test/helpers/rtmfp-server.js
+ * [port] [logLevel]`) it serves by hand, e.g. for TestClient, printing group events on stdout.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { GROUP_EVENTS, type HookKey } from '../../src/core/app-hooks';
 import { FolderHost, type AppHost } from '../../src/core/app-host';
 import type { Client } from '../../src/core/client';
+import type { ServerContext } from '../../src/core/context';
 import type { Group } from '../../src/core/groups';
 import type { Table } from '../../src/serialization/value';
-import { ServerContext } from '../../src/core/context';
-import { defaultConfig } from '../../src/config/schema';
 import { Level } from '../../src/logs/levels';
-import { ServerLogger } from '../../src/logs/logger';
-import { RTMFPServer } from '../../src/protocols/rtmfp/server';
+import type { RTMFPServer } from '../../src/protocols/rtmfp/server';
+import { startTestServer, type TestServer } from './server';
 
 export interface RtmfpTestServer {
   ctx: ServerContext;
   server: RTMFPServer;
   port: number;
   dir: string;
+  /** the whole test server (log lines, the Server object) */
+  test: TestServer;
   stop(): Promise<void>;
 }
 
-export async function startRtmfpTestServer(options: { port?: number; level?: Level; apps?: string[]; host?: (ctx: ServerContext) => AppHost } = {}): Promise<RtmfpTestServer> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtmfp-'));
-  const www = path.join(dir, 'www');
-  fs.mkdirSync(www);
-  for (const app of options.apps ?? ['live']) fs.mkdirSync(path.join(www, app), { recursive: true });
-  const config = defaultConfig(dir);
-  config.rtmfp.port = options.port ?? 0;
-  const logger = new ServerLogger({ level: options.level ?? Level.WARN, console: process.stderr });
-  const ctx = new ServerContext(config, logger, new FolderHost(www), 'test');
-  if (options.host) ctx.host = options.host(ctx);
-  const server = new RTMFPServer(ctx, config.rtmfp.port, '127.0.0.1');
-  await server.start();
+export async function startRtmfpTestServer(
+  options: {
+    /** a fixed port (0 or none: a free one) */
+    port?: number;
+    level?: Level;
+    /** app folders ("live" by default), each with its main.lua when given */
+    apps?: string[] | Record<string, string | null>;
+    host?: (ctx: ServerContext) => AppHost;
+    overrides?: Record<string, string>;
+    /** log lines also written there as text */
+    echo?: NodeJS.WritableStream;
+  } = {},
+): Promise<RtmfpTestServer> {
+  const apps = options.apps ?? ['live'];
+  const test = await startTestServer({
+    apps: Array.isArray(apps) ? Object.fromEntries(apps.map((a) => [a, null])) : apps,
+    off: ['RTMP', 'HTTP'],
+    appHost: options.host,
+    level: options.level,
+    echo: options.echo,
+    overrides: { ...(options.port ? { 'RTMFP.port': String(options.port) } : {}), ...options.overrides },
+  });
+  const server = test.protocol<RTMFPServer>('RTMFP');
   return {
-    ctx,
+    ctx: test.context,
     server,
     port: server.boundPort,
-    dir,
-    async stop() {
-      await server.stop();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
+    dir: test.dir,
+    test,
+    stop: () => test.stop(),
   };
 }
 
@@ -71,7 +79,7 @@ class GroupLoggingHost extends FolderHost {
 if (require.main === module) {
   const port = Number(process.argv[2] ?? 1935);
   const level = Number(process.argv[3] ?? Level.INFO) as Level;
-  startRtmfpTestServer({ port, level, host: (ctx) => new GroupLoggingHost(ctx.wwwDir) }).then((s) => {
+  startRtmfpTestServer({ port, level, echo: process.stderr, host: (ctx) => new GroupLoggingHost(ctx.wwwDir) }).then((s) => {
     process.stdout.write(`RTMFP test server on 127.0.0.1:${s.port}, www at ${s.dir}/www\n`);
     const shutdown = () => void s.stop().then(() => process.exit(0));
     process.on('SIGINT', shutdown);

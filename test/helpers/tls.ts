@@ -3,17 +3,17 @@
  * intermediate one, server certificates (ECDSA P-256 or RSA 2048) issued by the intermediate with
  * the serial asked for, and client certificates. `fullchain` is the leaf then the intermediate, as
  * Let's Encrypt's fullchain.pem, so a client trusting only the root verifies the server only if
- * the server sends the chain. Also: an in-process server with the registered protocols on free
- * loopback ports (RTMP, RTMPS, HTTP, HTTPS), its log lines captured.
+ * the server sends the chain. Also: a test server with the registered protocols on free loopback
+ * ports (RTMP, RTMPS, HTTP, HTTPS), its log lines captured.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PassThrough } from 'node:stream';
 import * as tls from 'node:tls';
 import type { TestContext } from 'node:test';
-import { startServer, type Server } from '../../src/server';
-import { freeTcpPort, tempDir } from '../process/helpers';
+import type { Server } from '../../src/server';
+import { startTestServer } from './server';
+import { tempDir } from './temp';
 
 export type KeyType = 'ec' | 'rsa';
 
@@ -113,9 +113,9 @@ export interface TLSTestServer {
 }
 
 /**
- * The server as the CLI runs it (startServer: the registered protocols, the Lua host) with RTMP,
- * RTMPS, HTTP and HTTPS on free loopback ports, RTMFP and admin off; `ini` lines are added to the
- * MonaServer.ini written in its folder; `files` under www/.
+ * A test server (startTestServer: the registered protocols, the Lua host) with RTMP, RTMPS, HTTP
+ * and HTTPS on free loopback ports, RTMFP and admin off; `ini` is the MonaServer.ini written in its
+ * folder (read as the CLI reads it: relative paths from there); `files` under www/.
  */
 export async function startTLSServer(t: TestContext, ini: string, files: Record<string, string | Buffer> = {}, dir = tempDir('monats-tls-')): Promise<TLSTestServer> {
   const www = path.join(dir, 'www');
@@ -123,48 +123,19 @@ export async function startTLSServer(t: TestContext, ini: string, files: Record<
     fs.mkdirSync(path.dirname(path.join(www, p)), { recursive: true });
     fs.writeFileSync(path.join(www, p), content);
   }
-  const ports = { rtmp: await freeTcpPort(), rtmps: await freeTcpPort(), http: await freeTcpPort(), https: await freeTcpPort() };
-  fs.writeFileSync(
-    path.join(dir, 'MonaServer.ini'),
-    [
-      '[RTMFP]', 'port=0',
-      '[RTMP]', `port=${ports.rtmp}`, 'host=127.0.0.1',
-      '[RTMPS]', `port=${ports.rtmps}`, 'host=127.0.0.1',
-      '[HTTP]', `port=${ports.http}`, 'host=127.0.0.1',
-      '[HTTPS]', `port=${ports.https}`, 'host=127.0.0.1',
-      '[admin]', 'port=0',
-      ini,
-    ].join('\n'),
-  );
-  const out = new PassThrough();
-  let text = '';
-  const waiters = new Set<() => void>();
-  out.on('data', (c: Buffer) => {
-    text += c.toString();
-    for (const w of [...waiters]) w();
-  });
-  const server = await startServer({ cwd: dir, configPath: path.join(dir, 'MonaServer.ini'), console: out });
-  t.after(() => server.stop());
+  fs.writeFileSync(path.join(dir, 'MonaServer.ini'), ini);
+  const s = await startTestServer({ dir, off: ['RTMFP'] });
+  t.after(() => s.stop());
   return {
-    server,
+    server: s.server,
     dir,
     www,
-    ports,
-    log: () => text,
-    waitLog: (pattern, timeoutMs = 20_000) =>
-      new Promise((resolve, reject) => {
-        const check = () => {
-          if (!pattern.test(text)) return;
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`no log line matching ${pattern} in ${timeoutMs} ms:\n${text}`));
-        }, timeoutMs);
-        waiters.add(check);
-        check();
-      }),
+    ports: { rtmp: s.ports.rtmp, rtmps: s.ports.rtmps, http: s.ports.http, https: s.ports.https },
+    log: () => s.log(),
+    async waitLog(pattern, timeoutMs = 20_000) {
+      for (const end = Date.now() + timeoutMs; !pattern.test(s.log()); await new Promise((r) => setTimeout(r, 20))) {
+        if (Date.now() > end) throw new Error(`no log line matching ${pattern} in ${timeoutMs} ms:\n${s.log()}`);
+      }
+    },
   };
 }

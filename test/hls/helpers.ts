@@ -5,15 +5,14 @@
 import type { TestContext } from 'node:test';
 import type { AppHost } from '../../src/core/app-host';
 import type { ServerContext } from '../../src/core/context';
-import type { Config } from '../../src/config/types';
 import { startHTTP, tempWWW, type HTTPTestServer } from '../helpers/http-server';
 import { run, waitFor, type ToolRun } from '../rtmp/helpers';
 
 export async function hlsServer(
   t: TestContext,
-  opts: { files?: Record<string, string | Buffer | null>; host?: (ctx: ServerContext) => AppHost; configure?: (c: Config) => void } = {},
+  opts: { files?: Record<string, string | Buffer | null>; host?: (ctx: ServerContext) => AppHost; overrides?: Record<string, string> } = {},
 ): Promise<HTTPTestServer> {
-  const s = await startHTTP({ dir: tempWWW({ 'live/readme.txt': 'live app', ...opts.files }), rtmp: true, host: opts.host, configure: opts.configure });
+  const s = await startHTTP({ dir: tempWWW({ 'live/readme.txt': 'live app', ...opts.files }), rtmp: true, host: opts.host, overrides: opts.overrides });
   t.after(() => s.stop());
   return s;
 }

@@ -12,7 +12,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { LuaHost } from '../../src/scripting/lua-host';
 import { hlsService } from '../../src/protocols/hls/service';
 import { HLS_TIMING } from '../../src/protocols/hls/stream';
 import { requireTool, run as runTool } from '../helpers/http-server';
@@ -54,9 +53,11 @@ test('ffmpeg reads the live .m3u8 of an RTMP publication (fMP4 and MPEG-TS): eve
 test('served playlists pass the RFC 8216bis checker reload after reload; blocking reload and preload hints answer when the part exists', { timeout: 120_000 }, async (t) => {
   if (!requireTool(t, 'ffmpeg')) return;
   const s = await hlsServer(t);
-  // before anyone asks, a publication costs nothing: no observer
+  // before anyone asks, HLS costs a publication nothing: no observer of its own (the script
+  // runtime's, for publication:onVideo and the like, is there from the publish)
   await publishTestSource(t, s, 'cam');
-  assert.equal(s.context.publications.get('cam')!.observerCount, 0);
+  const scripts = s.context.publications.get('cam')!.observerCount;
+  assert.ok(!s.context.publications.get('cam')!.peekDerived(hlsService(s.context).key));
 
   // the multivariant playlist: codecs and the variant's URL with a session
   const mv = await get(s.url('live/cam.m3u8'), { Origin: 'http://page.example' });
@@ -67,7 +68,7 @@ test('served playlists pass the RFC 8216bis checker reload after reload; blockin
   assert.match(mv.text, /CODECS="avc1\.[0-9a-f]{6},mp4a\.40\.2",RESOLUTION=320x240,FRAME-RATE=25\.000/);
   const variant = mv.text.split('\n').find((l) => l && !l.startsWith('#'))!;
   assert.match(variant, /^cam\.m3u8\/fmp4\.m3u8\?hls_session=[0-9a-f]{16}$/);
-  assert.equal(s.context.publications.get('cam')!.observerCount, 1);
+  assert.equal(s.context.publications.get('cam')!.observerCount, scripts + 1);
 
   const media = s.url(`live/${variant}`);
   const checkers = { fmp4: new ReloadChecker(), ts: new ReloadChecker() };
@@ -134,17 +135,19 @@ test('the HLS state is made on the first request and dropped when nobody asks; t
   const saved = { ...HLS_TIMING };
   Object.assign(HLS_TIMING, { idleMs: 1000, sessionIdleMs: 1000, endAfterMs: 500, sweepMs: 200 });
   t.after(() => Object.assign(HLS_TIMING, saved));
-  const s = await hlsServer(t, { configure: (c) => (c.publication.duration = 1000) });
+  const s = await hlsServer(t, { overrides: { 'publication.duration': '1000' } });
   const pub = await publishTestSource(t, s, 'cam');
   const publication = s.context.publications.get('cam')!;
   const service = hlsService(s.context);
+  // the script runtime's observer, there from the publish
+  const scripts = publication.observerCount;
   assert.equal((await get(s.url('live/cam.m3u8'))).status, 200);
   assert.ok(publication.peekDerived(service.key));
-  assert.equal(publication.observerCount, 1);
+  assert.equal(publication.observerCount, scripts + 1);
   assert.equal((publication.derivedViews().hls as { viewers: number }).viewers, 1);
   // nobody asks for six target durations (6 s): the segmenter and its observer are gone
   await waitFor(() => publication.peekDerived(service.key) === undefined, 15_000, 'the HLS state to be dropped');
-  assert.equal(publication.observerCount, 0);
+  assert.equal(publication.observerCount, scripts);
 
   // a player is watching when the publisher leaves: the publication stays (held), the playlist ends
   const mv = await get(s.url('live/cam.m3u8'));
@@ -175,7 +178,7 @@ function onConnection(client)
   end
 end
 `;
-  const s = await hlsServer(t, { files: { 'live/main.lua': main }, host: (ctx) => new LuaHost(ctx) });
+  const s = await hlsServer(t, { files: { 'live/main.lua': main } });
   await publishTestSource(t, s, 'cam');
   await publishTestSource(t, s, 'secret');
   assert.equal((await get(s.url('live/secret.m3u8'))).status, 403);

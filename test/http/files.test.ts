@@ -1,4 +1,4 @@
-/** Static files with curl (SPEC S7): MIME, caching headers, 304, ranges, listings, index, path safety. */
+/** Static files with curl: MIME, caching headers, 304, ranges, listings, index, path safety. */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -25,9 +25,7 @@ async function server(t: TestContext, files: Record<string, string | Buffer | nu
       setup?.(h);
       return h;
     },
-    configure: (c) => {
-      if (index !== undefined) c.http.index = index;
-    },
+    overrides: index !== undefined ? { 'HTTP.index': index } : {},
   });
   t.after(() => s.stop());
   return s;

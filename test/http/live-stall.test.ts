@@ -39,7 +39,7 @@ test('HTTP-FLV and WebSocket-FLV players that stop reading are dropped on the st
   const s = await startHTTP({
     dir: tempWWW({ 'live/readme.txt': 'live app' }),
     rtmp: true,
-    configure: (c) => (c.tcp.stallTimeout = 2),
+    overrides: { 'TCP.stallTimeout': '2' },
   });
   t.after(() => s.stop());
   const pub = run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', noiseFLV(tmp), '-c', 'copy', '-f', 'flv', `rtmp://127.0.0.1:${s.rtmpPort}/live/noise`], 90_000);

@@ -54,8 +54,7 @@ ws.onmessage = (e) => window.results.push(JSON.parse(e.data));
 async function server(t: TestContext): Promise<HTTPTestServer> {
   const s = await startHTTP({
     dir: tempWWW({ 'app/main.lua': MAIN_LUA, 'app/page.html': '<p>Hi <% who %></p>', 'index.html': PAGE }),
-    host: (ctx) => new LuaHost(ctx),
-    configure: (c) => (c.http.index = 'index.html'),
+    overrides: { 'HTTP.index': 'index.html' },
   });
   t.after(() => s.stop());
   return s;

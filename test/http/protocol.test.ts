@@ -10,7 +10,7 @@ import { rawExchange, startHTTP, tempWWW, type HTTPTestServer } from '../helpers
 import { prng, randomBuffer } from '../helpers/prng';
 import { TestHost } from '../helpers/test-host';
 
-async function server(t: TestContext, configure?: (c: import('../../src/config/types').Config) => void): Promise<HTTPTestServer> {
+async function server(t: TestContext, overrides: Record<string, string> = {}): Promise<HTTPTestServer> {
   const s = await startHTTP({
     dir: tempWWW({ 'a.txt': 'hello', 'app/b.txt': 'bee' }),
     host: (ctx) => {
@@ -19,7 +19,7 @@ async function server(t: TestContext, configure?: (c: import('../../src/config/t
       h.methods.sum = (_c, args) => [args.reduce<number>((x, y) => x + Number(y), 0)];
       return h;
     },
-    configure,
+    overrides,
   });
   t.after(() => s.stop());
   return s;
@@ -134,7 +134,7 @@ test('CORS: preflight answers the asked headers, responses carry Access-Control-
 });
 
 test('idle connections are closed after the configured timeout', async (t) => {
-  const s = await server(t, (c) => (c.http.timeout = 1));
+  const s = await server(t, { 'HTTP.timeout': '1' });
   const sock = net.connect(s.port, '127.0.0.1');
   t.after(() => sock.destroy());
   const started = Date.now();

@@ -1,5 +1,5 @@
 /**
- * RPC over HTTP (SPEC S7) against a JS test host: GET on a method name with query arguments, POST
+ * RPC over HTTP against a JS test host: GET on a method name with query arguments, POST
  * in JSON, XML-RPC, AMF and form bodies answered in the same format, cookies, onRead decisions,
  * client lifecycle on kept-alive connections.
  */

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { OPTIONS } from '../../src/cli/options';
-import { loadConfig } from '../../src/config/load';
+import { loadConfig } from '../../src/registry';
 import { PROTOCOLS, protocolEnabled } from '../../src/server';
 import { freePorts, isRunning, runCli, startCli, tempDir, waitUntil, writeIni } from './helpers';
 

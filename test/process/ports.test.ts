@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { test } from 'node:test';
-import { loadConfig } from '../../src/config/load';
+import { loadConfig } from '../../src/registry';
 import { PROTOCOLS, protocolEnabled } from '../../src/server';
 import { RtmfpTestClient } from '../helpers/rtmfp-client';
 import { freePorts, startCli, tcpAccepts, tempDir, writeIni } from './helpers';

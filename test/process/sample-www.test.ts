@@ -1,7 +1,7 @@
 /**
  * The bundled sample www/ served by the real executable: root onStart logs, client:hello answers
  * over RTMFP (our TS client), and the live/ folder takes an ffmpeg publish that ffmpeg plays back
- * over RTMP (rtmp://host/live/name out of the box, SPEC S2).
+ * over RTMP (rtmp://host/live/name out of the box).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';

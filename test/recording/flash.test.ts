@@ -11,8 +11,6 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RTMPClient } from '../../src/protocols/rtmp/client';
-import { Recordings } from '../../src/recording/recordings';
-import { LuaHost } from '../../src/scripting/lua-host';
 import type { Value } from '../../src/serialization/value';
 import { requireTool, startHTTP, tempWWW, type HTTPTestServer } from '../helpers/http-server';
 import { flvTags } from '../media/helpers';
@@ -45,13 +43,9 @@ end
 `;
 
 async function server(t: TestContext): Promise<HTTPTestServer> {
-  const s = await startHTTP({ dir: tempWWW({ 'live/main.lua': MAIN }), rtmp: true, host: (ctx) => new LuaHost(ctx) });
-  const recordings = new Recordings(s.context);
-  recordings.start();
-  t.after(async () => {
-    await recordings.stop();
-    await s.stop();
-  });
+  // the server's own recordings record what is published
+  const s = await startHTTP({ dir: tempWWW({ 'live/main.lua': MAIN }), rtmp: true });
+  t.after(() => s.stop());
   return s;
 }
 

@@ -5,9 +5,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { LuaHost } from '../../src/scripting/lua-host';
 import { RtmfpTestClient } from '../helpers/rtmfp-client';
 import { startRtmfpTestServer } from '../helpers/rtmfp-server';
 
@@ -30,9 +27,7 @@ function connectOrTimeout(c: RtmfpTestClient, url: string, ms: number): Promise<
 }
 
 test('a blacklisted IP gets no RTMFP handshake answer; open sessions stay; removeFromBlacklist lets it back', async () => {
-  const srv = await startRtmfpTestServer({ host: (ctx) => new LuaHost(ctx) });
-  fs.writeFileSync(path.join(srv.dir, 'www', 'live', 'main.lua'), MAIN_LUA);
-  srv.ctx.host.start();
+  const srv = await startRtmfpTestServer({ apps: { live: MAIN_LUA } });
   const url = `rtmfp://127.0.0.1:${srv.port}/live`;
   const admin = new RtmfpTestClient({ port: srv.port });
   const refused = new RtmfpTestClient({ port: srv.port, retryMs: 200 });

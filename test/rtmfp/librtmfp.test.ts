@@ -1,6 +1,6 @@
 /**
  * Interoperability with a client nobody here wrote: librtmfp's TestClient, built from source outside
- * the repo (see README "RTMFP with librtmfp"), against the real server (startServer: Lua host, RTMP
+ * the repo (see README "RTMFP with librtmfp"), against the real server (startTestServer: Lua host, RTMP
  * and RTMFP on free ports), plus ffmpeg over RTMP for the relays. Checked with ffprobe:
  *  (a) connect: onConnection sees the URL query, its returned table is in Connect.Success;
  *  (b) RTMFP publish (ffmpeg-made FLV) → RTMFP play by a second TestClient;
@@ -13,29 +13,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as dgram from 'node:dgram';
-import * as fs from 'node:fs';
-import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { startServer, type Server } from '../../src/server';
 import { requireTool } from '../helpers/http-server';
+import { startTestServer, type TestServer } from '../helpers/server';
 import { TESTCLIENT, countFrames, haveTestClient, makeFlv, startProc as start, stopProc as stop, waitFor, type Proc } from '../helpers/librtmfp';
-
-async function freePort(kind: 'udp' | 'tcp'): Promise<number> {
-  if (kind === 'tcp') {
-    const s = net.createServer();
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-    const port = (s.address() as net.AddressInfo).port;
-    await new Promise((r) => s.close(r));
-    return port;
-  }
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** The bytes of TestClient's --dump lines ("\tXX XX ...  ascii"), concatenated. */
 function dumpBytes(out: string): string {
@@ -56,20 +37,11 @@ function onConnection(client, ...)
 end
 `;
 
-async function setup(): Promise<{ server: Server; dir: string; rtmfp: number; rtmp: number; media: string }> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'librtmfp-'));
-  fs.mkdirSync(path.join(dir, 'www', 'live'), { recursive: true });
-  fs.writeFileSync(path.join(dir, 'www', 'live', 'main.lua'), MAIN_LUA);
-  const rtmfp = await freePort('udp');
-  const rtmp = await freePort('tcp');
-  const server = await startServer({
-    cwd: dir,
-    console: null,
-    overrides: { 'RTMFP.port': String(rtmfp), 'RTMP.port': String(rtmp), 'HTTP.port': '0', 'RTSP.port': '0', 'servers.port': '0', 'admin.port': '0' },
-  });
-  const media = path.join(dir, 'in.flv');
+async function setup(): Promise<{ server: TestServer; dir: string; rtmfp: number; rtmp: number; media: string }> {
+  const server = await startTestServer({ apps: { live: MAIN_LUA }, off: ['HTTP'] });
+  const media = path.join(server.dir, 'in.flv');
   makeFlv(media, 4);
-  return { server, dir, rtmfp, rtmp, media };
+  return { server, dir: server.dir, rtmfp: server.ports.rtmfp, rtmp: server.ports.rtmp, media };
 }
 
 test('librtmfp TestClient: connect, publish/play over RTMFP, relays with RTMP (ffmpeg)', { timeout: 120_000 }, async (t) => {
@@ -163,6 +135,5 @@ test('librtmfp TestClient: connect, publish/play over RTMFP, relays with RTMP (f
   } finally {
     await Promise.all(procs.map((p) => stop(p, 'SIGKILL')));
     await server.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -1,5 +1,5 @@
 /**
- * P2P rendezvous (SPEC S6): an IHello naming a connected peer id gets that peer's public address and
+ * P2P rendezvous: an IHello naming a connected peer id gets that peer's public address and
  * the private ones it announced (setPeerInfo) in a Redirect, and the peer receives a forwarded IHello
  * with the requester's address and tag so it can punch. An unknown peer id goes to
  * onRendezVousUnknown, whose addresses come back as redirections.

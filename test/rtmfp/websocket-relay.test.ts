@@ -1,52 +1,19 @@
 /**
- * RTMFP ↔ WebSocket through the shared publications (SPEC S6/S8): an RTMFP publisher's audio and
+ * RTMFP ↔ WebSocket through the shared publications: an RTMFP publisher's audio and
  * video reach a WebSocket-FLV player (`ws://host/app/name.flv`) byte for byte, and a WebSocket
  * publisher's JSON data messages reach an RTMFP player as AMF0 data messages.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as net from 'node:net';
-import * as dgram from 'node:dgram';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import WebSocket from 'ws';
-import { FolderHost } from '../../src/core/app-host';
-import { startServer } from '../../src/server';
 import { decodeAMF0 } from '../../src/serialization/amf0';
 import { toJS } from '../../src/serialization/value';
 import { RtmfpTestClient, makeFrames, type Media } from '../helpers/rtmfp-client';
-
-async function freePorts(): Promise<{ udp: number; tcp: number }> {
-  const t = net.createServer();
-  await new Promise<void>((r) => t.listen(0, '127.0.0.1', () => r()));
-  const tcp = (t.address() as net.AddressInfo).port;
-  await new Promise((r) => t.close(r));
-  const u = dgram.createSocket('udp4');
-  await new Promise<void>((r) => u.bind(0, '127.0.0.1', () => r()));
-  const udp = u.address().port;
-  await new Promise<void>((r) => u.close(() => r()));
-  return { udp, tcp };
-}
+import { startTestServer } from '../helpers/server';
 
 async function server() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtmfp-ws-'));
-  fs.mkdirSync(path.join(dir, 'www', 'live'), { recursive: true });
-  const { udp, tcp } = await freePorts();
-  const s = await startServer({
-    cwd: dir,
-    console: null,
-    appHost: (ctx) => new FolderHost(ctx.wwwDir),
-    overrides: { 'RTMFP.port': String(udp), 'HTTP.port': String(tcp), 'RTMP.port': '0', 'RTSP.port': '0', 'servers.port': '0', 'admin.port': '0' },
-  });
-  return {
-    rtmfp: udp,
-    http: tcp,
-    async stop() {
-      await s.stop();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const s = await startTestServer({ apps: { live: null }, off: ['RTMP'] });
+  return { rtmfp: s.ports.rtmfp, http: s.ports.http, stop: () => s.stop() };
 }
 
 /** FLV bytes → tags (type, body) after the 9-byte header and each 4-byte previous-tag size. */

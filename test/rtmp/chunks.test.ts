@@ -1,5 +1,5 @@
 /**
- * Chunk layer (SPEC S5): the four header types, extended timestamps (also repeated on type-3
+ * Chunk layer: the four header types, extended timestamps (also repeated on type-3
  * chunks), the peer's chunk size, abort, byte-by-byte delivery, writer/reader round trips, the
  * limits against hostile peers, and a seeded fuzz of the reader.
  */

@@ -1,5 +1,5 @@
 /**
- * RTMP against real clients (SPEC S5): ffmpeg publishes an H.264+AAC FLV; ffmpeg and rtmpdump
+ * RTMP against real clients: ffmpeg publishes an H.264+AAC FLV; ffmpeg and rtmpdump
  * play it back (rtmpdump also over rtmpe://), checked with ffprobe: frames decode, timestamps
  * never go backwards, the first video frame is a key frame. A late joiner (our client) gets the
  * metadata, then the codec configs, then a key frame.

@@ -1,5 +1,5 @@
 /**
- * A fuzzed chunk stream never crashes the server (SPEC S5, team rule on decoders): random bytes
+ * A fuzzed chunk stream never crashes the server (the team's rule on decoders): random bytes
  * and mutated copies of a valid session (handshake, connect, createStream, publish, metadata,
  * media, play, calls) are thrown at a running server while a healthy publisher and player keep
  * streaming; they must keep working and every hostile session must end.

@@ -1,5 +1,5 @@
 /**
- * Handshake arithmetic (SPEC S5), checked the way a client checks it: plain echo, digest found in
+ * Handshake arithmetic, checked the way a client checks it: plain echo, digest found in
  * either layout, S1 signed with the FMS key, S2 signed from the client digest, C2 verification,
  * RTMPE type selection, the DH exchange keying RC4 both ways, the type-8 XTEA transform, and RC4
  * against its published test vectors.

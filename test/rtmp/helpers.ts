@@ -1,32 +1,34 @@
 /**
- * Test helpers for RTMP: an in-process RTMP server on an ephemeral 127.0.0.1 port with a temp
- * application dir (www/ with a live/ app), external tools (ffmpeg, ffprobe, rtmpdump) run by PID
- * with a deadline, and a test FLV made by ffmpeg once per process.
+ * Test helpers for RTMP: an in-process server (startTestServer with RTMP alone) on an ephemeral
+ * 127.0.0.1 port over a temp application dir (www/ with a live/ app), external tools (ffmpeg,
+ * ffprobe, rtmpdump) run by PID with a deadline, and a test FLV made by ffmpeg once per process.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TestContext } from 'node:test';
-import { FolderHost, type AppHost } from '../../src/core/app-host';
-import { ServerContext } from '../../src/core/context';
-import { defaultConfig } from '../../src/config/schema';
-import type { Config } from '../../src/config/types';
-import { Level } from '../../src/logs/levels';
-import { ServerLogger } from '../../src/logs/logger';
-import { RTMPServer } from '../../src/protocols/rtmp/server';
+import type { AppHost } from '../../src/core/app-host';
+import type { ServerContext } from '../../src/core/context';
+import type { Level } from '../../src/logs/levels';
+import type { RTMPServer } from '../../src/protocols/rtmp/server';
+import { startTestServer, type TestServer } from '../helpers/server';
+import { tempDir } from '../helpers/temp';
 
 export interface RTMPTestServer {
   server: RTMPServer;
   context: ServerContext;
   port: number;
   dir: string;
+  /** the whole test server (log lines, the Server object) */
+  test: TestServer;
   url(pathAndStream: string, scheme?: string): string;
   stop(): Promise<void>;
 }
 
+/** A temp application dir (removed when the test file ends): app path → its main.lua, or null for a folder. */
 export function tempAppDir(apps: Record<string, string | null> = { live: null }): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtmp-test-'));
+  const dir = tempDir('rtmp-test-');
   fs.mkdirSync(path.join(dir, 'www'), { recursive: true });
   for (const [app, mainLua] of Object.entries(apps)) {
     const appDir = path.join(dir, 'www', app);
@@ -37,29 +39,32 @@ export function tempAppDir(apps: Record<string, string | null> = { live: null })
 }
 
 export async function startRTMP(
-  options: { dir?: string; host?: (ctx: ServerContext) => AppHost; level?: Level; configure?: (c: Config) => void } = {},
+  options: {
+    dir?: string;
+    /** the app host instead of the script runtime */
+    host?: (ctx: ServerContext) => AppHost;
+    level?: Level;
+    /** ini keys ("section.key" → value) */
+    overrides?: Record<string, string>;
+  } = {},
 ): Promise<RTMPTestServer> {
-  const dir = options.dir ?? tempAppDir();
-  const config = defaultConfig(dir);
-  options.configure?.(config);
-  const logger = new ServerLogger({ level: options.level ?? (process.env.RTMP_TEST_LOG ? Level.DEBUG : Level.WARN), console: process.stderr, file: null });
-  const context = new ServerContext(config, logger, new FolderHost(path.join(dir, 'www')), 'test');
-  if (options.host) context.host = options.host(context);
-  context.host.start();
-  const server = new RTMPServer(context, { port: 0, host: '127.0.0.1' });
-  await server.start();
+  const test = await startTestServer({
+    dir: options.dir ?? tempAppDir(),
+    off: ['RTMFP', 'HTTP'],
+    appHost: options.host,
+    level: options.level,
+    overrides: options.overrides,
+  });
+  const server = test.protocol<RTMPServer>('RTMP');
   const port = server.port;
   return {
     server,
-    context,
+    context: test.context,
     port,
-    dir,
+    dir: test.dir,
+    test,
     url: (p, scheme = 'rtmp') => `${scheme}://127.0.0.1:${port}/${p.replace(/^\//, '')}`,
-    stop: async () => {
-      await server.stop();
-      await context.host.stop();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
+    stop: () => test.stop(),
   };
 }
 

@@ -7,7 +7,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LISTENER_LIMITS } from '../../src/core/listener';
 import { RTMPClient } from '../../src/protocols/rtmp/client';
-import { LuaHost } from '../../src/scripting/lua-host';
 import { startRTMP, tempAppDir, waitFor } from './helpers';
 
 const APP = `
@@ -19,7 +18,7 @@ end
 `;
 
 test('a listener kicked past the queue cap still reaches client:onUnsubscribe', async () => {
-  const s = await startRTMP({ dir: tempAppDir({ live: APP }), host: (ctx) => new LuaHost(ctx) });
+  const s = await startRTMP({ dir: tempAppDir({ live: APP }) });
   const publisher = new RTMPClient({ port: s.port });
   const player = new RTMPClient({ port: s.port });
   const watcher = new RTMPClient({ port: s.port });

@@ -1,5 +1,5 @@
 /**
- * RTMP with Lua apps (SPEC S2/S3/S5): a Lua app rejecting a connection, an RPC returning a Lua
+ * RTMP with Lua apps: a Lua app rejecting a connection, an RPC returning a Lua
  * value, client:onPublish/onSubscribe refusals as NetStream statuses, listener.parameters and
  * listener.receiveVideo from Lua, writers driven by Lua (writeInvocation, writeStatusResponse,
  * newWriter, writeMessage, close), publication:onAudio/onVideo/onData/onFlush for an RTMP
@@ -58,7 +58,7 @@ end
 `;
 
 async function serve() {
-  return startRTMP({ dir: tempAppDir({ live: LIVE }), host: (ctx) => new LuaHost(ctx) });
+  return startRTMP({ dir: tempAppDir({ live: LIVE }) });
 }
 
 test('Lua: onConnection error() rejects, RPC returns Lua values, Lua writers reach the client', async () => {

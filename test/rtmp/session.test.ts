@@ -1,98 +1,23 @@
 /**
- * RTMP sessions through our own client (SPEC S5, S2, S3, S8): connect properties and the
+ * RTMP sessions through our own client: connect properties and the
  * returned table, AMF3 clients, rejections, RPC results and failures, every NetStream status
  * code, receiveAudio/receiveVideo/pause, writers, ping, script-made publications, players that
  * stall or vanish.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as path from 'node:path';
-import { FolderHost, type AppHost, type ReadDecision, type ResolvedPath } from '../../src/core/app-host';
-import type { Client } from '../../src/core/client';
-import type { Config } from '../../src/config/types';
-import { CallFailed, ConnectionRejected, InvalidApp, MethodNotFound, StreamRefused } from '../../src/core/errors';
-import { LISTENER_LIMITS, type Listener } from '../../src/core/listener';
-import type { Publication } from '../../src/core/publication';
+import { CallFailed, ConnectionRejected, InvalidApp, StreamRefused } from '../../src/core/errors';
+import { LISTENER_LIMITS } from '../../src/core/listener';
 import { RTMPClient } from '../../src/protocols/rtmp/client';
 import { MessageType, RTMP_DEFAULTS } from '../../src/protocols/rtmp/constants';
 import { decodeCommand } from '../../src/protocols/flash/messages';
 import { Table, type Value } from '../../src/serialization/value';
-import { sleep, startRTMP, tempAppDir, waitFor } from './helpers';
+import { TestHost } from '../helpers/test-host';
+import { sleep, startRTMP, tempAppDir, waitFor, type RTMPTestServer } from './helpers';
 
-/** A TypeScript app host standing in for a script: each hook can be replaced per test. */
-class TestHost implements AppHost {
-  private readonly folders: FolderHost;
-  constructor(wwwDir: string) {
-    this.folders = new FolderHost(wwwDir);
-  }
-  exists(app: string): boolean {
-    return this.folders.exists(app);
-  }
-  resolve(urlPath: string): ResolvedPath {
-    return this.folders.resolve(urlPath);
-  }
-  start(): void {}
-  async stop(): Promise<void> {}
-  isBlacklisted(): boolean {
-    return false;
-  }
-  onAddressChanged(): void {}
-  onRead(_c: Client, file: string): ReadDecision {
-    return { file, template: null };
-  }
-  onHandshake(): string[] {
-    return [];
-  }
-  onRendezVousUnknown(): string[] {
-    return [];
-  }
-  connected: Client[] = [];
-  disconnected: Client[] = [];
-  onConnect: (client: Client, args: Value[]) => Table | null = () => null;
-  methods: Record<string, (client: Client, args: Value[]) => Value[]> = {};
-  messages: Value[][] = [];
-  publishCheck: (client: Client | null, pub: Publication) => void = () => {};
-  subscribeCheck: (client: Client | null, l: Listener) => void = () => {};
-  events: string[] = [];
-
-  onConnection(client: Client, args: Value[] = []): Table | null {
-    if (!this.exists(client.path)) throw new InvalidApp(client.path);
-    const r = this.onConnect(client, args);
-    this.connected.push(client);
-    return r;
-  }
-  onDisconnection(client: Client): void {
-    this.disconnected.push(client);
-  }
-  call(client: Client, method: string, args: Value[]): Value[] {
-    const m = this.methods[method];
-    if (!m) throw new MethodNotFound(method);
-    return m(client, args);
-  }
-  onMessage(_client: Client, args: Value[]): Value[] {
-    this.messages.push(args);
-    return [];
-  }
-  onPublish(client: Client | null, pub: Publication): void {
-    this.publishCheck(client, pub);
-    this.events.push(`publish:${pub.name}`);
-  }
-  onUnpublish(_client: Client | null, pub: Publication): void {
-    this.events.push(`unpublish:${pub.name}`);
-  }
-  onSubscribe(client: Client | null, l: Listener): void {
-    this.subscribeCheck(client, l);
-    this.events.push(`subscribe:${l.publication.name}`);
-  }
-  onUnsubscribe(_client: Client | null, l: Listener): void {
-    this.events.push(`unsubscribe:${l.publication.name}`);
-  }
-}
-
-async function withServer(fn: (s: Awaited<ReturnType<typeof startRTMP>>, host: TestHost) => Promise<void>, configure?: (c: Config) => void): Promise<void> {
-  const dir = tempAppDir({ live: null, 'live/sub': null });
+async function withServer(fn: (s: RTMPTestServer, host: TestHost) => Promise<void>, overrides?: Record<string, string>): Promise<void> {
   let host!: TestHost;
-  const s = await startRTMP({ dir, host: () => (host = new TestHost(path.join(dir, 'www'))), configure });
+  const s = await startRTMP({ dir: tempAppDir({ live: null, 'live/sub': null }), host: (ctx) => (host = new TestHost(ctx.wwwDir)), overrides });
   try {
     await fn(s, host);
   } finally {
@@ -126,7 +51,7 @@ async function player(port: number, name: string, app = 'live'): Promise<{ c: RT
 
 test('connect: command object and URL query become properties, the returned table extends Connect.Success', async () => {
   await withServer(async (s, host) => {
-    host.onConnect = (_client, args) => {
+    host.connection = (_client, args) => {
       assert.deepEqual(args, ['extra', 7]);
       return Table.of({ greeting: 'hello', timeout: 60 });
     };
@@ -182,7 +107,7 @@ test('AMF3 clients (objectEncoding 3) get AMF3 answers and can call methods', as
 
 test('rejections: onConnection error → Connect.Rejected with its message, unknown app → InvalidApp', async () => {
   await withServer(async (s, host) => {
-    host.onConnect = () => {
+    host.connection = () => {
       throw new ConnectionRejected('go away');
     };
     const c = new RTMPClient({ port: s.port });
@@ -195,7 +120,7 @@ test('rejections: onConnection error → Connect.Rejected with its message, unkn
     await c.until(() => c.closed, 5000, 'server closing the connection');
     assert.equal(s.context.clients.size, 0);
 
-    host.onConnect = () => null;
+    host.connection = () => null;
     const d = new RTMPClient({ port: s.port });
     const r2 = await d.connect('nope');
     assert.equal(r2.name, '_error');
@@ -302,7 +227,7 @@ test('NetStream statuses: Publish.Start, BadName, Failed; Play.Failed; PublishNo
       await v.c.status(v.id, 'NetStream.Play.UnpublishNotify');
       const order = v.c.statuses.filter((x) => x.streamId === v.id).map((x) => x.code);
       assert.deepEqual(order, ['NetStream.Play.Reset', 'NetStream.Play.Start', 'NetStream.Play.PublishNotify', 'NetStream.Play.UnpublishNotify']);
-      assert.deepEqual(host.events.filter((e) => e.endsWith('later')), ['subscribe:later', 'publish:later', 'unpublish:later']);
+      assert.deepEqual(host.events.filter((e) => e.endsWith('later')), ['subscribe later', 'publish later', 'unpublish later']);
     } finally {
       await p.c.close();
       await v.c.close();
@@ -435,7 +360,7 @@ test('a stalled player is bounded then dropped; a vanished player and a healthy 
       await healthy.c.close();
       await stalled.c.close();
     }
-  }, (c) => (c.tcp.stallTimeout = 1));
+  }, { 'TCP.stallTimeout': '1' });
 });
 
 test('commands before connect or garbage after it close that session only', async () => {
@@ -463,7 +388,7 @@ test('commands before connect or garbage after it close that session only', asyn
 
 test('a timeout returned by onConnection (seconds) closes a silent session', async () => {
   await withServer(async (s, host) => {
-    host.onConnect = () => Table.of({ timeout: 1 });
+    host.connection = () => Table.of({ timeout: 1 });
     const c = new RTMPClient({ port: s.port });
     try {
       const started = Date.now();

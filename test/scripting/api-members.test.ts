@@ -6,16 +6,11 @@
  * and concatenated. Every Lua engine.
  */
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { test } from 'node:test';
-import { PassThrough } from 'node:stream';
 import { parseArgs } from '../../src/cli/options';
-import { ClusterServer } from '../../src/cluster/server';
 import type { MediaSink } from '../../src/core/listener';
 import type { ScriptHost } from '../../src/scripting/runtime/host';
-import { startServer } from '../../src/server';
-import { tempDir } from '../helpers/temp';
+import { startTestServer } from '../helpers/server';
 import { Table } from '../../src/serialization/value';
 import { evalRoot, FakeClient, makeAppDir, startLua, writeValues } from './lua-fixtures';
 import { LUA_ENGINES } from './lua/engines';
@@ -37,7 +32,7 @@ for (const engine of LUA_ENGINES) {
   const opts = { skip: engine.skip };
 
   test(`${engine.name}: mona.<configKey> reads mona.configs; mona.arguments is the command line (an empty table without one)`, opts, async () => {
-    const s = startLua(makeAppDir({ 'www/main.lua': '' }), { lua });
+    const s = await startLua(makeAppDir({ 'www/main.lua': '' }), { lua });
     try {
       assert.deepEqual(evalRoot(s, 'return mona.myKey, mona.myGroup.myConfig, mona.myGroup.flag, mona["myGroup.myConfig"], mona.nothing'), [42, 'hello', true, 'hello', null]);
       assert.deepEqual(evalRoot(s, 'return type(mona.arguments), next(mona.arguments)'), ['table', null]);
@@ -47,7 +42,7 @@ for (const engine of LUA_ENGINES) {
       await s.close();
     }
     const withArgs = makeAppDir({ 'www/main.lua': '' });
-    const t = startLua(withArgs, { lua });
+    const t = await startLua(withArgs, { lua });
     try {
       t.ctx.config.raw.arguments = { log: '8', daemon: '' }; // before mona.configs is first read
       assert.deepEqual(evalRoot(t, 'return mona.arguments.log, mona.arguments.daemon, mona.configs["arguments.log"]'), [8, '', 8]);
@@ -57,7 +52,7 @@ for (const engine of LUA_ENGINES) {
   });
 
   test(`${engine.name}: client.<protocolName> is client.parameters; the protocol's ini section typed`, opts, async () => {
-    const s = startLua(makeAppDir({ 'www/main.lua': 'function onConnection(c) last = c end' }), { lua });
+    const s = await startLua(makeAppDir({ 'www/main.lua': 'function onConnection(c) last = c end' }), { lua });
     try {
       s.ctx.config.raw.RTMP = { port: '1936', chunkSize: 'auto' };
       const c = new FakeClient('', 'RTMP');
@@ -70,7 +65,7 @@ for (const engine of LUA_ENGINES) {
   });
 
   test(`${engine.name}: publication.listeners(client) and listeners[client]; writeInvocation without a name invokes onMessage`, opts, async () => {
-    const s = startLua(makeAppDir({ 'www/main.lua': '' }), { lua });
+    const s = await startLua(makeAppDir({ 'www/main.lua': '' }), { lua });
     try {
       const publisher = new FakeClient('', 'RTMP', '10.0.0.1:1');
       const player = new FakeClient('', 'RTMP', '10.0.0.2:2');
@@ -100,7 +95,7 @@ for (const engine of LUA_ENGINES) {
   });
 
   test(`${engine.name}: QoS from Lua: latency from the publisher's and the player's pings (or pushVideo's ping), publication.droppedFrames after a loss`, opts, async () => {
-    const s = startLua(makeAppDir({ 'www/main.lua': '' }), { lua });
+    const s = await startLua(makeAppDir({ 'www/main.lua': '' }), { lua });
     try {
       const publisher = new FakeClient('', 'RTMFP', '10.0.0.1:1');
       publisher.ping = 25;
@@ -127,7 +122,7 @@ for (const engine of LUA_ENGINES) {
   });
 
   test(`${engine.name}: shared and cyclic tables cross once each way (a message whose tables reference themselves used to hang the server)`, opts, async () => {
-    const s = startLua(makeAppDir({ 'www/main.lua': 'function f(t, chain) local n, c = 0, chain while c do n = n + 1 c = c.l end return t.a == t and t.b == t and t.c == t, chain.l == chain.r, n end' }), { lua });
+    const s = await startLua(makeAppDir({ 'www/main.lua': 'function f(t, chain) local n, c = 0, chain while c do n = n + 1 c = c.l end return t.a == t and t.b == t and t.c == t, chain.l == chain.r, n end' }), { lua });
     try {
       const t = new Table();
       t.set('a', t).set('b', t).set('c', t);
@@ -148,7 +143,7 @@ for (const engine of LUA_ENGINES) {
   });
 
   test(`${engine.name}: SocketAddress and IPAddress records compare by value and concatenate`, opts, async () => {
-    const s = startLua(makeAppDir({ 'www/main.lua': '' }), { lua });
+    const s = await startLua(makeAppDir({ 'www/main.lua': '' }), { lua });
     try {
       assert.deepEqual(
         evalRoot(
@@ -167,17 +162,7 @@ for (const engine of LUA_ENGINES) {
 test('the command line reaches scripts as mona.arguments (parseArgs, then the server)', async () => {
   const options = parseArgs(['--log=8', '--dump', '--pidfile', 'x.pid']);
   assert.deepEqual(options.arguments, { log: '8', dump: '', pidfile: 'x.pid' });
-  const dir = tempDir('monats-args-');
-  fs.mkdirSync(path.join(dir, 'www'));
-  fs.writeFileSync(path.join(dir, 'www', 'main.lua'), 'seen = mona.arguments.log');
-  const server = await startServer({
-    cwd: dir,
-    console: new PassThrough(),
-    overrides: { 'RTMFP.port': '0', 'RTMP.port': '0', 'HTTP.port': '0' },
-    arguments: options.arguments,
-    // something must listen for the server to start: the cluster link on an ephemeral port
-    protocols: [{ name: 'Servers', port: () => 0, enabled: () => true, create: (ctx) => new ClusterServer(ctx, { port: 0 }) }],
-  });
+  const server = await startTestServer({ apps: { '': 'seen = mona.arguments.log' }, arguments: options.arguments, off: ['RTMFP', 'RTMP'] });
   try {
     const root = (server.context.host as ScriptHost).app('');
     assert.deepEqual(root?.instance?.evaluate('return seen, mona.arguments.pidfile', '=test'), [8, 'x.pid']);

@@ -1,5 +1,5 @@
 /**
- * The script API through direct calls into LuaHost with fake clients (SPEC S2/S3): onConnection
+ * The script API through direct calls into LuaHost with fake clients: onConnection
  * results and refusals, RPC dispatch and Call.Failed texts, onMessage, writers and newWriter's
  * onManage, publications (mona:publish, push/flush/close, onVideo with byte-exact packets),
  * listeners, mona's conversions, hashes and helpers, error isolation.
@@ -60,7 +60,7 @@ function onDisconnection(client) gone = client.id end
 `;
 
 test('onConnection: result table, error() refusal text without position, default "client rejected"', async () => {
-  const s = startLua(makeAppDir({ 'www/main.lua': MAIN }));
+  const s = await startLua(makeAppDir({ 'www/main.lua': MAIN }));
   try {
     const c = new FakeClient();
     const r = s.ctx.connect(c, ['tom']);
@@ -76,7 +76,7 @@ test('onConnection: result table, error() refusal text without position, default
 });
 
 test('RPC: results, error() → Call.Failed with file:line, runtime errors, unknown method, onMessage', async () => {
-  const s = startLua(makeAppDir({ 'www/main.lua': MAIN }));
+  const s = await startLua(makeAppDir({ 'www/main.lua': MAIN }));
   try {
     const c = new FakeClient();
     s.ctx.connect(c, []);
@@ -103,7 +103,7 @@ test('RPC: results, error() → Call.Failed with file:line, runtime errors, unkn
 });
 
 test('client properties are readable directly; writer methods reach the protocol writer', async () => {
-  const s = startLua(makeAppDir({ 'www/main.lua': MAIN }));
+  const s = await startLua(makeAppDir({ 'www/main.lua': MAIN }));
   try {
     const c = new FakeClient('', 'RTMFP');
     c.properties.set('arg1', 'value1');
@@ -123,7 +123,7 @@ test('client properties are readable directly; writer methods reach the protocol
 });
 
 test('writers made by newWriter get onManage every 2 s', async () => {
-  const s = startLua(makeAppDir({ 'www/main.lua': MAIN + '\nfunction onManage() ticks = (ticks or 0) + 1 end' }));
+  const s = await startLua(makeAppDir({ 'www/main.lua': MAIN + '\nfunction onManage() ticks = (ticks or 0) + 1 end' }));
   try {
     const c = new FakeClient();
     s.ctx.connect(c, []);
@@ -138,7 +138,7 @@ test('writers made by newWriter get onManage every 2 s', async () => {
 });
 
 test('publications: mona:publish, pushVideo/pushAudio byte-exact to listeners, onVideo in script, close', async () => {
-  const s = startLua(
+  const s = await startLua(
     makeAppDir({
       'www/main.lua': `
         function start()
@@ -195,7 +195,7 @@ test('publications: mona:publish, pushVideo/pushAudio byte-exact to listeners, o
 });
 
 test('mona: conversions round trip, md5/sha256 raw digests, split, time, configs, addresses, listPaths', async () => {
-  const s = startLua(makeAppDir({ 'www/main.lua': '', 'www/sub/a.txt': 'hello', 'www/sub/b.lua': '' }));
+  const s = await startLua(makeAppDir({ 'www/main.lua': '', 'www/sub/a.txt': 'hello', 'www/sub/b.lua': '' }));
   try {
     const [json] = evalRoot(s, 'return mona:toJSON({a = 1}, "x")');
     assert.equal(json, '[{"a":1},"x"]');
@@ -236,7 +236,7 @@ test('mona: conversions round trip, md5/sha256 raw digests, split, time, configs
 });
 
 test('mona.clients: callable by id and rawId, pairs, #', async () => {
-  const s = startLua(makeAppDir({ 'www/main.lua': '' }));
+  const s = await startLua(makeAppDir({ 'www/main.lua': '' }));
   try {
     const a = new FakeClient();
     const b = new FakeClient();
@@ -254,7 +254,7 @@ test('mona.clients: callable by id and rawId, pairs, #', async () => {
 });
 
 test('a Lua error in an event is logged with file:line and other events keep working', async () => {
-  const s = startLua(
+  const s = await startLua(
     makeAppDir({
       'www/main.lua': `
 function onConnection(client)
@@ -282,7 +282,7 @@ end
 });
 
 test('log functions concatenate their arguments and name file:line', async () => {
-  const s = startLua(makeAppDir({ 'www/main.lua': 'NOTE("a", 1, true, nil, 2.5)\nWARN("second")' }));
+  const s = await startLua(makeAppDir({ 'www/main.lua': 'NOTE("a", 1, true, nil, 2.5)\nWARN("second")' }));
   try {
     assert.ok(s.logger.at(Level.NOTE).includes('www/main.lua:1: a1truenil2.5'));
     assert.ok(s.logger.at(Level.WARN).includes('www/main.lua:2: second'));
@@ -292,7 +292,7 @@ test('log functions concatenate their arguments and name file:line', async () =>
 });
 
 test('a script stuck in a loop is interrupted with an error; the server goes on', async () => {
-  const s = startLua(
+  const s = await startLua(
     makeAppDir({
       'www/main.lua': `
 function onConnection(client)
@@ -317,7 +317,7 @@ end
 });
 
 test('onRead decisions, onHandshake/onRendezVousUnknown redirections, onAddressChanged', async () => {
-  const s = startLua(
+  const s = await startLua(
     makeAppDir({
       'www/main.lua': `
 function onConnection(client)
@@ -359,7 +359,7 @@ function onRendezVousUnknown(protocol, peerId) return { "192.168.0.2:1935" } end
 });
 
 test('data without a method and no onMessage handler is ignored; an onMessage error is logged and refused', async () => {
-  const s = startLua(
+  const s = await startLua(
     makeAppDir({
       'www/main.lua': `
 function onConnection(client, mode)

@@ -1,5 +1,5 @@
 /**
- * The app tree on real Lua files (SPEC S2): www/ creation, URL → deepest app, lazy loading,
+ * The app tree on real Lua files: www/ creation, URL → deepest app, lazy loading,
  * inheritance with shadowing/un-shadowing, super, parents and children by name, event fallback,
  * require/dofile/loadfile across parent folders, hot reload and unload.
  */
@@ -23,7 +23,7 @@ function whoami() return name end
 
 test('www/ is created and the root app starts at start', async () => {
   const dir = makeAppDir({});
-  const s = startLua(dir);
+  const s = await startLua(dir);
   try {
     assert.ok(fs.statSync(path.join(dir, 'www')).isDirectory());
     assert.deepEqual(s.host.loadedApps(), ['']);
@@ -39,7 +39,7 @@ test('URL paths resolve to the deepest existing app; others load on first use', 
     'www/Games/myGame/main.lua': '',
     'www/live/.keep': '',
   });
-  const s = startLua(dir);
+  const s = await startLua(dir);
   try {
     assert.deepEqual(s.host.resolve('/Games/myGame/level1'), { app: '/Games/myGame', rest: 'level1' });
     assert.deepEqual(s.host.resolve('/live/stream1'), { app: '/live', rest: 'stream1' });
@@ -57,7 +57,7 @@ test('URL paths resolve to the deepest existing app; others load on first use', 
 });
 
 test('a client of a missing app is refused with InvalidApp', async () => {
-  const s = startLua(makeAppDir({ 'www/main.lua': ROOT }));
+  const s = await startLua(makeAppDir({ 'www/main.lua': ROOT }));
   try {
     assert.throws(() => s.ctx.connect(new FakeClient('/nope'), []), { name: 'InvalidApp', message: "Application /nope doesn't exist" });
   } finally {
@@ -66,7 +66,7 @@ test('a client of a missing app is refused with InvalidApp', async () => {
 });
 
 test('globals fall back to the parent; assigning shadows, nil un-shadows; super and names reach parents', async () => {
-  const s = startLua(
+  const s = await startLua(
     makeAppDir({
       'www/main.lua': ROOT,
       'www/Games/main.lua': `
@@ -99,7 +99,7 @@ test('globals fall back to the parent; assigning shadows, nil un-shadows; super 
 });
 
 test('children are nil until loaded; children("name") loads one eagerly', async () => {
-  const s = startLua(
+  const s = await startLua(
     makeAppDir({
       'www/main.lua': ROOT + '\nfunction loadChild() return children("eager") ~= nil, eager ~= nil end',
       'www/eager/main.lua': 'function onStart(p) super.log("eager started") end value = 7',
@@ -118,7 +118,7 @@ test('children are nil until loaded; children("name") loads one eagerly', async 
 });
 
 test('require, dofile and loadfile resolve from the app folder, then each parent', async () => {
-  const s = startLua(
+  const s = await startLua(
     makeAppDir({
       'www/main.lua': ROOT,
       'www/lib/util.lua': 'return { twice = function(x) return 2 * x end, where = path }',
@@ -162,7 +162,7 @@ test('hot reload: rewriting main.lua runs onStop then onStart with the new code;
     'www/main.lua': ROOT,
     'www/app/main.lua': 'version = 1 function onStop(p) super.log("stop v1 " .. p) end',
   });
-  const s = startLua(dir);
+  const s = await startLua(dir);
   try {
     const c = new FakeClient('/app');
     s.ctx.connect(c, []);
@@ -200,7 +200,7 @@ test('hot reload: rewriting a file required from a parent folder or dofile\'d fr
       function onStop(p) super.log("stop " .. p .. " v" .. lib.version()) end`,
     'www/app/conf.lua': 'conf = "a"',
   });
-  const s = startLua(dir);
+  const s = await startLua(dir);
   try {
     assert.deepEqual(evalIn(s, '/app', 'return version(), conf'), [1, 'a']);
     const events = () => toJS(evalRoot(s, 'return events')[0]) as string[];
@@ -228,7 +228,7 @@ test('hot reload: rewriting a file required from a parent folder or dofile\'d fr
 });
 
 test('an app without main.lua behaves as its parent; a Lua error in main.lua is logged with file:line', async () => {
-  const s = startLua(
+  const s = await startLua(
     makeAppDir({
       'www/main.lua': ROOT + '\nfunction onConnection(client) return { from = path } end',
       'www/empty/.keep': '',

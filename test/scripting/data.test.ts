@@ -1,5 +1,5 @@
 /**
- * The Lua `data` table on the real store (SPEC S11): values survive a restart as MonaServer returns
+ * The Lua `data` table on the real store: values survive a restart as MonaServer returns
  * them (the text of what was assigned, booleans typed), MonaServer's on-disk layout (folder per key,
  * file named by the MD5 of the value), sub-tables, `#`/pairs, super.data and data.childApp, a
  * corrupted file detected and skipped.
@@ -32,7 +32,7 @@ test('data survives a restart as the text it was stored as, in MonaServer layout
       end
     `,
   });
-  let s = startLua(dir);
+  let s = await startLua(dir);
   try {
     assert.deepEqual(evalRoot(s, 'return save()'), ['42', 4]);
   } finally {
@@ -43,7 +43,7 @@ test('data survives a restart as the text it was stored as, in MonaServer layout
   assert.equal(fs.readFileSync(path.join(dir, 'data', 'user', 'login', md5('tom')), 'utf8'), 'tom');
   assert.ok(fs.existsSync(path.join(dir, 'data', 'user', 'tags', '1', md5('a'))));
   assert.ok(!fs.existsSync(path.join(dir, 'data', 'gone')));
-  s = startLua(dir);
+  s = await startLua(dir);
   try {
     assert.deepEqual(evalRoot(s, 'return data.count, data.name, data.flag, data.numeric, data.user.login, data.user.age, data.user.tags[2], data.gone'), [
       '42', 'mona', true, '12.5', 'tom', '30', 'b', null,
@@ -63,7 +63,7 @@ test('super.data and data.childApp reach the same tree', async () => {
     'www/main.lua': 'function readChild() return data.child and data.child.score end',
     'www/child/main.lua': 'function onConnection(c) data.score = 7 super.data.fromChild = "yes" end',
   });
-  const s = startLua(dir);
+  const s = await startLua(dir);
   try {
     s.ctx.connect(new FakeClient('/child'), []);
     assert.deepEqual(evalRoot(s, 'return readChild(), data.fromChild'), ['7', 'yes']);
@@ -78,7 +78,7 @@ test('a corrupted data file is reported and skipped at load, the rest loads', as
   const dir = makeAppDir({ 'www/main.lua': '' });
   writeFile(dir, `data/good/${md5('fine')}`, 'fine');
   writeFile(dir, `data/bad/${md5('original')}`, 'tampered');
-  const s = startLua(dir);
+  const s = await startLua(dir);
   try {
     assert.deepEqual(evalRoot(s, 'return data.good, data.bad'), ['fine', null]);
     const warnings = s.logger.at(Level.WARN);
@@ -89,7 +89,7 @@ test('a corrupted data file is reported and skipped at load, the rest loads', as
 });
 
 test('data errors are Lua errors in the assigning script', async () => {
-  const s = startLua(makeAppDir({ 'www/main.lua': '' }));
+  const s = await startLua(makeAppDir({ 'www/main.lua': '' }));
   try {
     assert.throws(() => evalRoot(s, 'data.t = { x = 1 } data.t = 5'), /holds a table/);
     assert.throws(() => evalRoot(s, 'data.f = function() end'), /cannot be stored/);
@@ -102,7 +102,7 @@ test('data errors are Lua errors in the assigning script', async () => {
 test('data queued when the process exits without a clean stop is still written', () => {
   const dir = makeAppDir({ 'www/main.lua': 'data.x = "saved on exit"' });
   const fixtures = path.join(__dirname, 'lua-fixtures.js');
-  const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(fixtures)}).startLua(${JSON.stringify(dir)}); process.exit(3)`], { timeout: 30_000 });
+  const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(fixtures)}).startLua(${JSON.stringify(dir)}).then(() => process.exit(3))`], { timeout: 30_000 });
   assert.equal(r.status, 3, String(r.stderr));
   assert.equal(fs.readFileSync(path.join(dir, 'data', 'x', md5('saved on exit')), 'utf8'), 'saved on exit');
 });

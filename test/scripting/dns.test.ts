@@ -1,5 +1,5 @@
 /**
- * mona:createIPAddressWithDNS / createSocketAddressWithDNS (SPEC S3): synchronous resolution
+ * mona:createIPAddressWithDNS / createSocketAddressWithDNS: synchronous resolution
  * through the system resolver. Only names that resolve offline are used: entries of this
  * machine's /etc/hosts, and ".invalid" names (RFC 6761) that must fail without a DNS answer.
  */
@@ -47,7 +47,7 @@ test('resolveHostSync: /etc/hosts names resolve, IP literals pass, .invalid and 
 });
 
 test('Lua: *WithDNS return addresses for host names, nil + message when the name does not resolve', async () => {
-  const s = startLua(makeAppDir({ 'www/main.lua': '' }));
+  const s = await startLua(makeAppDir({ 'www/main.lua': '' }));
   try {
     const [ip, v6, loop] = evalRoot(s, 'local a = mona:createIPAddressWithDNS("localhost") return a.value, a.isIPv6, a.isLoopback');
     assert.ok(ip === '127.0.0.1' || ip === '::1', String(ip));

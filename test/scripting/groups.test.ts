@@ -6,11 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { test } from 'node:test';
 import { Level } from '../../src/logs/levels';
-import { LuaHost } from '../../src/scripting/lua-host';
+import type { LuaHost } from '../../src/scripting/lua-host';
 import type { Value } from '../../src/serialization/value';
 import { RtmfpTestClient } from '../helpers/rtmfp-client';
 import { startRtmfpTestServer } from '../helpers/rtmfp-server';
@@ -33,17 +31,11 @@ const until = async (what: () => boolean, ms = 10_000): Promise<void> => {
 };
 
 test('NetGroup members through the server: onJoinGroup/onUnjoinGroup, mona.groups, group members, virtual members', async () => {
-  let host!: LuaHost;
   const srv = await startRtmfpTestServer({
     level: Level.WARN,
-    host: (ctx) => {
-      fs.writeFileSync(path.join(ctx.wwwDir, 'main.lua'), MAIN);
-      fs.writeFileSync(path.join(ctx.wwwDir, 'live', 'main.lua'), 'function virtual(p, g) kept = mona:joinGroup(p, g) return kept ~= nil end');
-      host = new LuaHost(ctx);
-      host.start();
-      return host;
-    },
+    apps: { '': MAIN, live: 'function virtual(p, g) kept = mona:joinGroup(p, g) return kept ~= nil end' },
   });
+  const host = srv.ctx.host as LuaHost;
   const clients: RtmfpTestClient[] = [];
   const lua = (code: string, app = ''): Value[] => host.app(app)!.instance!.evaluate(code, '=test');
   try {

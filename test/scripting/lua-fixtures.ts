@@ -1,48 +1,23 @@
 /**
  * Test fixtures for the script runtime and its Lua binding: a temporary application folder (www/ +
- * data/), a logger that records lines, a fake client and writer that record what scripts send, and
- * a started host on them (on a given Lua engine, default the one the server would pick).
+ * data/), a fake client and writer that record what scripts send, and a test server (startTestServer,
+ * the HTTP listener alone) whose apps the tests drive with those fake clients, its log lines kept;
+ * on a given Lua engine (default the one the server would pick) or a given script host.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Config } from '../../src/config/types';
 import { Client } from '../../src/core/client';
-import { ServerContext } from '../../src/core/context';
-import { FolderHost } from '../../src/core/app-host';
+import type { ServerContext } from '../../src/core/context';
 import { Writer } from '../../src/core/writer';
-import { Level, type Logger } from '../../src/logs/levels';
+import { Level } from '../../src/logs/levels';
 import type { Value } from '../../src/serialization/value';
 import type { Out } from '../../src/scripting/runtime/engine';
+import type { ScriptHost } from '../../src/scripting/runtime/host';
 import { LuaHost } from '../../src/scripting/lua-host';
 import type { LuaAPI } from '../../src/scripting/lua/api';
 import { luaEngineEntry } from '../../src/scripting/lua/open';
+import { startTestServer, type LogLine, type TestServer } from '../helpers/server';
 import { tempDir } from '../helpers/temp';
-import { defaultConfig } from '../../src/config/schema';
-
-export class MemoryLogger implements Logger {
-  level = Level.TRACE;
-  readonly lines: Array<{ level: Level; source: string; message: string }> = [];
-  readonly dumping = false;
-  log(level: Level, source: string, message: string): void {
-    this.lines.push({ level, source, message });
-  }
-  fatal(s: string, m: string): void { this.log(Level.FATAL, s, m); }
-  critic(s: string, m: string): void { this.log(Level.CRITIC, s, m); }
-  error(s: string, m: string): void { this.log(Level.ERROR, s, m); }
-  warn(s: string, m: string): void { this.log(Level.WARN, s, m); }
-  note(s: string, m: string): void { this.log(Level.NOTE, s, m); }
-  info(s: string, m: string): void { this.log(Level.INFO, s, m); }
-  debug(s: string, m: string): void { this.log(Level.DEBUG, s, m); }
-  trace(s: string, m: string): void { this.log(Level.TRACE, s, m); }
-  enabled(level: Level): boolean {
-    return level <= this.level;
-  }
-  dump(): void {}
-  /** lines at `level` as "source: message" */
-  at(level: Level): string[] {
-    return this.lines.filter((l) => l.level === level).map((l) => `${l.source}: ${l.message}`);
-  }
-}
 
 export type Sent =
   | { kind: 'invocation'; name: string; args: Value[] }
@@ -93,15 +68,6 @@ export class FakeClient extends Client {
   }
 }
 
-/** The defaults of S1 with every port off and logs inside `dir`, plus keys scripts read from mona.configs. */
-export function testConfig(dir: string): Config {
-  const config = defaultConfig(dir);
-  config.rtmfp.port = config.rtmp.port = config.http.port = config.rtsp.port = 0;
-  config.logs = { directory: path.join(dir, 'logs'), name: 'log', rotation: 0 };
-  config.raw = { myKey: '42', myGroup: { myConfig: 'hello', flag: 'true' } };
-  return config;
-}
-
 /** A temporary application dir with the given files ("www/main.lua" → source). */
 export function makeAppDir(files: Record<string, string>): string {
   const dir = tempDir('monats-lua-');
@@ -123,30 +89,56 @@ export function rewriteFile(dir: string, rel: string, content: string): void {
   fs.utimesSync(full, later, later);
 }
 
-export interface LuaTestServer {
+/** The log lines of a test server, as scripts tests read them. */
+export interface LogLines {
+  readonly lines: LogLine[];
+  /** lines at `level` as "source: message" */
+  at(level: Level): string[];
+}
+
+export interface LuaTestServer<H extends ScriptHost = LuaHost> {
   dir: string;
   ctx: ServerContext;
-  host: LuaHost;
-  logger: MemoryLogger;
+  host: H;
+  logger: LogLines;
+  /** the whole test server */
+  test: TestServer;
   close(): Promise<void>;
 }
 
-/** A ServerContext whose host is a started script host on `dir`; `lua` opens the Lua state (default: the server's choice). */
-export function startLua(dir: string, options: { lua?: () => LuaAPI } = {}): LuaTestServer {
-  const logger = new MemoryLogger();
-  const ctx = new ServerContext(testConfig(dir), logger, new FolderHost(path.join(dir, 'www')), 'test');
+/** Keys scripts read from mona.configs in the tests. */
+const CONFIGS = { myKey: '42', 'myGroup.myConfig': 'hello', 'myGroup.flag': 'true' };
+
+/**
+ * A test server on `dir` (kept by close(): a test may start another on the same data/), every
+ * line logged kept; `lua` opens the Lua state (default: the server's choice), `host` makes the
+ * script host instead (other engines).
+ */
+export async function startLua<H extends ScriptHost = LuaHost>(
+  dir: string,
+  options: { lua?: () => LuaAPI; host?: (ctx: ServerContext) => H } = {},
+): Promise<LuaTestServer<H>> {
   const open = options.lua;
-  const host = open ? new LuaHost(ctx, [luaEngineEntry(() => open())]) : new LuaHost(ctx);
-  ctx.host = host;
-  host.start();
+  const test = await startTestServer({
+    dir,
+    // the apps are driven by fake clients: one listener, because a server runs with one at least
+    off: ['RTMP', 'RTMFP'],
+    level: Level.TRACE,
+    appHost: options.host ?? (open ? (ctx) => new LuaHost(ctx, [luaEngineEntry(() => open())]) : undefined),
+    overrides: CONFIGS,
+  });
   return {
     dir,
-    ctx,
-    host,
-    logger,
-    async close() {
-      await host.stop();
+    ctx: test.context,
+    host: test.context.host as H,
+    logger: {
+      get lines() {
+        return test.lines();
+      },
+      at: (level) => test.lines().filter((l) => l.level === level).map((l) => `${l.source}: ${l.message}`),
     },
+    test,
+    close: () => test.stop(),
   };
 }
 

@@ -13,7 +13,6 @@ import * as path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import WebSocket from 'ws';
 import { Level } from '../../src/logs/levels';
-import { LuaHost } from '../../src/scripting/lua-host';
 import type { ScriptHost } from '../../src/scripting/runtime/host';
 import { curl, requireTool, run, startHTTP, type HTTPTestServer } from '../helpers/http-server';
 import { tempDir } from '../helpers/temp';
@@ -78,7 +77,7 @@ async function connect(t: TestContext, port: number, app: string): Promise<Peer>
 }
 
 async function server(t: TestContext): Promise<HTTPTestServer> {
-  const s = await startHTTP({ dir: appDir(), host: (ctx) => new LuaHost(ctx), level: Level.WARN });
+  const s = await startHTTP({ dir: appDir(), level: Level.WARN });
   t.after(() => s.stop());
   return s;
 }

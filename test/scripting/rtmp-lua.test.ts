@@ -10,7 +10,6 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { RTMPClient } from '../../src/protocols/rtmp/client';
 import { Table } from '../../src/serialization/value';
-import { LuaHost } from '../../src/scripting/lua-host';
 import { needTool, run, startRTMP, testFLV, waitFor, type ToolRun } from '../rtmp/helpers';
 import { rewriteFile } from './lua-fixtures';
 
@@ -72,7 +71,7 @@ async function connected(port: number, app: string, args: unknown[] = []): Promi
 }
 
 test('RTMP: onConnection result, rejection, RPC results and Call.Failed from Lua', async () => {
-  const s = await startRTMP({ dir: tempApps(), host: (ctx) => new LuaHost(ctx) });
+  const s = await startRTMP({ dir: tempApps() });
   const clients: RTMPClient[] = [];
   try {
     const { c, info, name } = await connected(s.port, '', ['Tom']);
@@ -106,7 +105,7 @@ test('RTMP: onConnection result, rejection, RPC results and Call.Failed from Lua
 
 test('RTMP: a child app inherits, calls super, and hot-reloads when main.lua is rewritten', async () => {
   const dir = tempApps();
-  const s = await startRTMP({ dir, host: (ctx) => new LuaHost(ctx) });
+  const s = await startRTMP({ dir });
   const clients: RTMPClient[] = [];
   try {
     // /Games/chess has no main.lua: it behaves as /Games, which calls super.onConnection
@@ -132,7 +131,7 @@ test('RTMP: a child app inherits, calls super, and hot-reloads when main.lua is 
 
 test('RTMP + ffmpeg: onPublish in Lua and publication:onVideo for every packet', async (t) => {
   if (!needTool(t, 'ffmpeg')) return;
-  const s = await startRTMP({ dir: tempApps(), host: (ctx) => new LuaHost(ctx) });
+  const s = await startRTMP({ dir: tempApps() });
   const runs: ToolRun[] = [];
   const clients: RTMPClient[] = [];
   try {

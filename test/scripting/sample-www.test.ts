@@ -14,7 +14,7 @@ const REPO_WWW = path.join(__dirname, '..', '..', '..', 'www');
 test('the sample www/ works: hello, echo, stats, live/ inherits the root', async () => {
   const dir = makeAppDir({});
   fs.cpSync(REPO_WWW, path.join(dir, 'www'), { recursive: true });
-  let s = startLua(dir);
+  let s = await startLua(dir);
   try {
     const c = new FakeClient('/live', 'WebSocket');
     const r = s.ctx.connect(c, []);
@@ -28,7 +28,7 @@ test('the sample www/ works: hello, echo, stats, live/ inherits the root', async
   } finally {
     await s.close();
   }
-  s = startLua(dir);
+  s = await startLua(dir);
   try {
     // the start counter in data survived the restart
     assert.deepEqual(evalRoot(s, 'return data.starts'), ['2']);

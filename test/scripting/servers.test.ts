@@ -10,12 +10,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { ClusterServer } from '../../src/cluster/server';
-import { Level } from '../../src/logs/levels';
+import { PeerServer, redirectionAddresses } from '../../src/core/servers';
 import type { ScriptHost } from '../../src/scripting/runtime/host';
 import { toJS, type Value } from '../../src/serialization/value';
-import { startServer, type Server } from '../../src/server';
+import type { Server } from '../../src/server';
+import { startTestServer } from '../helpers/server';
 import { tempDir } from '../helpers/temp';
-import { PassThrough } from 'node:stream';
 
 interface Node {
   server: Server;
@@ -30,14 +30,11 @@ async function startNode(files: Record<string, string>, options: { targets?: str
     fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
     fs.writeFileSync(path.join(dir, rel), content);
   }
-  let log = '';
-  const consoleStream = new PassThrough();
-  consoleStream.on('data', (d: Buffer) => (log += d.toString()));
-  const server = await startServer({
-    cwd: dir,
-    logLevel: Level.INFO,
-    console: consoleStream,
-    overrides: { 'RTMFP.port': '0', 'RTMP.port': '0', 'HTTP.port': '0', ...options.overrides },
+  // the link alone; the other protocols are off, announced when `overrides` gives them a port
+  const s = await startTestServer({
+    dir,
+    off: ['RTMFP', 'RTMP', 'HTTP'],
+    overrides: options.overrides,
     protocols: [
       {
         name: 'Servers',
@@ -47,8 +44,7 @@ async function startNode(files: Record<string, string>, options: { targets?: str
       },
     ],
   });
-  const cluster = server.running.find((p) => p.name === 'Servers') as ClusterServer;
-  return { server, host: server.context.host as ScriptHost, port: cluster.port, log: () => log };
+  return { server: s.server, host: s.context.host as ScriptHost, port: s.protocol<ClusterServer>('Servers').port, log: () => s.log() };
 }
 
 function evalRoot(n: Node, code: string): Value[] {
@@ -129,12 +125,16 @@ test('two servers: events in the root apps, server:send both ways, mona.servers,
     await until('game loaded on B', () => b.host.loadedApps().includes('/game'));
     assert.deepEqual(b.host.app('/game')?.instance?.evaluate('return loaded', '=test'), [true]);
 
-    // onRendezVousUnknown returning a server (and an address): A's RTMFP public address, the link's IP replacing its wildcard
-    assert.deepEqual(b.host.onRendezVousUnknown('RTMFP', 'someone'), ['127.0.0.1:19350', '10.0.0.9:1935']);
-    assert.deepEqual(b.host.onRendezVousUnknown('RTMFP', 'all'), ['127.0.0.1:19350']);
-    // A has no RTMP: the server is skipped with an error
-    assert.deepEqual(b.host.onRendezVousUnknown('RTMP', 'someone'), ['10.0.0.9:1935']);
-    assert.match(b.log(), /no RTMP address known/);
+    // onRendezVousUnknown returning a server (and an address): core resolves the server to A's RTMFP
+    // public address, the link's IP replacing its wildcard
+    const warnings: string[] = [];
+    const addresses = (protocol: string, peerId: string) => redirectionAddresses(b.host.onRendezVousUnknown(protocol, peerId), protocol, (w) => warnings.push(w));
+    assert.ok(b.host.onRendezVousUnknown('RTMFP', 'someone')[0] instanceof PeerServer);
+    assert.deepEqual(addresses('RTMFP', 'someone'), ['127.0.0.1:19350', '10.0.0.9:1935']);
+    assert.deepEqual(addresses('RTMFP', 'all'), ['127.0.0.1:19350']);
+    // A has no RTMP: the server is skipped with a warning
+    assert.deepEqual(addresses('RTMP', 'someone'), ['10.0.0.9:1935']);
+    assert.match(warnings.join('\n'), /it has RTMP disabled/);
 
     // A stops: B hears the disconnection, its list empties, the old server object stops answering
     evalRoot(b, 'old = mona.servers[1]');
@@ -170,7 +170,7 @@ export function onServerConnection(server) { server.hello = (x) => { globalThis.
   try {
     await until('the server on B', () => b.server.context.servers.count === 1);
     await until('the call on B', () => (globalThis as { heard?: unknown }).heard === 7);
-    assert.deepEqual(b.host.onRendezVousUnknown('RTMFP', 'someone'), ['127.0.0.1:19352', '10.0.0.9:1935']);
+    assert.deepEqual(redirectionAddresses(b.host.onRendezVousUnknown('RTMFP', 'someone'), 'RTMFP', () => {}), ['127.0.0.1:19352', '10.0.0.9:1935']);
   } finally {
     delete (globalThis as { heard?: unknown }).heard;
     await a.server.stop();

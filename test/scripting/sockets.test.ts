@@ -100,7 +100,7 @@ for (const engine of LUA_ENGINES) {
     });
     await new Promise<void>((r) => peer.listen(0, '127.0.0.1', r));
     const port = (peer.address() as net.AddressInfo).port;
-    const s = startLua(makeAppDir({ 'www/main.lua': CLIENT_APP }), { lua });
+    const s = await startLua(makeAppDir({ 'www/main.lua': CLIENT_APP }), { lua });
     try {
       assert.equal(one(s, `return connectTo(${port})`), true);
       await waitFor('the disconnection', () => (one(s, 'return #disconnections') as number) > 0);
@@ -129,7 +129,7 @@ for (const engine of LUA_ENGINES) {
 
   test(`${engine.name}: TCPClient: a refused connection ends in onDisconnection with self.error; bad addresses and sends when not connected`, opts, async () => {
     const port = await freePort();
-    const s = startLua(makeAppDir({ 'www/main.lua': CLIENT_APP }), { lua });
+    const s = await startLua(makeAppDir({ 'www/main.lua': CLIENT_APP }), { lua });
     try {
       assert.equal(one(s, 'local c = mona:createTCPClient() return c:send("x")'), 'not connected');
       assert.equal(one(s, 'local c = mona:createTCPClient() return c.connected, c.peerAddress'), false);
@@ -156,7 +156,7 @@ for (const engine of LUA_ENGINES) {
 
   test(`${engine.name}: TCPServer with nc (netcat-openbsd) as the client: start answers at once (a taken port is false with an ERROR), accepted clients echo, stop`, opts, async (t) => {
     if (!requireTool(t, 'nc')) return;
-    const s = startLua(
+    const s = await startLua(
       makeAppDir({
         'www/main.lua': `
 accepted, closed = 0, 0
@@ -225,7 +225,7 @@ udp:bind("127.0.0.1", 0)
 function onStop() stopped = server.running end
 `,
     });
-    const s = startLua(dir, { lua });
+    const s = await startLua(dir, { lua });
     try {
       const port = one(s, 'return server.address.port', '/app') as number;
       const accepted = net.connect(port, '127.0.0.1');
@@ -264,7 +264,7 @@ function onStop() stopped = server.running end
   });
 
   test(`${engine.name}: a flood into a script that never consumes: memory bounded, the connection closed with an error, another connection still served`, opts, async () => {
-    const s = startLua(
+    const s = await startLua(
       makeAppDir({
         'www/main.lua': `
 biggest, errors = 0, {}
@@ -323,7 +323,7 @@ server:start("127.0.0.1", 0)
     });
     await new Promise<void>((r) => peer.listen(0, '127.0.0.1', r));
     const port = (peer.address() as net.AddressInfo).port;
-    const s = startLua(
+    const s = await startLua(
       makeAppDir({
         'www/main.lua': `
 client = mona:createTCPClient()
@@ -355,7 +355,7 @@ end
 
   test(`${engine.name}: UDPSocket bound: onPacket(data, address) from a Node peer and from nc -u, send(data, address) back; bind errors`, opts, async (t) => {
     if (!requireTool(t, 'nc')) return;
-    const s = startLua(
+    const s = await startLua(
       makeAppDir({
         'www/main.lua': `
 packets = {}
@@ -405,7 +405,7 @@ bound = udp:bind("127.0.0.1", 0)
     await new Promise<void>((r) => peer.bind(0, '127.0.0.1', r));
     const peerPort = peer.address().port;
     peer.on('message', (m, rinfo) => peer.send(Buffer.concat([Buffer.from('re:'), m]), rinfo.port, rinfo.address));
-    const s = startLua(
+    const s = await startLua(
       makeAppDir({
         'www/main.lua': `
 got = {}

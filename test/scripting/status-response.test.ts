@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import WebSocket from 'ws';
-import { LuaHost } from '../../src/scripting/lua-host';
 import { curl, requireTool, startHTTP, tempWWW } from '../helpers/http-server';
 
 const MAIN = `
@@ -22,7 +21,7 @@ end
 `;
 
 test('WebSocket and HTTP: writeStatusResponse prefixes the code with NetConnection and grades it', async (t) => {
-  const s = await startHTTP({ dir: tempWWW({ 'app/main.lua': MAIN }), host: (ctx) => new LuaHost(ctx) });
+  const s = await startHTTP({ dir: tempWWW({ 'app/main.lua': MAIN }) });
   t.after(() => s.stop());
   const ws = new WebSocket(`ws://127.0.0.1:${s.port}/app`);
   t.after(() => ws.close());

@@ -16,7 +16,7 @@ import * as tls from 'node:tls';
 import { FolderHost } from '../../src/core/app-host';
 import { ServerContext } from '../../src/core/context';
 import { ProtocolUnavailable } from '../../src/core/protocol';
-import { defaultConfig } from '../../src/config/schema';
+import { defaultConfig } from '../../src/registry';
 import type { Config } from '../../src/config/types';
 import { Level } from '../../src/logs/levels';
 import { ServerLogger } from '../../src/logs/logger';

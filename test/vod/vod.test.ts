@@ -12,7 +12,6 @@ import * as path from 'node:path';
 import { MessageType, UserControl, decodeData } from '../../src/protocols/flash/messages';
 import { RTMPClient } from '../../src/protocols/rtmp/client';
 import { RTMFPServer } from '../../src/protocols/rtmfp/server';
-import { LuaHost } from '../../src/scripting/lua-host';
 import { Table } from '../../src/serialization/value';
 import { requireTool, run as runTool, startHTTP, tempWWW, type HTTPTestServer } from '../helpers/http-server';
 import { RtmfpTestClient, type Media } from '../helpers/rtmfp-client';
@@ -29,7 +28,7 @@ end
 
 async function server(t: TestContext): Promise<HTTPTestServer> {
   const flv = fs.readFileSync(testFLV());
-  const s = await startHTTP({ dir: tempWWW({ 'live/main.lua': MAIN, 'live/clip.flv': flv, 'live/secret.flv': flv }), rtmp: true, host: (ctx) => new LuaHost(ctx) });
+  const s = await startHTTP({ dir: tempWWW({ 'live/main.lua': MAIN, 'live/clip.flv': flv, 'live/secret.flv': flv }), rtmp: true });
   t.after(() => s.stop());
   // the same clip as a progressive MP4
   const r = spawnSync('ffmpeg', ['-v', 'error', '-y', '-i', path.join(s.www, 'live', 'clip.flv'), '-c', 'copy', '-movflags', '+faststart', path.join(s.www, 'live', 'movie.mp4')]);

@@ -8,7 +8,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import WebSocket from 'ws';
-import { LuaHost } from '../../src/scripting/lua-host';
 import { startHTTP, tempWWW } from '../helpers/http-server';
 
 const MAIN_LUA = `
@@ -59,7 +58,7 @@ function rpc(ws: WebSocket, ...call: unknown[]): Promise<unknown> {
 }
 
 test('a blacklisted IP is closed at accept (HTTP, WebSocket, RTMP); open WebSockets stay; removeFromBlacklist lets it back', async () => {
-  const s = await startHTTP({ dir: tempWWW({ 'app/main.lua': MAIN_LUA, 'app/hello.txt': 'hi' }), host: (ctx) => new LuaHost(ctx), rtmp: true });
+  const s = await startHTTP({ dir: tempWWW({ 'app/main.lua': MAIN_LUA, 'app/hello.txt': 'hi' }), rtmp: true });
   const sockets: WebSocket[] = [];
   try {
     assert.match(await get(s.port, '/app/hello.txt'), /^HTTP\/1\.1 200/);

@@ -1,5 +1,5 @@
 /**
- * WebSocket (SPEC S7) with the `ws` npm package as the peer: JSON-array RPC, raw messages, pushes,
+ * WebSocket with the `ws` npm package as the peer: JSON-array RPC, raw messages, pushes,
  * ping/pong, fragmentation, close codes and size limits, data streams, and fuzzed frames.
  */
 import { test, type TestContext } from 'node:test';
@@ -14,7 +14,7 @@ import { rawExchange, startHTTP, tempWWW, type HTTPTestServer } from '../helpers
 import { prng, randomBuffer } from '../helpers/prng';
 import { TestHost } from '../helpers/test-host';
 
-async function server(t: TestContext, setup: (h: TestHost) => void = () => {}, configure?: (c: import('../../src/config/types').Config) => void): Promise<{ s: HTTPTestServer; host: TestHost }> {
+async function server(t: TestContext, setup: (h: TestHost) => void = () => {}, overrides: Record<string, string> = {}): Promise<{ s: HTTPTestServer; host: TestHost }> {
   let host!: TestHost;
   const s = await startHTTP({
     dir: tempWWW({ 'app/x.txt': 'x' }),
@@ -28,7 +28,7 @@ async function server(t: TestContext, setup: (h: TestHost) => void = () => {}, c
       setup(host);
       return host;
     },
-    configure,
+    overrides,
   });
   t.after(() => s.stop());
   return { s, host };
@@ -111,7 +111,7 @@ test('server pushes through client.writer outside any request (writeInvocation f
 });
 
 test('a ping is answered by a pong; fragmented messages are reassembled; idle timeout closes', async (t) => {
-  const { s } = await server(t, () => {}, (c) => (c.websocket.timeout = 1));
+  const { s } = await server(t, () => {}, { 'WebSocket.timeout': '1' });
   const c = await connect(t, s.port);
   const pong = new Promise<Buffer>((resolve) => c.ws.once('pong', (d) => resolve(d)));
   c.ws.ping(Buffer.from('abc'));

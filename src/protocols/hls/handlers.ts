@@ -24,19 +24,17 @@ import { appHook, HTTP_READ } from '../../core/app-hooks';
 import { decodeQuery } from '../../serialization/query';
 import { Table } from '../../serialization/value';
 import { findMediaFile } from '../../media/files/names';
-import { parseHLSQuery, PLAYLIST_TYPE, type HLSFormat, type HLSQuery, type HLSResource } from '../../media/hls/segmenter';
+import { PLAYLIST_TYPE, type HLSFormat } from '../../media/hls/segmenter';
 import { formatOf } from '../http/body-formats';
 import type { HTTPClient } from '../http/client';
 import { resolveCached, type HTTPExchange } from '../http/exchange';
 import { MISSING_FILE, type MissingFile } from '../http/handlers/files';
 import { reply } from '../http/handlers/app';
-import { type HeaderList, errorPage, responseHead } from '../http/response';
+import { type HeaderList, responseHead } from '../http/response';
 import type { HTTPHandler } from '../http/router';
+import { bodySize, carryQuery, failure, withQuery, type LiveAnswer } from './live';
 import { hlsService } from './service';
-import { newSessionId, type HLSStream } from './stream';
 
-/** How long a first request may wait for the first segment of a stream that just started (hls.js waits 20 s for a manifest). */
-export const FIRST_SEGMENT_WAIT_MS = 15_000;
 /** Query parameters that are the player's or ours, never carried onto the URLs given back. */
 const OWN_PARAMS = new Set(['_HLS_msn', '_HLS_part', '_HLS_skip', 'hls_session', 'format']);
 const FOREVER = 'public, max-age=31536000, immutable';
@@ -160,75 +158,50 @@ function cookies(req: HLSRequest, headers: HeaderList): HeaderList {
   return headers;
 }
 
-function fail(req: HLSRequest, status: number, message: string): void {
-  const headers = cookies(req, [['Content-Type', 'text/html; charset=utf-8'], ['Cache-Control', 'no-cache']]);
-  if (status === 503) headers.push(['Retry-After', '1']);
-  req.ex.send(status, headers, errorPage(status, message));
-}
-
-function sendText(req: HLSRequest, text: string, cacheControl: string): number {
-  const body = Buffer.from(text, 'utf8');
-  req.ex.send(200, cookies(req, [['Content-Type', PLAYLIST_TYPE], ['Cache-Control', cacheControl]]), body);
-  return body.length;
-}
-
-/** A segment or part: its chunks written one after the other (never concatenated). */
-function sendResource(req: HLSRequest, r: HLSResource, cacheControl: string): number {
+/** Sends `a` with the request's cookies: its chunks written one after the other (never concatenated). */
+function send(req: HLSRequest, a: LiveAnswer): void {
   const ex = req.ex;
-  const headers = cookies(req, [['Content-Type', r.contentType], ['Cache-Control', cacheControl]]);
-  if (r.chunks.length === 1) {
-    ex.send(200, headers, r.chunks[0]);
-    return r.size;
+  const headers = cookies(req, [...a.headers]);
+  if (a.body.length <= 1) {
+    ex.send(a.status, headers, a.body[0] ?? null);
+    return;
   }
   ex.answered = true;
   const c = ex.connection;
-  if (ex.http.isClosed || c.closed) return 0;
+  if (ex.http.isClosed || c.closed) return;
   const keep = ex.keepAlive;
   const all = ex.common(headers, keep);
-  all.push(['Content-Length', String(r.size)]);
-  c.write(responseHead(200, all), 'latin1');
-  if (ex.method !== 'HEAD') for (const chunk of r.chunks) c.write(chunk);
+  all.push(['Content-Length', String(bodySize(a))]);
+  c.write(responseHead(a.status, all), 'latin1');
+  if (ex.method !== 'HEAD') for (const chunk of a.body) c.write(chunk);
   if (!keep) ex.http.close();
-  return r.size;
 }
 
-/** Adds `query` to a URI (after its own query, if any). */
-function withQuery(uri: string, query: string): string {
-  if (!query) return uri;
-  return uri + (uri.includes('?') ? '&' : '?') + query;
+function fail(req: HLSRequest, status: number, message: string): void {
+  send(req, failure(status, message));
 }
 
-/** Every URI of a playlist (URI lines and `URI="…"` attributes) with `query` carried. */
-export function carryQuery(playlist: string, query: string): string {
-  if (!query) return playlist;
-  return playlist
-    .split('\n')
-    .map((line) => {
-      if (line === '') return line;
-      if (line[0] !== '#') return withQuery(line, query);
-      return line.includes('URI="') ? line.replace(/URI="([^"]*)"/g, (_all, uri: string) => `URI="${withQuery(uri, query)}"`) : line;
-    })
-    .join('\n');
+function sendText(req: HLSRequest, text: string, cacheControl: string): void {
+  send(req, { status: 200, headers: [['Content-Type', PLAYLIST_TYPE], ['Cache-Control', cacheControl]], body: [Buffer.from(text, 'utf8')] });
 }
 
-function sessionQuery(carried: string, id: string): string {
-  const s = `hls_session=${id}`;
-  return carried ? `${carried}&${s}` : s;
+// ---- what a name is: a live stream (asked of the live home), a file, or nothing
+
+/**
+ * The live home's answer for this request, or null when no live stream has that name: then a
+ * media file of the app folder may be meant.
+ */
+function live(req: HLSRequest, rest: string | null): Promise<LiveAnswer | null> {
+  const ex = req.ex;
+  return hlsService(ex.context).home.answer(
+    { base: req.base, rest, query: ex.target!.query, carried: req.carried, address: ex.http.address, userAgent: ex.header('user-agent') ?? '' },
+    () => ex.http.isClosed,
+  );
 }
 
-// ---- what a name is: a live stream, a file, or nothing
-
-type Source = { live: HLSStream } | { file: string } | { missing: string } | { refused: string };
-
-function sourceOf(req: HLSRequest): Source {
+/** The media file `req.base` names in the app folder, after the app's onRead; a string: why not. */
+function fileOf(req: HLSRequest): { file: string } | { missing: string } | { refused: string } {
   const ctx = req.ex.context;
-  const service = hlsService(ctx);
-  const pub = ctx.publications.get(req.base);
-  if (pub) {
-    const stream = service.stream(pub);
-    if (stream) return { live: stream };
-    if (pub.running) return { missing: `HLS is off for ${req.base} (segments = 0)` };
-  }
   const found = findMediaFile(ctx.wwwDir, path.join(ctx.wwwDir, req.client.path), req.base);
   if (!found) return { missing: `no publication or media file ${req.base}` };
   // the media file is read: the app rules on it as on an HTTP GET of it
@@ -243,112 +216,37 @@ function sourceOf(req: HLSRequest): Source {
   return { file: found.path };
 }
 
-/**
- * Waits until `stream` can answer `q` (blocking reload, or the first segment of a stream that just
- * started). true: render now; false: answered (400, 404, 503).
- */
-async function ready(req: HLSRequest, stream: HLSStream, q: { msn?: number; part?: number }): Promise<boolean> {
-  const deadline = Date.now() + FIRST_SEGMENT_WAIT_MS;
-  for (;;) {
-    stream.touch();
-    const d = stream.segmenter.request(q);
-    if ('reason' in d) {
-      fail(req, d.status, d.reason);
-      return false;
-    }
-    if (!('wait' in d)) return true;
-    const w = await d.wait;
-    if (req.ex.http.isClosed) return false;
-    if (stream.isClosed) {
-      fail(req, 404, `the HLS stream of ${req.base} ended`);
-      return false;
-    }
-    if (w !== 'timeout') continue;
-    // a stream that just started waits for its first segment longer than a blocking reload does
-    if (!stream.segmenter.ready && stream.publication.running && Date.now() < deadline) continue;
-    fail(req, 503, stream.segmenter.ready ? 'the segment asked for is late' : `${req.base} has no segment yet`);
-    return false;
-  }
-}
-
 // ---- the multivariant playlist
 
 async function entry(req: HLSRequest): Promise<void> {
-  const format: HLSFormat = req.params.get('format')?.toLowerCase() === 'ts' ? 'ts' : 'fmp4';
-  const src = sourceOf(req);
+  const a = await live(req, null);
+  if (a) return send(req, a);
+  const src = fileOf(req);
   if ('missing' in src) return fail(req, 404, src.missing);
   if ('refused' in src) return fail(req, 403, src.refused);
+  const format: HLSFormat = req.params.get('format')?.toLowerCase() === 'ts' ? 'ts' : 'fmp4';
   const variant = `${req.base}.m3u8/${format}.m3u8`;
-  if ('file' in src) {
-    const e = await hlsService(req.ex.context).vod(src.file);
-    sendText(req, e.vod.multivariant([{ uri: withQuery(variant, req.carried), format }]), 'no-cache');
-    return;
-  }
-  const stream = src.live;
-  const id = req.params.get('hls_session') ?? newSessionId();
-  const s = stream.session(validId(id) ? id : newSessionId(), req.ex.http.address, req.ex.header('user-agent') ?? '', format);
-  if (!(await ready(req, stream, {}))) return;
-  const text = stream.segmenter.multivariant([{ uri: withQuery(variant, sessionQuery(req.carried, s.id)), format }]);
-  if (text === null) return fail(req, 404, `the HLS stream of ${req.base} ended`);
-  const n = sendText(req, text, 'no-cache');
-  if (s.session) s.session.bytes += n;
-}
-
-function validId(id: string): boolean {
-  return /^[0-9a-f]{16}$/.test(id);
+  const e = await hlsService(req.ex.context).vod(src.file);
+  sendText(req, e.vod.multivariant([{ uri: withQuery(variant, req.carried), format }]), 'no-cache');
 }
 
 // ---- under the playlist
 
 async function resource(req: HLSRequest, rest: string): Promise<void> {
-  const src = sourceOf(req);
+  const a = await live(req, rest);
+  if (a) return send(req, a);
+  const src = fileOf(req);
   if ('missing' in src) return fail(req, 404, src.missing);
   if ('refused' in src) return fail(req, 403, src.refused);
   const playlist = /^(fmp4|ts)\.m3u8$/.exec(rest);
   const slash = rest.indexOf('/');
-  if ('file' in src) {
-    const e = await hlsService(req.ex.context).vod(src.file);
-    if (playlist) {
-      sendText(req, carryQuery(e.vod.playlist(playlist[1] as HLSFormat), req.carried), 'no-cache');
-      return;
-    }
-    if (slash < 0 || rest.slice(0, slash) !== e.stamp) return fail(req, 404, `${rest}: not a resource of the current ${req.base}`);
-    const r = await e.vod.resource(rest.slice(slash + 1));
-    if (!r) return fail(req, 404, `${rest} not found`);
-    sendResource(req, r, FOREVER);
-    return;
-  }
-  const stream = src.live;
-  const id = req.params.get('hls_session');
-  const format: HLSFormat = playlist ? (playlist[1] as HLSFormat) : rest.endsWith('.ts') ? 'ts' : 'fmp4';
-  const s = stream.session(id && validId(id) ? id : null, req.ex.http.address, req.ex.header('user-agent') ?? '', format);
+  const e = await hlsService(req.ex.context).vod(src.file);
   if (playlist) {
-    const q = parseHLSQuery(req.params);
-    if ('error' in q) return fail(req, 400, q.error);
-    if (!(await ready(req, stream, q))) return;
-    const text = stream.segmenter.playlist(format, { skip: (q as HLSQuery).skip });
-    if (text === null) return fail(req, 404, `no ${format} playlist for ${req.base}`);
-    // an answer to a blocking request names a state that exists for good: cacheable for a while
-    const blocking = q.msn !== undefined;
-    const cache = blocking ? `public, max-age=${6 * stream.segmenter.targetDuration}` : 'no-cache';
-    const n = sendText(req, carryQuery(text, sessionQuery(req.carried, s.id)), cache);
-    if (s.session) s.session.bytes += n;
+    sendText(req, carryQuery(e.vod.playlist(playlist[1] as HLSFormat), req.carried), 'no-cache');
     return;
   }
-  if (slash < 0 || rest.slice(0, slash) !== stream.epoch) return fail(req, 404, `${rest}: not a resource of the current ${req.base} stream`);
-  const name = rest.slice(slash + 1);
-  for (;;) {
-    stream.touch();
-    const r = stream.segmenter.resource(name);
-    if (r === null) return fail(req, 404, `${rest} not found (too old, or never made)`);
-    if ('wait' in r) {
-      const w = await r.wait;
-      if (req.ex.http.isClosed) return;
-      if (w === 'timeout') return fail(req, 503, `${rest} is late`);
-      continue;
-    }
-    const n = sendResource(req, r, FOREVER);
-    if (s.session) s.session.bytes += n;
-    return;
-  }
+  if (slash < 0 || rest.slice(0, slash) !== e.stamp) return fail(req, 404, `${rest}: not a resource of the current ${req.base}`);
+  const r = await e.vod.resource(rest.slice(slash + 1));
+  if (!r) return fail(req, 404, `${rest} not found`);
+  send(req, { status: 200, headers: [['Content-Type', r.contentType], ['Cache-Control', FOREVER]], body: r.chunks });
 }

@@ -1,6 +1,6 @@
 /**
  * HLS of a server: the live streams (one HLSStream per publication, made on demand as the
- * publication's derived state) and the VOD files (a VodHLS per file, kept while requested, at
+ * publication's derived state, answered by live.ts) and the VOD files (a VodHLS per file, kept while requested, at
  * most VOD_FILES open at once). One service per ServerContext, made on first use, so every HTTP
  * listener (HTTP, HTTPS) of the server shares it.
  */
@@ -11,6 +11,7 @@ import type { PublicationSettings } from '../../config/types';
 import { openMediaFile } from '../../media/files/open';
 import type { MediaFileReader } from '../../media/files/reader';
 import { VodHLS } from '../../media/hls/vod';
+import { answerLive, type LiveHome } from './live';
 import { HLSStream } from './stream';
 
 /** VOD files kept open at once (least recently used closed first) */
@@ -47,6 +48,11 @@ interface VodEntry {
 
 export class HLSService {
   readonly key: DerivedKey<HLSStream>;
+  /**
+   * Where requests for live streams are answered: this process's publications, unless the server
+   * runs `threads` (a worker's requests go to the primary, which has every publication).
+   */
+  home: LiveHome = { answer: (q, gone) => answerLive(this.context, q, gone) };
   private readonly vods = new Map<string, VodEntry>();
   private readonly opening = new Map<string, Promise<VodEntry>>();
   private vodSweep: NodeJS.Timeout | null = null;

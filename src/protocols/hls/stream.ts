@@ -65,6 +65,7 @@ export class HLSStream {
   private lastRequest = Date.now();
   private readonly unobserve: () => void;
   private readonly release: () => void;
+  private readonly unwant: () => void;
   private readonly sweep: NodeJS.Timeout;
   private endTimer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -105,6 +106,9 @@ export class HLSStream {
       onStop: () => this.onPublisherStop(),
     });
     this.release = context.publications.hold(publication);
+    // wanted as a player wants it: a publication whose frames come from elsewhere (another process
+    // of this server, another server) is fed while it is segmented
+    this.unwant = context.publications.want(publication.name);
     this.sweep = setInterval(() => this.onSweep(), HLS_TIMING.sweepMs);
     this.sweep.unref();
     if (!publication.running) this.onPublisherStop();
@@ -163,6 +167,18 @@ export class HLSStream {
     return { id: key, session: s };
   }
 
+  /**
+   * Requests another process of this server answered from its copy of this stream's resources
+   * (`threads`: a worker's cache), counted in the viewer's session as if answered here.
+   */
+  served(id: string | null, address: string, userAgent: string, format: 'fmp4' | 'ts', requests: number, bytes: number): void {
+    if (requests <= 0) return;
+    const { session } = this.session(id, address, userAgent, format);
+    if (!session) return;
+    session.requests += requests - 1;
+    session.bytes += bytes;
+  }
+
   private endSession(s: HLSSession, reason: string): void {
     this.sessions.delete(s.id);
     const duration = s.last - s.since;
@@ -206,6 +222,7 @@ export class HLSStream {
     for (const s of [...this.sessions.values()]) this.endSession(s, 'stream closed');
     this.segmenter.close();
     this.context.logger.debug('HLS', `${this.publication.name}: segmenting stopped`);
+    this.unwant();
     this.release();
   }
 

@@ -1,5 +1,5 @@
 /**
- * RPC bodies over HTTP (SPEC S7): the request's Content-Type picks the codec, and the reply is
+ * RPC bodies over HTTP: the request's Content-Type picks the codec, and the reply is
  * written in the same format. JSON is the default for replies to GET.
  */
 import { decodeAMF0, encodeAMF0 } from '../../serialization/amf0';

@@ -84,7 +84,7 @@ export function trafficFrom(socket: TrafficCounters, mark: { bytesRead: number; 
 }
 
 /**
- * One HTTP client (SPEC S3/S7): a connection and its app path + query; a change of either on a
+ * One HTTP client: a connection and its app path + query; a change of either on a
  * kept-alive connection makes a new client.
  */
 export class HTTPClient extends Client {

@@ -1,5 +1,5 @@
 /**
- * One HTTP/1.1 connection (SPEC S7): parses requests, answers them in order (pipelining) through
+ * One HTTP/1.1 connection: parses requests, answers them in order (pipelining) through
  * its router, keeps the connection alive or not, and owns the app client of the connection (a new
  * app path or query → a new client). What a request means is the router's business (router.ts and
  * handlers/); this class only turns bytes into HTTPExchanges and their answers back into bytes.

@@ -1,5 +1,5 @@
 /**
- * Static files of an app folder (SPEC S7): MIME type by extension, Last-Modified / ETag with
+ * Static files of an app folder: MIME type by extension, Last-Modified / ETag with
  * If-Modified-Since / If-None-Match → 304, generated folder listings
  * (byte ranges: ranges.ts).
  * Small files are kept in memory (re-validated by stat at most once a second) because serving a

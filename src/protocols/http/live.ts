@@ -1,5 +1,5 @@
 /**
- * Live publications over HTTP (SPEC S7): `GET …/name.flv` / `name.ts` that is not a file subscribes
+ * Live publications over HTTP: `GET …/name.flv` / `name.ts` that is not a file subscribes
  * to publication `name` and streams it progressively until the publication ends or the client
  * leaves. Each frame's bytes come from frame.serialized(): made once, written to every socket.
  */

@@ -1,5 +1,5 @@
 /**
- * `onRead` templates (SPEC S3/S7): in a text file, `<% name %>` is replaced by the value the script
+ * `onRead` templates: in a text file, `<% name %>` is replaced by the value the script
  * returned under that key. Unknown keys become empty text, as MonaServer did.
  */
 import { formatLuaNumber } from '../../serialization/text-values';

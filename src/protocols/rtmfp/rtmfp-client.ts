@@ -1,4 +1,4 @@
-/** The core Client of an RTMFP session (SPEC S3 `client`): rawId is the peer id. */
+/** The core Client of an RTMFP session (the scripts' `client`): rawId is the peer id. */
 import { Client } from '../../core/client';
 import type { Writer } from '../../core/writer';
 import type { NetConnection } from './net-connection';

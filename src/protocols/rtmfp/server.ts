@@ -1,5 +1,5 @@
 /**
- * The RTMFP server (SPEC S6): one UDP socket, datagrams routed by their scrambled session id to
+ * The RTMFP server: one UDP socket, datagrams routed by their scrambled session id to
  * the handshake (id 0) or a session. Nothing a datagram contains can throw out of the handler: a
  * malformed, truncated or wrongly keyed datagram is dropped with a debug log.
  */
@@ -7,6 +7,7 @@ import * as dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { listenHost } from '../../config/listen';
 import { appHook, RTMFP_RENDEZVOUS } from '../../core/app-hooks';
+import { redirectionAddresses } from '../../core/servers';
 import type { ServerContext } from '../../core/context';
 import type { ProtocolServer } from '../../core/protocol';
 import { Table } from '../../serialization/value';
@@ -19,17 +20,18 @@ import { Session, type SessionHost } from './session';
 import { splitUrl, parseQuery } from './url';
 
 /**
- * What an app's onHandshake returned, as "ip:port" addresses: "again" (and a wildcard host) means
- * this very server as the client reached it (host of the IHello URL), a missing port is 1935.
+ * What an app's onHandshake returned, as "ip:port" addresses: "myself" (MonaServer's word), "again"
+ * and a wildcard host mean this very server as the client reached it (host of the IHello URL), a
+ * missing port is 1935.
  */
-export function redirections(list: string[], url: string, ourPort: number): string[] {
+export function redirections(list: readonly string[], url: string, ourPort: number): string[] {
   const m = /^rtmfp:\/\/(\[[^\]]+\]|[^/:?]+)(?::(\d+))?/i.exec(url);
   const urlHost = m ? m[1] : '';
   const urlPort = m && m[2] ? Number(m[2]) : ourPort;
   const out: string[] = [];
   for (const raw of list) {
     const a = raw.trim();
-    if (a === 'again') {
+    if (a === 'again' || a.toLowerCase() === 'myself') {
       if (urlHost) out.push(`${urlHost}:${urlPort}`);
       continue;
     }
@@ -88,7 +90,10 @@ export class RTMFPServer implements ProtocolServer {
         if (!hooks) return [];
         const { path, query } = splitUrl(url);
         const props: Table = parseQuery(query);
-        return redirections(hooks.onHandshake(address, path, props, attempts), url, this.boundPort);
+        const targets = redirectionAddresses(hooks.onHandshake(address, path, props, attempts), 'RTMFP', this.warnRedirection);
+        const out = redirections(targets, url, this.boundPort);
+        if (out.length) this.debug(`RTMFP handshake of ${address} redirected to ${out.join(', ')}`);
+        return out;
       },
       rendezVous: (peerId, from, tag) => {
         const s = this.byPeer.get(peerId.toString('hex'));
@@ -102,12 +107,17 @@ export class RTMFPServer implements ProtocolServer {
         }
         const hooks = appHook(this.ctx.host, RTMFP_RENDEZVOUS);
         if (!hooks) return [];
-        return hooks.onRendezVousUnknown('RTMFP', peerId.toString('hex')).map((a) => ({ address: a, origin: ADDRESS_REDIRECT }));
+        // a wildcard or "myself" would send the peer back here, where its peer is not: left out
+        return redirectionAddresses(hooks.onRendezVousUnknown('RTMFP', peerId.toString('hex')), 'RTMFP', this.warnRedirection)
+          .filter((a) => !/^(myself|again|0\.0\.0\.0(:\d+)?|\[::\](:\d+)?)$/i.test(a.trim()))
+          .map((a) => ({ address: a, origin: ADDRESS_REDIRECT }));
       },
       createSession: (n) => this.createSession(n),
       hasSession: (id) => this.sessions.has(id),
     });
   }
+
+  private readonly warnRedirection = (message: string): void => this.ctx.logger.warn('RTMFP', message);
 
   private debug(message: string): void {
     if (this.ctx.logger.enabled(7)) this.ctx.logger.debug('RTMFP', message);
@@ -119,7 +129,9 @@ export class RTMFPServer implements ProtocolServer {
       const bufferSize = this.ctx.config.socketBufferSize;
       socket.once('error', reject);
       socket.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo.family === 'IPv6' ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`));
-      socket.bind(this.port, this.host, () => {
+      // exclusive: in a worker of `threads`, the port is this process's alone (a shared one would
+      // hand a session's datagrams to whichever process reads first)
+      socket.bind({ port: this.port, address: this.host, exclusive: true }, () => {
         socket.off('error', reject);
         socket.on('error', (e) => this.ctx.logger.error('RTMFP', `socket: ${e.message}`));
         try {

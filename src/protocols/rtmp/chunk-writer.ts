@@ -82,7 +82,7 @@ export function encodeMessage(
 
 /**
  * A media frame's chunk body for (chunk size, csid), made once and shared by every listener of
- * the frame (SPEC S8). Only valid when the listener's timestamp is below the extended range.
+ * the frame. Only valid when the listener's timestamp is below the extended range.
  */
 export function sharedMediaBody(frame: MediaFrame, payload: Buffer, chunkSize: number, csid: number): Buffer {
   if (payload.length <= chunkSize) return payload;

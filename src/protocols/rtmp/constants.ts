@@ -1,4 +1,4 @@
-/** RTMP chunk streams, defaults and the limits this server enforces (SPEC S5). */
+/** RTMP chunk streams, defaults and the limits this server enforces. */
 
 /** The message types and user control events are the Flash layer's (RTMFP carries the same ones). */
 export { MessageType, UserControl } from '../flash/messages';
@@ -41,7 +41,7 @@ export const RTMP_DEFAULTS = {
    * per player (at 2000 players, per-frame writes cost more CPU than the bytes themselves)
    */
   flushIntervalMs: 50,
-  /** ping request period (SPEC S5) */
+  /** ping request period */
   pingIntervalMs: 30_000,
   /** a session that sent nothing for this long is closed (onConnection may return `timeout`) */
   idleTimeoutMs: 120_000,

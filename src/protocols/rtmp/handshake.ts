@@ -1,5 +1,5 @@
 /**
- * Server side of the RTMP handshake (SPEC S5): C0+C1 in, S0+S1+S2 out, then C2 in.
+ * Server side of the RTMP handshake: C0+C1 in, S0+S1+S2 out, then C2 in.
  *  - plain (C0 = 3, C1 version zero or unsigned): S1 random, S2 echoes C1;
  *  - digest ("complex", C0 = 3 with a signed C1, as Flash and ffmpeg send): S1 signed with the
  *    FMS key, S2 signed from the client's digest, C2 checked against our S1 digest;

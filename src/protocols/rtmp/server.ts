@@ -1,5 +1,5 @@
 /**
- * The RTMP/RTMPE TCP server (SPEC S5, `[RTMP] port`, 1935 by default), and RTMPS (`secure`: the
+ * The RTMP/RTMPE TCP server (`[RTMP] port`, 1935 by default), and RTMPS (`secure`: the
  * same server on a TLS listener, `[RTMPS] port`, 8443 by default). Each connection is an
  * RTMPSession on a transport Connection; the transport listener binds (IPv4 and IPv6), refuses
  * blacklisted peers and peers over the connection caps, and runs the one coalescing tick that

@@ -1,6 +1,6 @@
 /**
  * One RTMP/RTMPE TCP connection: handshake, chunk layer, protocol control messages, ping and
- * timeouts, output coalescing (SPEC S5). It is the script-visible `client` of the connection.
+ * timeouts, output coalescing. It is the script-visible `client` of the connection.
  * Flash messages (commands, data, media) go to the Flash layer's NetConnection, over the
  * transport in flash-transport.ts.
  *
@@ -107,7 +107,7 @@ export class RTMPSession extends Client implements ConnectionHandler {
         this.sendMessage(CSID.control, MessageType.Acknowledgement, 0, 0, u32(this.received));
       }
     } catch (e) {
-      // malformed input ends this session only (SPEC S4/S5)
+      // malformed input ends this session only
       this.log('debug', `bad input, closing: ${(e as Error).message}`);
       this.close(`protocol error: ${(e as Error).message}`, true);
       return;
@@ -317,7 +317,7 @@ export class RTMPSession extends Client implements ConnectionHandler {
     return this.closing;
   }
 
-  /** Sends the chunk size and window settings MonaServer sends after connect (SPEC S5). */
+  /** Sends the chunk size and window settings MonaServer sends after connect. */
   sendProtocolSettings(): void {
     this.sendMessage(CSID.control, MessageType.WindowAckSize, 0, 0, u32(RTMP_DEFAULTS.windowAckSize));
     const bw = Buffer.allocUnsafe(5);

@@ -1,5 +1,5 @@
 /**
- * One WebSocket connection (SPEC S7): JSON-array RPC, raw messages to onMessage, pushes through
+ * One WebSocket connection: JSON-array RPC, raw messages to onMessage, pushes through
  * the writer, ping/pong, idle timeout, and the data streams `__publish`/`__play`/`__closePublish`/
  * `__closePlay`/`__close` on the shared publications.
  *

@@ -1,5 +1,5 @@
 /**
- * The app tree's Lua side (SPEC S2): each application is an environment table whose misses fall
+ * The app tree's Lua side: each application is an environment table whose misses fall
  * back to the app's built-ins, then its loaded children by name, then its parent (by name, then
  * the parent's own environment, recursively), and at the root the standard globals. Assigning a
  * global shadows the parent's; assigning nil un-shadows it (a plain rawset/rawnil on the env).

@@ -458,6 +458,21 @@ export class LuaEngine implements ScriptEngine {
     return this.invoke(base, write, ctx, results);
   }
 
+  /** true when scripts stored a function `name` on obj's script object (what callMethod would call). */
+  hasMethod<T extends object>(cls: ObjectClass<T>, obj: T, name: string): boolean {
+    const entry = this.byObject.get(obj);
+    if (entry === undefined || entry.cls !== cls) return false;
+    const api = this.api;
+    const base = api.gettop();
+    api.checkstack(3);
+    api.pushref(entry.ref);
+    this.pushName(name);
+    api.rawget(-2);
+    const found = api.type(-1) === LuaType.FUNCTION;
+    api.settop(base);
+    return found;
+  }
+
   /** Calls the function at base+1 with what is above it plus what `write` writes. */
   invoke<C>(base: number, write: ArgWriter<C> | null, ctx: C, results: boolean): CallResult {
     const api = this.api;

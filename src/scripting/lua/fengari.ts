@@ -1,5 +1,5 @@
 /**
- * fengari (Lua 5.3 in JS), loaded once and patched towards LuaJIT's number semantics (SPEC S2):
+ * fengari (Lua 5.3 in JS), loaded once and patched towards LuaJIT's number semantics:
  *  - no integer subtype: fengari's integers are 32-bit and wrap (`2147483647 + 1` → negative),
  *    where LuaJIT has only doubles. Every integer the VM or the C API would create becomes a float
  *    (literals, `#`, library results, `pairs` keys), so arithmetic is double arithmetic as in LuaJIT.

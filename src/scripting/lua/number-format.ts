@@ -1,5 +1,5 @@
 /**
- * Numbers as LuaJIT prints them (SPEC S2): C's "%.14g", so `10/2` prints `5` (not Lua 5.3's `5.0`),
+ * Numbers as LuaJIT prints them: C's "%.14g", so `10/2` prints `5` (not Lua 5.3's `5.0`),
  * `2^53` prints `9.007199254741e+15`, `1e-5` prints `1e-05`, infinities `inf`/`-inf`, NaN `nan`.
  */
 export function formatLuaNumber(n: number): string {

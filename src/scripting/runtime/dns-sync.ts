@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import * as net from 'node:net';
 
 /**
- * Synchronous host name resolution for mona:create*WithDNS (SPEC S3). MonaServer's calls block
+ * Synchronous host name resolution for mona:create*WithDNS. MonaServer's calls block
  * the script until the resolver answers, and scripts rely on getting the address back in the same
  * call, so this asks the system resolver (NSS: /etc/hosts, then DNS as nsswitch.conf says) through
  * `getent ahosts`, bounded by a short timeout so that a dead DNS server cannot freeze the server.

@@ -157,6 +157,11 @@ export interface ScriptEngine {
    * of this engine never saw obj. Throws ScriptError.
    */
   callMethod<T extends object, C>(cls: ObjectClass<T>, obj: T, name: string, write: ArgWriter<C> | null, ctx: C, results: boolean): CallResult | PendingResult;
+  /**
+   * true when callMethod(cls, obj, name) would find a function. Optional: an engine without it is
+   * taken to have every method (callers that skip work on a false answer then never skip).
+   */
+  hasMethod?<T extends object>(cls: ObjectClass<T>, obj: T, name: string): boolean;
   /** true while obj has a script object in this engine */
   knows(obj: object): boolean;
   /** obj ends: its script object (scripts may still hold it) stops mirroring it */

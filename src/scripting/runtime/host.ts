@@ -12,7 +12,20 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FolderHost, type AppHost, type ReadDecision, type ResolvedPath } from '../../core/app-host';
-import { GROUP_EVENTS, HTTP_READ, RECORDING, RTMFP_RENDEZVOUS, type GroupHooks, type HookKey, type HookProvider, type HTTPReadHook, type RecordingHooks, type RTMFPRendezvousHooks } from '../../core/app-hooks';
+import {
+  GROUP_EVENTS,
+  HTTP_READ,
+  RECORDING,
+  RTMFP_RENDEZVOUS,
+  SCRIPT_HANDLERS,
+  type GroupHooks,
+  type HookKey,
+  type HookProvider,
+  type HTTPReadHook,
+  type RecordingHooks,
+  type RTMFPRendezvousHooks,
+  type ScriptHandlerHooks,
+} from '../../core/app-hooks';
 import type { Client } from '../../core/client';
 import type { ServerContext } from '../../core/context';
 import { CallFailed, ConnectionRejected, InvalidApp, MethodNotFound, StreamRefused } from '../../core/errors';
@@ -32,7 +45,7 @@ import { ScriptSockets, type SocketsHost } from '../sockets/sockets';
 import { ServerObjects } from './servers';
 import { GroupObjects } from './groups';
 import type { Group } from '../../core/groups';
-import { ServerRejected, type PeerServer, type ServerEvents } from '../../core/servers';
+import { ServerRejected, type PeerServer, type Redirection, type ServerEvents } from '../../core/servers';
 
 /** How often main files are looked at when apps are used (hot reload), in ms. */
 const RELOAD_CHECK_MS = 1000;
@@ -58,7 +71,7 @@ const writeData: ArgWriter<MediaFrame> = (out, frame) => {
   out.text(frame.dataType);
 };
 
-export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRendezvousHooks, GroupHooks, RecordingHooks, Runtime, ObjectsHost, SocketsHost {
+export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRendezvousHooks, GroupHooks, RecordingHooks, ScriptHandlerHooks, Runtime, ObjectsHost, SocketsHost {
   readonly objects: ApiObjects;
   /** the script sockets (mona:createTCPClient...), closed with the app that made them */
   readonly sockets: ScriptSockets;
@@ -678,7 +691,7 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
 
   hook<T extends object>(key: HookKey<T>): T | undefined {
     const k = key as HookKey<object>;
-    return k === HTTP_READ || k === RTMFP_RENDEZVOUS || k === GROUP_EVENTS || k === RECORDING ? (this as unknown as T) : undefined;
+    return k === HTTP_READ || k === RTMFP_RENDEZVOUS || k === GROUP_EVENTS || k === RECORDING || k === SCRIPT_HANDLERS ? (this as unknown as T) : undefined;
   }
 
   // ---- groups (GROUP_EVENTS) ----
@@ -722,6 +735,24 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     this.method(this.objects.publication, publication, 'onRecordStop', writeValues, [file, info]);
   }
 
+  /** Whether some engine would run `obj:name()` (an engine that cannot tell counts as yes). */
+  private hasMethod<T extends object>(cls: ObjectClass<T>, obj: T, name: string): boolean {
+    for (const e of this.engineList) {
+      if (!e.knows(obj)) continue;
+      if (!e.hasMethod || e.hasMethod(cls, obj, name)) return true;
+    }
+    return false;
+  }
+
+  clientHandles(client: Client, name: string): boolean {
+    return this.hasMethod(this.objects.client, client, name);
+  }
+
+  publicationHandlesMedia(p: Publication): boolean {
+    const cls = this.objects.publication;
+    return this.hasMethod(cls, p, 'onAudio') || this.hasMethod(cls, p, 'onVideo') || this.hasMethod(cls, p, 'onData') || this.hasMethod(cls, p, 'onFlush');
+  }
+
   onRead(client: Client, file: string, params: Table): ReadDecision {
     let r: CallResult;
     try {
@@ -740,15 +771,15 @@ export class ScriptHost implements AppHost, HookProvider, HTTPReadHook, RTMFPRen
     return { file: typeof name === 'string' ? name : Buffer.isBuffer(name) ? name.toString('utf8') : String(name), template };
   }
 
-  onHandshake(address: string, urlPath: string, properties: Table, attempts: number): string[] {
+  onHandshake(address: string, urlPath: string, properties: Table, attempts: number): Redirection[] {
     const app = this.app(this.resolve(urlPath).app) ?? this.root;
     if (!app) return [];
-    return this.servers.redirections(this.event(app, 'onHandshake', writeValues, [address, urlPath, properties, attempts]), 'RTMFP');
+    return this.servers.redirections(this.event(app, 'onHandshake', writeValues, [address, urlPath, properties, attempts]));
   }
 
-  onRendezVousUnknown(protocol: string, peerId: string): string[] {
+  onRendezVousUnknown(protocol: string, peerId: string): Redirection[] {
     if (!this.root) return [];
-    return this.servers.redirections(this.event(this.root, 'onRendezVousUnknown', writeValues, [protocol, peerId]), protocol);
+    return this.servers.redirections(this.event(this.root, 'onRendezVousUnknown', writeValues, [protocol, peerId]));
   }
 
   // ---- the cluster (servers linked to this one) ----

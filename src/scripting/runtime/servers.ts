@@ -11,10 +11,11 @@
  *    server:handler(...)` on the other side; `reject([message])`.
  *  - A server or a broadcaster returned by onHandshake/onRendezVousUnknown redirects the client to
  *    that server's (those servers') public address for the protocol: such objects read as Values
- *    are records naming the server (`asValue`), which the runtime resolves.
+ *    are records naming the server (`asValue`), which `redirections` turns back into core's
+ *    servers for the protocol to resolve.
  */
 import type { ServerContext } from '../../core/context';
-import type { PeerServer } from '../../core/servers';
+import type { PeerServer, Redirection, ServerGroup } from '../../core/servers';
 import { typeText } from '../../serialization/text-values';
 import { Table, type Value } from '../../serialization/value';
 import type { Args, Out } from './engine';
@@ -24,11 +25,6 @@ import { RecordTable, type RecordClass } from './values';
 /** A server read as a Value: `{address = "ip:port", value = "ip:port"}`, printed as its address. */
 export const SERVER_RECORD: RecordClass = { name: 'Server', behaviour: 'printed' };
 
-/** One of the three lists: every server, those that connected to us, those we connected to. */
-export interface BroadcasterObject {
-  readonly kind: 'servers' | 'initiators' | 'targets';
-}
-
 function handlerName(args: Args): string | null {
   const handler = args.text(1);
   return handler === null || handler === '' || handler === '.' ? null : handler;
@@ -36,12 +32,16 @@ function handlerName(args: Args): string | null {
 
 export class ServerObjects {
   readonly server: ObjectClass<PeerServer>;
-  readonly broadcaster: ObjectClass<BroadcasterObject>;
-  readonly all: BroadcasterObject = { kind: 'servers' };
-  readonly initiators: BroadcasterObject = { kind: 'initiators' };
-  readonly targets: BroadcasterObject = { kind: 'targets' };
+  /** a broadcaster is core's ServerGroup (one per kind and registry, so scripts can compare them) */
+  readonly broadcaster: ObjectClass<ServerGroup>;
+  readonly all: ServerGroup;
+  readonly initiators: ServerGroup;
+  readonly targets: ServerGroup;
 
   constructor(private readonly ctx: ServerContext) {
+    this.all = ctx.servers.group('all');
+    this.initiators = ctx.servers.group('initiators');
+    this.targets = ctx.servers.group('targets');
     const self = this;
     const where = (args: Args): string => args.where() || 'Servers';
 
@@ -87,7 +87,7 @@ export class ServerObjects {
       describe: (s) => `Server ${s.address}`,
     };
 
-    const at = (b: BroadcasterObject, key: Args): PeerServer | undefined => {
+    const at = (b: ServerGroup, key: Args): PeerServer | undefined => {
       const list = self.list(b);
       const n = key.number(1);
       if (n !== undefined) return Number.isInteger(n) && n >= 1 ? list[n - 1] : undefined;
@@ -104,8 +104,8 @@ export class ServerObjects {
       name: 'Broadcaster',
       properties: {
         count: (b, out) => out.number(self.list(b).length),
-        initiators: (b, out) => (b.kind === 'servers' ? out.object(self.broadcaster, self.initiators) : out.nil()),
-        targets: (b, out) => (b.kind === 'servers' ? out.object(self.broadcaster, self.targets) : out.nil()),
+        initiators: (b, out) => (b.kind === 'all' ? out.object(self.broadcaster, self.initiators) : out.nil()),
+        targets: (b, out) => (b.kind === 'all' ? out.object(self.broadcaster, self.targets) : out.nil()),
       },
       methods: {
         broadcast(b, args, out) {
@@ -136,13 +136,12 @@ export class ServerObjects {
         }
       },
       asValue: (b) => new Table(self.list(b).map((s) => self.record(s))),
-      describe: (b) => `${b.kind} (${self.list(b).length})`,
+      describe: (b) => `${b.kind === 'all' ? 'servers' : b.kind} (${self.list(b).length})`,
     };
   }
 
-  list(b: BroadcasterObject): readonly PeerServer[] {
-    const servers = this.ctx.servers;
-    return b.kind === 'servers' ? servers.all() : b.kind === 'initiators' ? servers.initiators() : servers.targets();
+  list(b: ServerGroup): readonly PeerServer[] {
+    return b.servers();
   }
 
   record(s: PeerServer): Table {
@@ -150,21 +149,21 @@ export class ServerObjects {
   }
 
   /**
-   * Redirection addresses from what onHandshake/onRendezVousUnknown returned: address strings,
-   * servers and broadcasters (their public address for `protocol`), arrays of those. A server
-   * without that protocol is skipped with an error in the log.
+   * What onHandshake/onRendezVousUnknown returned, as core's redirections: address strings,
+   * servers (a broadcaster reads as its servers), arrays of those. Core turns each server into its
+   * public address for the protocol asking (redirectionAddresses); a server that left meanwhile is
+   * skipped with a warning.
    */
-  redirections(results: readonly Value[] | null, protocol: string): string[] {
-    const out: string[] = [];
+  redirections(results: readonly Value[] | null): Redirection[] {
+    const out: Redirection[] = [];
     const add = (v: Value, depth: number): void => {
       if (typeof v === 'string') out.push(v);
       else if (Buffer.isBuffer(v)) out.push(v.toString('utf8'));
       else if (v instanceof RecordTable && v.recordClass === SERVER_RECORD) {
         const address = v.get('address');
-        const server = typeof address === 'string' ? this.ctx.servers.get(address) : undefined;
-        const target = server?.publicAddress(protocol);
-        if (target) out.push(target);
-        else this.ctx.logger.error('Servers', `redirection to ${String(address)}: no ${protocol} address known for it`);
+        const server = typeof address === 'string' ? this.ctx.servers.all().find((s) => s.address === address) : undefined;
+        if (server) out.push(server);
+        else this.ctx.logger.warn('Servers', `redirection to server ${String(address)}: it is disconnected`);
       } else if (v instanceof Table && depth < 2) for (const x of v.items) add(x, depth + 1);
     };
     for (const v of results ?? []) add(v, 0);

@@ -8,7 +8,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { LuaHost } from '../../../src/scripting/lua-host';
 import { decodedVideoFrames, needTool, run, testFLV, waitFor, type ToolRun } from '../../rtmp/helpers';
 import { startFlash } from './helpers';
 
@@ -35,7 +34,7 @@ function publish(url: string): ToolRun {
 
 test('ffmpeg publishes to name?token=…, rtmpdump plays the plain name; nothing logged at warn or error', async (t) => {
   if (!needTool(t, 'ffmpeg') || !needTool(t, 'ffprobe') || !needTool(t, 'rtmpdump')) return;
-  const s = await startFlash({ apps: { live: APP }, host: (ctx) => new LuaHost(ctx) });
+  const s = await startFlash({ apps: { live: APP } });
   const runs: ToolRun[] = [];
   try {
     const pub = publish(s.url('RTMP', 'live/q1?token=abc'));
@@ -61,7 +60,7 @@ test('ffmpeg publishes to name?token=…, rtmpdump plays the plain name; nothing
 
 test('rtmpdump playing a stream the script refuses sees NetStream.Play.Failed and no Play.Start', async (t) => {
   if (!needTool(t, 'rtmpdump')) return;
-  const s = await startFlash({ apps: { live: APP }, host: (ctx) => new LuaHost(ctx) });
+  const s = await startFlash({ apps: { live: APP } });
   try {
     const dump = run('rtmpdump', ['-V', '-r', s.url('RTMP', 'live/secret'), '-o', path.join(s.dir, 'secret.flv'), '-m', '5'], 30_000);
     const d = await dump.done;
@@ -75,7 +74,7 @@ test('rtmpdump playing a stream the script refuses sees NetStream.Play.Failed an
 
 test('publication:close() in the script stops ffmpeg with the server error; rtmpdump playing it gets UnpublishNotify', async (t) => {
   if (!needTool(t, 'ffmpeg') || !needTool(t, 'rtmpdump')) return;
-  const s = await startFlash({ apps: { live: APP }, host: (ctx) => new LuaHost(ctx) });
+  const s = await startFlash({ apps: { live: APP } });
   const runs: ToolRun[] = [];
   try {
     const pub = publish(s.url('RTMP', 'live/short'));

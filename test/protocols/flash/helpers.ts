@@ -1,54 +1,41 @@
 /**
- * The Flash layer seen from both transports: one ServerContext serving RTMP and RTMFP on ephemeral
- * 127.0.0.1 ports (log lines captured), and a `FlashPeer` that drives our RTMP client or our RTMFP
+ * The Flash layer seen from both transports: a test server (startTestServer) running RTMP and
+ * RTMFP on ephemeral 127.0.0.1 ports, and a `FlashPeer` that drives our RTMP client or our RTMFP
  * client through the same calls, so one test body checks both transports.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { Writable } from 'node:stream';
 import type { AppHost } from '../../../src/core/app-host';
-import type { Client } from '../../../src/core/client';
-import { ServerContext } from '../../../src/core/context';
+import type { ServerContext } from '../../../src/core/context';
 import { StreamRefused } from '../../../src/core/errors';
-import type { Listener } from '../../../src/core/listener';
-import type { Publication } from '../../../src/core/publication';
-import { defaultConfig } from '../../../src/config/schema';
 import { Level } from '../../../src/logs/levels';
-import { ServerLogger } from '../../../src/logs/logger';
 import { MessageType } from '../../../src/protocols/flash/messages';
-import { RTMFPServer } from '../../../src/protocols/rtmfp/server';
+import type { RTMFPServer } from '../../../src/protocols/rtmfp/server';
 import { RTMPClient } from '../../../src/protocols/rtmp/client';
-import { RTMPServer } from '../../../src/protocols/rtmp/server';
+import type { RTMPServer } from '../../../src/protocols/rtmp/server';
 import { encodeAMF0 } from '../../../src/serialization/amf0';
 import { Table, type Value } from '../../../src/serialization/value';
 import { RtmfpTestClient, type Media } from '../../helpers/rtmfp-client';
+import { formatTestLine, startTestServer, type TestServer } from '../../helpers/server';
 import { TestHost } from '../../helpers/test-host';
 
 export type Protocol = 'RTMP' | 'RTMFP';
 export const PROTOCOLS: Protocol[] = ['RTMP', 'RTMFP'];
 
-/** TestHost plus script-like refusals of publish and play (TestHost's hooks take no arguments, hence the optional ones). */
+/** TestHost refusing the publish or play of the names a test lists, as a script's error() would. */
 export class StreamHost extends TestHost {
   /** publication names onPublish refuses (message → Publish.Failed) */
   refusePublish = new Map<string, string>();
   /** publication names onSubscribe refuses (message → Play.Failed) */
   refusePlay = new Map<string, string>();
-  override onPublish(_client?: Client | null, pub?: Publication): void {
-    const why = this.refusePublish.get(pub!.name);
-    if (why !== undefined) throw new StreamRefused('Publish.Failed', why);
-    this.events.push(`publish ${pub!.name}`);
-  }
-  override onUnpublish(_client?: Client | null, pub?: Publication): void {
-    this.events.push(`unpublish ${pub!.name}`);
-  }
-  override onSubscribe(_client?: Client | null, l?: Listener): void {
-    const why = this.refusePlay.get(l!.publication.name);
-    if (why !== undefined) throw new StreamRefused('Play.Failed', why);
-    this.events.push(`subscribe ${l!.publication.name}`);
-  }
-  override onUnsubscribe(_client?: Client | null, l?: Listener): void {
-    this.events.push(`unsubscribe ${l!.publication.name}`);
+  constructor(wwwDir: string) {
+    super(wwwDir);
+    this.publishCheck = (_client, pub) => {
+      const why = this.refusePublish.get(pub.name);
+      if (why !== undefined) throw new StreamRefused('Publish.Failed', why);
+    };
+    this.subscribeCheck = (_client, l) => {
+      const why = this.refusePlay.get(l.publication.name);
+      if (why !== undefined) throw new StreamRefused('Play.Failed', why);
+    };
   }
 }
 
@@ -57,52 +44,38 @@ export interface FlashServers {
   rtmpPort: number;
   rtmfpPort: number;
   dir: string;
-  /** log lines at WARN and above (or `level`) */
-  logs: string[];
+  /** log lines at WARN and above (or `level`), as "LEVEL  source  message" */
+  readonly logs: string[];
+  /** the whole test server (log lines, the Server object) */
+  test: TestServer;
   url(protocol: Protocol, pathAndStream: string): string;
   stop(): Promise<void>;
 }
 
 export async function startFlash(
-  options: { apps?: Record<string, string | null>; host?: (ctx: ServerContext) => AppHost; level?: Level } = {},
+  options: {
+    /** app path → its main.lua, or null for a folder (default: a live/ folder) */
+    apps?: Record<string, string | null>;
+    /** the app host instead of the script runtime */
+    host?: (ctx: ServerContext) => AppHost;
+    level?: Level;
+  } = {},
 ): Promise<FlashServers> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flash-test-'));
-  for (const [app, mainLua] of Object.entries(options.apps ?? { live: null })) {
-    const appDir = path.join(dir, 'www', app);
-    fs.mkdirSync(appDir, { recursive: true });
-    if (mainLua !== null) fs.writeFileSync(path.join(appDir, 'main.lua'), mainLua);
-  }
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      logs.push(...chunk.toString().split('\n').filter(Boolean));
-      done();
-    },
-  });
-  const config = defaultConfig(dir);
-  const logger = new ServerLogger({ level: options.level ?? Level.WARN, console: sink, colors: false, file: null });
-  const www = path.join(dir, 'www');
-  const ctx = new ServerContext(config, logger, new TestHost(www), 'test');
-  if (options.host) ctx.host = options.host(ctx);
-  ctx.host.start();
-  const rtmp = new RTMPServer(ctx, { port: 0, host: '127.0.0.1' });
-  const rtmfp = new RTMFPServer(ctx, 0, '127.0.0.1');
-  await rtmp.start();
-  await rtmfp.start();
+  const level = options.level ?? Level.WARN;
+  const test = await startTestServer({ apps: options.apps ?? { live: null }, off: ['HTTP'], appHost: options.host, level: Math.max(level, Level.INFO) as Level });
+  const rtmpPort = test.protocol<RTMPServer>('RTMP').port;
+  const rtmfpPort = test.protocol<RTMFPServer>('RTMFP').boundPort;
   return {
-    ctx,
-    rtmpPort: rtmp.port,
-    rtmfpPort: rtmfp.boundPort,
-    dir,
-    logs,
-    url: (protocol, p) =>
-      `${protocol === 'RTMP' ? 'rtmp' : 'rtmfp'}://127.0.0.1:${protocol === 'RTMP' ? rtmp.port : rtmfp.boundPort}/${p.replace(/^\//, '')}`,
-    stop: async () => {
-      await rtmp.stop();
-      await rtmfp.stop();
-      await ctx.host.stop();
-      fs.rmSync(dir, { recursive: true, force: true });
+    ctx: test.context,
+    rtmpPort,
+    rtmfpPort,
+    dir: test.dir,
+    get logs() {
+      return test.lines().filter((l) => l.level <= level).map(formatTestLine);
     },
+    test,
+    url: (protocol, p) => `${protocol === 'RTMP' ? 'rtmp' : 'rtmfp'}://127.0.0.1:${protocol === 'RTMP' ? rtmpPort : rtmfpPort}/${p.replace(/^\//, '')}`,
+    stop: () => test.stop(),
   };
 }
 

@@ -9,7 +9,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageType } from '../../../src/protocols/flash/messages';
 import { Table } from '../../../src/serialization/value';
-import { LuaHost } from '../../../src/scripting/lua-host';
 import { AAC_CONFIG, AVC_CONFIG, PROTOCOLS, StreamHost, aac, codes, inter, key, peer, player, publisher, startFlash } from './helpers';
 
 for (const protocol of PROTOCOLS) {
@@ -203,7 +202,7 @@ end
 
 for (const protocol of PROTOCOLS) {
   test(`${protocol}: publication:close(code, description) from a script reaches the publisher's NetStream`, async () => {
-    const s = await startFlash({ apps: { live: CLOSER }, host: (ctx) => new LuaHost(ctx) });
+    const s = await startFlash({ apps: { live: CLOSER } });
     try {
       const { p, id } = await publisher(protocol, s, 'kick');
       const v = await player(protocol, s, 'kick');

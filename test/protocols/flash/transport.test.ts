@@ -13,7 +13,7 @@ import { Client } from '../../../src/core/client';
 import { ServerContext } from '../../../src/core/context';
 import type { MediaFrame } from '../../../src/core/media';
 import type { Writer } from '../../../src/core/writer';
-import { defaultConfig } from '../../../src/config/schema';
+import { defaultConfig } from '../../../src/registry';
 import { Level } from '../../../src/logs/levels';
 import { ServerLogger } from '../../../src/logs/logger';
 import { MessageType, decodeCommand, decodeData, encodeCommand, userControl } from '../../../src/protocols/flash/messages';

@@ -13,7 +13,7 @@ import { Level } from '../../../src/logs/levels';
 import { Table, toJS, type Value } from '../../../src/serialization/value';
 import { evalIn, expireReloadChecks, FakeClient, makeAppDir, rewriteFile, startLua, type LuaTestServer } from '../lua-fixtures';
 
-function start(files: Record<string, string>): LuaTestServer {
+function start(files: Record<string, string>): Promise<LuaTestServer> {
   return startLua(makeAppDir(files));
 }
 
@@ -46,7 +46,7 @@ export function onConnection(client, login) {
 `;
 
 test('JS events: onConnection results, refusals with the thrown message, RPC results and Call.Failed with file:line', async () => {
-  const s = start({ 'www/main.js': ROOT_JS });
+  const s = await start({ 'www/main.js': ROOT_JS });
   try {
     const c = new FakeClient('');
     assert.deepEqual(toJS(s.ctx.connect(c, ['Tom'])), { message: 'welcome', login: 'Tom' });
@@ -81,7 +81,7 @@ test('JS events: onConnection results, refusals with the thrown message, RPC res
 });
 
 test('values cross as plain JS: arrays, objects, Buffers for bytes, Dates, Maps for other keys, and back', async () => {
-  const s = start({ 'www/main.js': ROOT_JS });
+  const s = await start({ 'www/main.js': ROOT_JS });
   try {
     const c = new FakeClient('');
     s.ctx.connect(c, []);
@@ -110,7 +110,7 @@ test('values cross as plain JS: arrays, objects, Buffers for bytes, Dates, Maps 
 });
 
 test('the object model in JS: getters, methods, Map-like collections, callables, list methods, records, errors as throws', async () => {
-  const s = start({
+  const s = await start({
     'www/main.js': `
 export function onConnection(client) {
   client.inspect = () => {
@@ -177,7 +177,7 @@ export function onConnection(client) {
 });
 
 test('publication events in JS: onPublish false or a throw refuses, onSubscribe too, onVideo gets every packet without a copy', async () => {
-  const s = start({
+  const s = await start({
     'www/main.js': `
 const seen = [];
 export function onConnection(client) {
@@ -241,7 +241,7 @@ export function run() {
 `,
     'www/child/.keep': '',
   });
-  let s = startLua(dir);
+  let s = await startLua(dir);
   try {
     const r = toJS(evalIn(s, '', 'return exports.run();')[0]) as Record<string, unknown>;
     assert.deepEqual(r, {
@@ -266,7 +266,7 @@ export function run() {
   } finally {
     await s.close();
   }
-  s = startLua(dir);
+  s = await startLua(dir);
   try {
     assert.deepEqual(evalIn(s, '', 'return [data.starts, data.n, data.obj.list[1], data.flag];').map(toJS), [['2', '10', 'y', true]]);
   } finally {
@@ -275,7 +275,7 @@ export function run() {
 });
 
 test('modules: require from the app folder then its parents, relative paths, JSON, Node modules, "monats", TypeScript and ES modules', async () => {
-  const s = start({
+  const s = await start({
     'www/lib.js': `exports.where = 'www/lib.js'; exports.appPath = app.path;`,
     'www/shared/util.ts': `export const twice = (n: number): number => n * 2;`,
     'www/config.json': `{ "answer": 42 }`,
@@ -310,7 +310,7 @@ export function info() {
 });
 
 test('TypeScript: a syntax error is reported with file:line, a runtime error points at the .ts line', async () => {
-  const s = start({
+  const s = await start({
     'www/main.js': '',
     'www/broken/main.ts': `// line 1
 const ok: number = 1;
@@ -340,7 +340,7 @@ export function onConnection(client: any): void {
 });
 
 test('hot reload: main.js rewritten, a required file rewritten; the app\'s timers stop when it reloads', async () => {
-  const s = start({
+  const s = await start({
     'www/main.js': '',
     'www/app/main.js': `
 import { version } from './version';
@@ -373,7 +373,7 @@ export function info() { return { version, main: 1, ticks }; }
 });
 
 test('errors outside calls: a timer callback that throws, an async event that rejects: logged with file:line', async () => {
-  const s = start({
+  const s = await start({
     'www/main.js': `
 setTimeout(() => { throw new Error('from a timer'); }, 1);
 export async function onStart() { await null; throw new Error('async event'); }
@@ -390,7 +390,7 @@ export async function onStart() { await null; throw new Error('async event'); }
 });
 
 test('log functions print the caller\'s file:line; INFO concatenates like Lua', async () => {
-  const s = start({ 'www/main.js': `export function onStart() {\n  INFO('a', 1, ' ', { b: [2] }, ' ', null);\n}` });
+  const s = await start({ 'www/main.js': `export function onStart() {\n  INFO('a', 1, ' ', { b: [2] }, ' ', null);\n}` });
   try {
     assert.ok(s.logger.at(Level.INFO).includes('www/main.js:2: a1 { b: [ 2 ] } null'), s.logger.at(Level.INFO).join('\n'));
   } finally {
@@ -399,7 +399,7 @@ test('log functions print the caller\'s file:line; INFO concatenates like Lua', 
 });
 
 test('mixed trees: a JS app under a Lua parent and a Lua app under a JS parent reach each other\'s events and values', async () => {
-  const s = start({
+  const s = await start({
     'www/main.lua': `
 greeting = "hello from lua"
 list = { 1, 2, x = "y" }
@@ -450,7 +450,7 @@ end
 test('the bundled sample\'s JS and TS apps: the chat room broadcasts and counts in data; api/ adds to the Lua root\'s onConnection', async () => {
   const dir = makeAppDir({});
   fs.cpSync(path.join(__dirname, '..', '..', '..', '..', 'www'), path.join(dir, 'www'), { recursive: true });
-  const s = startLua(dir);
+  const s = await startLua(dir);
   try {
     const ann = new FakeClient('/chat', 'WebSocket');
     const bob = new FakeClient('/chat', 'WebSocket');

@@ -10,7 +10,7 @@ import { Table } from '../../../src/serialization/value';
 import { makeAppDir, startLua, writeValues } from '../lua-fixtures';
 
 test('JS: a table inside itself and a 60-level chain of double references cross once; objects read back with their identity', async () => {
-  const s = startLua(
+  const s = await startLua(
     makeAppDir({
       'www/main.js': `
 export function check(t, chain) {
@@ -42,7 +42,7 @@ export function roundTrip() { const t = { k: 'v' }; t.self = t; const [u] = mona
 });
 
 test('JS: a TCP echo server and a UDP socket from mona.createTCPServer/createUDPSocket', async () => {
-  const s = startLua(
+  const s = await startLua(
     makeAppDir({
       'www/main.js': `
 const server = mona.createTCPServer();

@@ -13,7 +13,6 @@ import { test, type TestContext } from 'node:test';
 import WebSocket from 'ws';
 import { RTMPClient } from '../../../src/protocols/rtmp/client';
 import { Table } from '../../../src/serialization/value';
-import { LuaHost } from '../../../src/scripting/lua-host';
 import { curl, requireTool, startHTTP, tempWWW } from '../../helpers/http-server';
 import { freePorts, startCli, tempDir, writeIni } from '../../process/helpers';
 import { needTool, run, startRTMP, testFLV, waitFor, type ToolRun } from '../../rtmp/helpers';
@@ -72,7 +71,7 @@ async function connected(port: number, app: string, args: unknown[] = []): Promi
 
 test('RTMP: a TypeScript app accepts and rejects, answers RPCs (async ones when they settle) and Call.Failed; hot reload', async (t) => {
   const dir = apps();
-  const s = await startRTMP({ dir, host: (ctx) => new LuaHost(ctx) });
+  const s = await startRTMP({ dir });
   const clients: RTMPClient[] = [];
   t.after(async () => {
     for (const c of clients) c.socket.destroy();
@@ -114,7 +113,7 @@ test('RTMP: a TypeScript app accepts and rejects, answers RPCs (async ones when 
 
 test('RTMP + ffmpeg: onPublish in TypeScript and publication.onVideo for every packet', async (t) => {
   if (!needTool(t, 'ffmpeg')) return;
-  const s = await startRTMP({ dir: apps(), host: (ctx) => new LuaHost(ctx) });
+  const s = await startRTMP({ dir: apps() });
   const runs: ToolRun[] = [];
   const clients: RTMPClient[] = [];
   t.after(async () => {
@@ -138,7 +137,7 @@ test('RTMP + ffmpeg: onPublish in TypeScript and publication.onVideo for every p
 });
 
 async function httpServer(t: TestContext) {
-  const s = await startHTTP({ dir: apps(), host: (ctx) => new LuaHost(ctx) });
+  const s = await startHTTP({ dir: apps() });
   t.after(() => s.stop());
   return s;
 }

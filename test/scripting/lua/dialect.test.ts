@@ -21,7 +21,7 @@ function dialect(name: string, files: Record<string, string>, fn: (s: LuaTestSer
   for (const engine of LUA_ENGINES) {
     test(`${engine.name}: ${name}`, { skip: engine.skip }, async () => {
       const dir = makeAppDir(files);
-      const s = startLua(dir, { lua: engine.open });
+      const s = await startLua(dir, { lua: engine.open });
       try {
         await fn(s, dir, engine.name);
       } finally {
@@ -268,7 +268,7 @@ function load() return data.number, data.t[1], data.t["2"], data.flag, data.off,
     assert.deepEqual(evalRoot(s, 'return load()'), ['11', '1', '2', true, false, '1.5', '9.007199254741e+15', 'hello', 12]);
     await s.close();
     // after a restart: the same
-    const again = startLua(dir, { lua: LUA_ENGINES.find((e) => e.name === engine)!.open });
+    const again = await startLua(dir, { lua: LUA_ENGINES.find((e) => e.name === engine)!.open });
     try {
       assert.deepEqual(evalRoot(again, 'return load()'), ['11', '1', '2', true, false, '1.5', '9.007199254741e+15', 'hello', 12]);
     } finally {
@@ -351,7 +351,7 @@ end`,
   async (s, dir, engine) => {
     await s.close();
     // the data folder existed before the start: restart so that it is loaded
-    const loaded = startLua(dir, { lua: LUA_ENGINES.find((e) => e.name === engine)!.open });
+    const loaded = await startLua(dir, { lua: LUA_ENGINES.find((e) => e.name === engine)!.open });
     try {
       assert.deepEqual(evalIn(loaded, '/Databases', 'return run()'), [true]);
     } finally {

@@ -14,7 +14,7 @@ for (const engine of LUA_ENGINES) {
   test(`${engine.name}: io.open/read/write/seek/lines/io.lines, append, binary bytes, errors`, { skip: engine.skip }, async () => {
     const dir = makeAppDir({ 'www/main.lua': '' });
     const file = path.join(dir, 'f.txt').replace(/\\/g, '/');
-    const s = startLua(dir, { lua: engine.open });
+    const s = await startLua(dir, { lua: engine.open });
     try {
       const q = JSON.stringify(file);
       assert.deepEqual(

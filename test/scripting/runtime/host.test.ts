@@ -8,34 +8,18 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { FolderHost } from '../../../src/core/app-host';
-import { ServerContext } from '../../../src/core/context';
 import { Level } from '../../../src/logs/levels';
 import { toJS } from '../../../src/serialization/value';
 import { luaEngineEntry } from '../../../src/scripting/lua/open';
 import { ScriptHost } from '../../../src/scripting/runtime/host';
-import { FakeClient, FakeWriter, makeAppDir, MemoryLogger, rewriteFile, testConfig } from '../lua-fixtures';
+import { FakeClient, FakeWriter, makeAppDir, rewriteFile, startLua, type LuaTestServer } from '../lua-fixtures';
 import { FakeArgs, FakeEngine, fakeEntry, FakeObject, FakeOut } from './fake-engine';
 
-function start(files: Record<string, string>): { dir: string; ctx: ServerContext; host: ScriptHost; fakes: FakeEngine[]; logger: MemoryLogger; close(): Promise<void> } {
-  const dir = makeAppDir(files);
-  const logger = new MemoryLogger();
-  const ctx = new ServerContext(testConfig(dir), logger, new FolderHost(path.join(dir, 'www')), 'test');
+/** A test server whose script host runs Lua and the fake engine. */
+async function start(files: Record<string, string>): Promise<LuaTestServer<ScriptHost> & { fakes: FakeEngine[] }> {
   const fakes: FakeEngine[] = [];
-  const host = new ScriptHost(ctx, [luaEngineEntry(), fakeEntry(fakes)]);
-  ctx.host = host;
-  host.start();
-  return {
-    dir,
-    ctx,
-    host,
-    fakes,
-    logger,
-    async close() {
-      await host.stop();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const s = await startLua(makeAppDir(files), { host: (ctx) => new ScriptHost(ctx, [luaEngineEntry(), fakeEntry(fakes)]) });
+  return { ...s, fakes };
 }
 
 const ROOT_LUA = `
@@ -44,7 +28,7 @@ function onStart(p) started = (started or "") .. "[" .. p .. "]" end
 `;
 
 test('a fake-language app under a Lua parent falls back to the parent\'s events; its own win', async () => {
-  const s = start({
+  const s = await start({
     'www/main.lua': ROOT_LUA,
     'www/fakeapp/main.fake': JSON.stringify({ events: { onDisconnection: [] } }),
     'www/own/main.fake': JSON.stringify({ events: { onConnection: [{ from: 'fake own' }] } }),
@@ -71,7 +55,7 @@ test('a fake-language app under a Lua parent falls back to the parent\'s events;
 });
 
 test('a Lua app under a fake-language parent reaches the parent\'s handlers', async () => {
-  const s = start({
+  const s = await start({
     'www/main.lua': '',
     'www/fakeparent/main.fake': JSON.stringify({ events: { onConnection: [{ from: 'fake parent' }], onManage: [] }, values: { greeting: 'from fake' } }),
     'www/fakeparent/luachild/main.lua': 'function hello() return "lua child, globals of its own" end',
@@ -99,7 +83,7 @@ test('a Lua app under a fake-language parent reaches the parent\'s handlers', as
 });
 
 test('a main file of another language reloads the app in that engine; its loaded children load again', async () => {
-  const s = start({
+  const s = await start({
     'www/main.lua': ROOT_LUA,
     'www/app/main.fake': JSON.stringify({ events: { onConnection: [{ v: 'fake' }] } }),
     'www/app/child/main.lua': 'x = 1',
@@ -121,7 +105,7 @@ test('a main file of another language reloads the app in that engine; its loaded
 });
 
 test('the API object model is engine-neutral: mona, client and writer descriptors through another engine\'s Args/Out', async () => {
-  const s = start({
+  const s = await start({
     'www/main.lua': '',
     'www/fake/main.fake': JSON.stringify({ events: { onStart: { mona: ['split', ' a, b ,,c', ',', 3] } } }),
   });

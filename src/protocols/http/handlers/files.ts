@@ -56,7 +56,7 @@ function appFile(ex: HTTPExchange, app: string, name: string): string {
   return path.join(ex.context.wwwDir, app, name);
 }
 
-/** A folder: its index file, a listing, or 403 (SPEC S7, `index` setting and onConnection's). */
+/** A folder: its index file, a listing, or 403 (`[HTTP] index` setting and onConnection's). */
 function folder(ex: HTTPExchange, client: HTTPClient): void {
   const target = ex.target!;
   const index = client.index ?? (ex.context.config.http.index || true);
