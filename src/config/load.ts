@@ -109,7 +109,7 @@ export function readConfig(
     else {
       if (r.warning) warningsAt.push([at, `${e.where}: ${name}: ${r.warning}`]);
       spec.set(config, r.value!);
-      if (spec.notInEffect) warningsAt.push([at, `${e.where}: ${name} is not in effect: ${spec.notInEffect}`]);
+      if (spec.notInEffect && r.value !== spec.inEffectValue) warningsAt.push([at, `${e.where}: ${name} is not in effect: ${spec.notInEffect}`]);
     }
   }
 

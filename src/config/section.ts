@@ -29,6 +29,8 @@ export interface KeyRule {
    * once at start with this reason, so nobody believes it works. Removed when the feature lands.
    */
   notInEffect?: string;
+  /** with notInEffect: a value that asks for what the server does anyway (port 0: off), said nothing */
+  inEffectValue?: number | string;
 }
 
 /** One key of a section: its name and how a valid value goes into the section's slice `T`. */

@@ -187,6 +187,8 @@ test('keys read but not acted on yet are reported once, with why, when the ini s
     assert.equal(inert.length, 1, 'threads is in effect, RTSP is not');
     assert.match(inert[0], /MonaServer\.ini:3: \S*port is not in effect: /i);
     assert.equal(loadConfig(undefined, {}, { cwd: fs.mkdtempSync(path.join(dir, 'empty-')) }).warnings.length, 0, 'defaults warn about nothing');
+    fs.writeFileSync(path.join(dir, 'MonaServer.ini'), '[RTSP]\nport = 0\n');
+    assert.deepEqual(loadConfig(undefined, {}, { cwd: dir }).warnings, [], 'port 0 asks for RTSP off: nothing to warn about');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
