@@ -2,7 +2,9 @@
  * HTTP-FLV and WebSocket-FLV players that stop reading while ffmpeg publishes over RTMP: the
  * transport's stall timeout drops them (their queue stays above the output limit), a player that
  * reads goes on. The stream is a ~19 Mbit/s noise video so the kernel's socket buffers fill within
- * seconds.
+ * seconds. Then the campaign's attack (test/helpers/attacks.ts) against the real executable: 40
+ * HTTP-FLV and 40 WebSocket-FLV players of an 8 Mbit/s stream stop reading while a healthy client
+ * is timed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +16,8 @@ import * as path from 'node:path';
 import WebSocket from 'ws';
 import { requireTool, startHTTP, tempWWW } from '../helpers/http-server';
 import { run, sleep, waitFor } from '../rtmp/helpers';
+import { flvStall } from '../helpers/attacks';
+import { attackTest } from '../helpers/attack-test';
 
 function noiseFLV(dir: string): string {
   const file = path.join(dir, 'noise.flv');
@@ -76,3 +80,5 @@ test('HTTP-FLV and WebSocket-FLV players that stop reading are dropped on the st
   assert.ok(!healthy.destroyed);
   t.diagnostic(`stalled players dropped after ${took} ms`);
 });
+
+attackTest(flvStall, (o) => assert.equal(o.dropped, o.players, 'every stalled player dropped'));

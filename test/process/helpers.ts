@@ -1,122 +1,13 @@
 /** Shared by the process tests: free ports, temp app folders, a child server with line capture. */
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as path from 'node:path';
-import type { Ports } from '../helpers/ports';
+import { startCli } from '../helpers/cli';
 import { tempDir as makeTempDir } from '../helpers/temp';
 
-export const CLI = path.join(__dirname, '..', '..', 'src', 'cli.js');
+export { CLI, freePort, freePorts, freeTcpPort, startCli, writeIni, type Ports, type RunningChild } from '../helpers/cli';
 
 /** A temp application folder, removed once the test file has run (helpers/temp). */
 export function tempDir(prefix = 'monats-process-'): string {
   return makeTempDir(prefix);
-}
-
-export { freePort, freePorts, freeTcpPort, type Ports } from '../helpers/ports';
-
-/** A MonaServer.ini pointing application dir and logs into `dir`, ports as given, plus `extra` lines. */
-export function writeIni(dir: string, ports: Ports, extra = ''): string {
-  const file = path.join(dir, 'MonaServer.ini');
-  fs.writeFileSync(
-    file,
-    [
-      '; written by the process tests',
-      '[application]',
-      `dir=${dir}`,
-      '[RTMFP]',
-      `port=${ports.rtmfp}`,
-      '[RTMP]',
-      `port=${ports.rtmp}`,
-      '[HTTP]',
-      `port=${ports.http}`,
-      '[RTSP]',
-      `port=${ports.rtsp}`,
-      '[admin]',
-      `port=${ports.admin}`,
-      '[logs]',
-      'directory=logs',
-      extra,
-    ].join('\n'),
-  );
-  return file;
-}
-
-export interface RunningChild {
-  child: ChildProcess;
-  /** stdout+stderr so far, colour codes removed */
-  output(): string;
-  /** resolves with the output once `pattern` matches it; rejects on timeout or exit */
-  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
-  /** resolves with the exit code (or signal name) */
-  exited: Promise<number | string>;
-  /** kills by pid if still running (test cleanup) */
-  kill(): void;
-}
-
-/**
- * Runs the CLI of this build, or `executable` (an installed `monats`) when given. `shell`: a shell
- * line run before the server replaces the shell (`ulimit -n 256`); same pid.
- */
-export function startCli(args: string[], cwd: string, executable?: string, shell?: string): RunningChild {
-  const [command, argv] = executable ? [executable, args] : [process.execPath, [CLI, ...args]];
-  const env = { ...process.env, NO_COLOR: '1' };
-  const opts = { cwd, stdio: ['ignore', 'pipe', 'pipe'] as Array<'ignore' | 'pipe'>, env };
-  const child = shell ? spawn('sh', ['-c', `${shell}; exec "$0" "$@"`, command, ...argv], opts) : spawn(command, argv, opts);
-  let text = '';
-  const waiters: Array<() => void> = [];
-  const onData = (chunk: Buffer) => {
-    text += chunk.toString();
-    for (const w of waiters.slice()) w();
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  let done = false;
-  const exited = new Promise<number | string>((resolve) => {
-    child.once('exit', (code, signal) => {
-      done = true;
-      for (const w of waiters.slice()) w();
-      resolve(code ?? signal ?? -1);
-    });
-  });
-  return {
-    child,
-    output: () => text,
-    exited,
-    waitFor(pattern, timeoutMs = 20_000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          if (pattern.test(text)) {
-            cleanup();
-            resolve(text);
-          } else if (done) {
-            cleanup();
-            reject(new Error(`process exited before ${pattern} appeared; output:\n${text}`));
-          }
-        };
-        const timer = setTimeout(() => {
-          cleanup();
-          reject(new Error(`timeout waiting for ${pattern}; output:\n${text}`));
-        }, timeoutMs);
-        const cleanup = () => {
-          clearTimeout(timer);
-          const i = waiters.indexOf(check);
-          if (i >= 0) waiters.splice(i, 1);
-        };
-        waiters.push(check);
-        check();
-      });
-    },
-    kill() {
-      if (!done && child.pid) {
-        try {
-          process.kill(child.pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-    },
-  };
 }
 
 /** Runs the CLI to completion (for --help, --version, bad options). */

@@ -5,7 +5,10 @@
  *    send the server's traffic there;
  *  - a real move is followed: the new address echoes the probe's ping;
  *  - a peer that answers pings without echoing their data (librtmfp does) is followed when its
- *    answer is fresh (a newer timestamp than anything seen), not when it is a replay.
+ *    answer is fresh (a newer timestamp than anything seen), not when it is a replay;
+ *  - the campaign's replay flood (test/helpers/attacks.ts) against the real executable: captured
+ *    packets replayed from 200 ports while a healthy client is timed, the session's address read
+ *    from the admin API.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +19,8 @@ import { unscrambleSessionId } from '../../src/protocols/rtmfp/crypto';
 import { CHUNK, FLAG_TS, MODE_INITIATOR, PacketBuilder, nowTimestamp } from '../../src/protocols/rtmfp/packet';
 import { startRtmfpTestServer } from '../helpers/rtmfp-server';
 import { RtmfpTestClient } from '../helpers/rtmfp-client';
+import { rtmfpReplay } from '../helpers/attacks';
+import { attackTest } from '../helpers/attack-test';
 
 class MovesHost extends FolderHost {
   moves: string[] = [];
@@ -136,4 +141,9 @@ test('a peer answering pings without their data is followed on a fresh answer, n
     await c.close();
     await srv.stop();
   }
+});
+
+attackTest(rtmfpReplay, (o) => {
+  assert.equal(o.moved, false, 'the session stayed where its peer is');
+  assert.ok(o.probes <= o.replayed, `${o.probes} probes for ${o.replayed} replays: no amplification`);
 });

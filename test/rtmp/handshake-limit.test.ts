@@ -3,14 +3,15 @@
  * C0+C1 on many connections gets a handful of answers and then closed connections, before any
  * Diffie-Hellman work; another IP (rtmpdump over rtmpe://) is served meanwhile. The limiter's token
  * bucket: bursts of twice the rate, refilled over time, one bucket per canonical IP, bounded size.
+ * The campaign's two RTMPE attacks (test/helpers/attacks.ts) run against the real executable: the
+ * replay from one IP, and a flood from 100 IPs, while a healthy client is timed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { getDiffieHellman, randomBytes } from 'node:crypto';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { HandshakeLimiter } from '../../src/transport/handshake-limiter';
-import { DH_KEY_SIZE, FP_KEY_SHORT, LAYOUTS, SIG_SIZE, signPacket } from '../../src/protocols/rtmp/handshake-crypto';
+import { rtmpeFloodIPs, rtmpeHello, rtmpeReplay, tryHandshake } from '../helpers/attacks';
+import { attackTest } from '../helpers/attack-test';
 import { decodedVideoFrames, needTool, run, startRTMP, testFLV, waitFor, type ToolRun } from './helpers';
 
 test('token bucket: bursts of twice the rate, refill over time, one bucket per canonical IP, 0 = no limit', () => {
@@ -32,39 +33,6 @@ test('token bucket: bursts of twice the rate, refill over time, one bucket per c
   rate = 0;
   for (let i = 0; i < 100; i++) assert.equal(l.allow('10.0.0.1:1000', t0 + 60_000), true);
 });
-
-/** C0+C1 of an RTMPE client (type 6): version 9.0.124.2, a DH public key, signed in layout 0. */
-function rtmpeHello(): Buffer {
-  const c1 = randomBytes(SIG_SIZE);
-  Buffer.from([9, 0, 124, 2]).copy(c1, 4);
-  const dh = getDiffieHellman('modp2');
-  dh.generateKeys();
-  const pub = dh.getPublicKey();
-  pub.copy(c1, LAYOUTS[0].dhOffset(c1) + DH_KEY_SIZE - pub.length);
-  signPacket(c1, LAYOUTS[0], FP_KEY_SHORT);
-  return Buffer.concat([Buffer.from([6]), c1]);
-}
-
-/** Sends `hello` from `localAddress`; resolves true when S0+S1+S2 came back, false when closed without. */
-function tryHandshake(port: number, localAddress: string, hello: Buffer): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port, localAddress });
-    let got = 0;
-    const timer = setTimeout(() => done(false), 10_000);
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      s.destroy();
-      resolve(ok);
-    };
-    s.on('connect', () => s.write(hello));
-    s.on('data', (d) => {
-      got += d.length;
-      if (got >= 1 + 2 * SIG_SIZE) done(true);
-    });
-    s.on('error', () => done(false));
-    s.on('close', () => done(got >= 1 + 2 * SIG_SIZE));
-  });
-}
 
 test('one signed RTMPE C0+C1 replayed on 60 connections from one IP: a burst is answered, the rest closed; rtmpdump rtmpe:// from another IP plays', { timeout: 90_000 }, async (t) => {
   const s = await startRTMP();
@@ -99,3 +67,7 @@ test('one signed RTMPE C0+C1 replayed on 60 connections from one IP: a burst is 
     await s.stop();
   }
 });
+
+attackTest(rtmpeReplay, (o) => assert.ok(o.answered >= 10, `the burst is served (${o.answered})`));
+
+attackTest(rtmpeFloodIPs);

@@ -3,12 +3,16 @@
  * runaway loop in an RPC is interrupted after the budget even inside pcall, and the next call of
  * the same client and other clients are served; the Lua VM's memory is capped; loading an app
  * gets the longer start budget. Through the real server over WebSocket (`ws`), on the engine the
- * server picks (LuaJIT where built) and on fengari (second pass of the test runner).
+ * server picks (LuaJIT where built) and on fengari (second pass of the test runner). The campaign's
+ * runaway attack (test/helpers/attacks.ts) calls them in a loop against the real executable while
+ * a healthy client is timed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { startTestServer } from '../helpers/server';
+import { luaRunaway } from '../helpers/attacks';
+import { attackTest } from '../helpers/attack-test';
 
 const APP = `
 -- a second of work at load: within the start budget, not the per-request one
@@ -75,3 +79,5 @@ test('[scripts] budget interrupts a runaway RPC even inside pcall; memory is cap
     assert.deepEqual(await rpc(b, 'ok', 3), [6, true], 'the VM is usable after an out-of-memory');
   }
 });
+
+attackTest(luaRunaway, (o) => assert.ok(o.slowestMs < 5000, `a runaway call answered after ${o.slowestMs} ms`));

@@ -14,7 +14,7 @@ import { ServerLogger } from '../../src/logs/logger';
 import type { Connection } from '../../src/transport/connection';
 import type { TransportLimits } from '../../src/transport/limits';
 import { TCPListener, hasIPv6 } from '../../src/transport/listener';
-import { sleep } from './helpers';
+import { sleep } from '../helpers/attack-kit';
 
 function context(blacklisted: string[] = []): ServerContext {
   const dir = os.tmpdir();

@@ -24,7 +24,7 @@ import { TCPListener } from '../../src/transport/listener';
 import { serverTLS, ServerTLS } from '../../src/transport/tls';
 import { tempDir } from '../helpers/temp';
 import { peerSerial, requireOpenSSL, TestPKI } from '../helpers/tls';
-import { sleep } from './helpers';
+import { sleep } from '../helpers/attack-kit';
 
 interface Echo {
   listener: TCPListener;

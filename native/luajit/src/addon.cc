@@ -720,8 +720,12 @@ int protectedCall(VM *vm, int nargs, int nresults) {
   }
   if (outer) guardDisarm(vm);
   // LuaJIT has no emergency collection: a failed allocation leaves the garbage where it is, and
-  // every later allocation would fail too until a cycle completes. Collect now.
-  if (outer && status == LUA_ERRMEM) lua_gc(L, LUA_GCCOLLECT, 0);
+  // every later allocation would fail too until a cycle completes. Collect now, and give what
+  // the collection freed back to the system (see vmGiveBack).
+  if (outer && status == LUA_ERRMEM) {
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    vmGiveBack();
+  }
   return status;
 }
 

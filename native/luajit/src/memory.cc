@@ -3,6 +3,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#if defined(__GLIBC__) && !defined(MONATS_SANITIZE)
+#include <malloc.h>
+#endif
 
 // LuaJIT's own allocator is internal to the library (luaL_newstate uses it, lua_newstate cannot),
 // and glibc's malloc makes allocation-heavy scripts (many small tables) about 1.7 times slower.
@@ -118,3 +121,14 @@ void *vmAlloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   return p;
 }
 
+
+// After a call ran into the cap, its garbage is collected (protectedCall); what the collection
+// frees goes back to glibc, which keeps it: its mmap threshold grows to the largest block ever
+// given back, so once a big string was freed the next big ones come from the heap and stay in its
+// free lists. A script doubling a string up to a 64 MiB cap left the process 41 MB larger for
+// good; with this trim, 9 MB. Only on that path: a trim walks every arena (milliseconds on a big heap).
+void vmGiveBack() {
+#if defined(__GLIBC__) && !defined(MONATS_SANITIZE)
+  malloc_trim(0);
+#endif
+}

@@ -82,6 +82,8 @@ struct VM {
 
 // memory.cc: the lua_Alloc of every state (ud is the VM)
 void *vmAlloc(void *ud, void *ptr, size_t osize, size_t nsize);
+// hands memory glibc keeps after a collection back to the system (a no-op elsewhere)
+void vmGiveBack();
 
 // registry and error helpers shared by the translation units
 VM *vmOf(lua_State *L);
