@@ -8,7 +8,7 @@
  * packages, so it cannot be installed here.
  *
  * Usage: npx tsc -p . && node dist/bench/hls.js [--viewers=200] [--window=10] [--warmup=6] [--samples=30]
- * Latency method (also in test/hls/hlsjs.ts): EXT-X-PROGRAM-DATE-TIME is the server's clock when a
+ * Latency method (also in test/protocols/hls/hlsjs.ts): EXT-X-PROGRAM-DATE-TIME is the server's clock when a
  * segment's first frame arrived, so Date.now() - hls.playingDate is ingest → playback; ffmpeg
  * publishes in real time (-re) from T0, so (now - T0) - newest publication time is publisher →
  * ingest (an upper bound: it includes ffmpeg's start-up). Their sum is glass to glass.

@@ -15,7 +15,7 @@ import { test, type TestContext } from 'node:test';
 import { curl, requireTool } from '../helpers/http-server';
 import { parsePrometheusText } from '../helpers/prometheus-parser';
 import { freePorts, startCli, tempDir, waitUntil, writeIni } from '../process/helpers';
-import { run, testFLV } from '../rtmp/helpers';
+import { run, testFLV } from '../protocols/rtmp/helpers';
 
 const PASSWORD = 'admin pass';
 const CHROMIUM_ARGS = [

@@ -10,7 +10,7 @@ import type { RelayDomain } from '../../src/cluster/relay';
 import { Table } from '../../src/serialization/value';
 import { linked, startClusterNode, until, type ClusterNode } from '../helpers/relay-cluster';
 import { RtmfpTestClient, makeFrames } from '../helpers/rtmfp-client';
-import { decodedVideoFrames, needTool, probe, run, testFLV, type ToolRun } from '../rtmp/helpers';
+import { decodedVideoFrames, needTool, probe, run, testFLV, type ToolRun } from '../protocols/rtmp/helpers';
 import * as path from 'node:path';
 import * as net from 'node:net';
 import WebSocket from 'ws';

@@ -17,7 +17,7 @@ import { TS_MUX_STATE, crc32, parseAACConfig, adts, parseAVCConfig } from '../..
 import { flvTag, stripSetDataFrame } from '../../src/media/flv';
 import { requireTool } from '../helpers/http-server';
 import type { Output } from '../../src/transport/connection';
-import { decodedVideoFrames, probe, testFLV } from '../rtmp/helpers';
+import { decodedVideoFrames, probe, testFLV } from '../protocols/rtmp/helpers';
 
 /** Collects what a sink writes; keeps the Buffer objects to compare identities. */
 class FakeSocket implements Output {

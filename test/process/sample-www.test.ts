@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { RtmfpTestClient } from '../helpers/rtmfp-client';
-import { testFLV } from '../rtmp/helpers';
+import { testFLV } from '../protocols/rtmp/helpers';
 import { freePorts, startCli, tempDir, writeIni, type Ports } from './helpers';
 
 const WWW = path.join(__dirname, '..', '..', '..', 'www');

@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { curl, requireTool } from '../helpers/http-server';
-import { run, testFLV } from '../rtmp/helpers';
+import { run, testFLV } from '../protocols/rtmp/helpers';
 import { freePorts, isRunning, runCli, startCli, tempDir, waitUntil, writeIni, type RunningChild } from './helpers';
 
 const SAMPLE = path.join(__dirname, '..', '..', '..', 'www');

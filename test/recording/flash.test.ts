@@ -14,7 +14,7 @@ import { RTMPClient } from '../../src/protocols/rtmp/client';
 import type { Value } from '../../src/serialization/value';
 import { requireTool, startHTTP, tempWWW, type HTTPTestServer } from '../helpers/http-server';
 import { flvTags } from '../media/helpers';
-import { testFLV, waitFor } from '../rtmp/helpers';
+import { testFLV, waitFor } from '../protocols/rtmp/helpers';
 
 const MAIN = `
 function onConnection(client)

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { requireTool, run as runTool } from '../helpers/http-server';
 import { freePorts, startCli, tempDir, writeIni, type RunningChild } from '../process/helpers';
-import { run, sleep } from '../rtmp/helpers';
+import { run, sleep } from '../protocols/rtmp/helpers';
 
 function ffprobeDuration(file: string): { duration: number; video: number; audio: number } {
   const r = spawnSync('ffprobe', ['-v', 'error', '-count_packets', '-show_entries', 'stream=codec_type,nb_read_packets:format=duration', '-of', 'json', file]);

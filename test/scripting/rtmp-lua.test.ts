@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { RTMPClient } from '../../src/protocols/rtmp/client';
 import { Table } from '../../src/serialization/value';
-import { needTool, run, startRTMP, testFLV, waitFor, type ToolRun } from '../rtmp/helpers';
+import { needTool, run, startRTMP, testFLV, waitFor, type ToolRun } from '../protocols/rtmp/helpers';
 import { rewriteFile } from './lua-fixtures';
 
 const ROOT = `

@@ -21,7 +21,7 @@ import { requireTool } from '../helpers/http-server';
 import { freePort, until } from '../helpers/relay-cluster';
 import { RtmfpTestClient } from '../helpers/rtmfp-client';
 import { startThreads, workerOf, type Running } from '../helpers/threads';
-import { run } from '../rtmp/helpers';
+import { run } from '../protocols/rtmp/helpers';
 
 const AVC_CONFIG = Buffer.from([0x17, 0, 0, 0, 0, 1, 0x42, 0, 0x1e, 0xff, 0xe1, 0, 4, 0x67, 0x42, 0, 0x1e, 1, 0, 4, 0x68, 0xce, 0x3c, 0x80]);
 

@@ -12,7 +12,7 @@ import { RTMPClient } from '../../src/protocols/rtmp/client';
 import { MessageType } from '../../src/protocols/rtmp/constants';
 import { until } from '../helpers/relay-cluster';
 import { startThreads as start, workerOf } from '../helpers/threads';
-import { needTool, run, testFLV, type ToolRun } from '../rtmp/helpers';
+import { needTool, run, testFLV, type ToolRun } from '../protocols/rtmp/helpers';
 
 
 const CHAT = `

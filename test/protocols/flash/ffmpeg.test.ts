@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { decodedVideoFrames, needTool, run, testFLV, waitFor, type ToolRun } from '../../rtmp/helpers';
+import { decodedVideoFrames, needTool, run, testFLV, waitFor, type ToolRun } from '../rtmp/helpers';
 import { startFlash } from './helpers';
 
 const APP = `

@@ -15,7 +15,7 @@ import { RTMPClient } from '../../../src/protocols/rtmp/client';
 import { Table } from '../../../src/serialization/value';
 import { curl, requireTool, startHTTP, tempWWW } from '../../helpers/http-server';
 import { freePorts, startCli, tempDir, writeIni } from '../../process/helpers';
-import { needTool, run, startRTMP, testFLV, waitFor, type ToolRun } from '../../rtmp/helpers';
+import { needTool, run, startRTMP, testFLV, waitFor, type ToolRun } from '../../protocols/rtmp/helpers';
 import { rewriteFile } from '../lua-fixtures';
 
 const ROOT_TS = `
