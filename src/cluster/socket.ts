@@ -92,31 +92,16 @@ export class NetWire implements Wire {
  * cannot be reached. Returns a function that abandons the attempt.
  */
 export function dial(host: string, port: number, connected: (wire: NetWire) => void, failed: (err: Error) => void): () => void {
-  const socket = net.connect({ host, port });
-  let settled = false;
-  socket.once('connect', () => {
-    if (settled) return;
-    settled = true;
-    socket.off('error', onError);
-    connected(new NetWire(socket));
-  });
-  const onError = (err: Error) => {
-    if (settled) return;
-    settled = true;
-    socket.destroy();
-    failed(err);
-  };
-  socket.once('error', onError);
-  return () => {
-    if (settled) return;
-    settled = true;
-    socket.destroy();
-  };
+  return connectWire({ host, port }, connected, failed);
 }
 
 /** Connects to a UNIX socket at `path` (the worker links of `threads`), as dial() does over TCP. */
 export function dialPath(path: string, connected: (wire: NetWire) => void, failed: (err: Error) => void): () => void {
-  const socket = net.connect({ path });
+  return connectWire({ path }, connected, failed);
+}
+
+function connectWire(options: net.NetConnectOpts, connected: (wire: NetWire) => void, failed: (err: Error) => void): () => void {
+  const socket = net.connect(options);
   let settled = false;
   socket.once('connect', () => {
     if (settled) return;
