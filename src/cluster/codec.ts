@@ -89,7 +89,8 @@ function readLEB(buf: Buffer, pos: number, end: number, what: string): [number, 
   throw new LinkProtocolError(`${what} longer than 5 bytes`);
 }
 
-function lebSize(v: number): number {
+/** Bytes of `v` as a 7-bit varint (the link's and the relay frames' integers). */
+export function lebSize(v: number): number {
   let n = 1;
   while (v >= 0x80) {
     v = Math.floor(v / 128);
@@ -98,7 +99,8 @@ function lebSize(v: number): number {
   return n;
 }
 
-function writeLEB(out: Buffer, pos: number, v: number): number {
+/** Writes `v` as a 7-bit varint at `pos`; returns the position after it. */
+export function writeLEB(out: Buffer, pos: number, v: number): number {
   do {
     let c = v & 0x7f;
     v = Math.floor(v / 128);

@@ -15,6 +15,7 @@
  */
 import { DataType, MediaType } from '../core/media';
 import { DecodeError } from '../serialization/value';
+import { lebSize, writeLEB } from './codec';
 
 /** Our handler names on the link. A MonaServer peer never receives them (see relay.ts). */
 export const RELAY_HANDLERS = {
@@ -52,20 +53,8 @@ export const MAX_RELAY_ID = 0x7fffffff;
 
 /** The head of a media frame of relay `id`; the frame's body follows it. */
 export function encodeMediaHead(id: number, kind: RelayKind, time: number, dataType: DataType = DataType.AMF0): Buffer {
-  let size = 1 + 4 + (kind === RelayKind.Data ? 1 : 0);
-  for (let v = id; ; v = Math.floor(v / 128)) {
-    size++;
-    if (v < 128) break;
-  }
-  const out = Buffer.allocUnsafe(size);
-  let pos = 0;
-  let v = id;
-  do {
-    let c = v & 0x7f;
-    v = Math.floor(v / 128);
-    if (v) c |= 0x80;
-    out[pos++] = c;
-  } while (v);
+  const out = Buffer.allocUnsafe(lebSize(id) + 1 + 4 + (kind === RelayKind.Data ? 1 : 0));
+  let pos = writeLEB(out, 0, id);
   out[pos++] = kind;
   out.writeUInt32BE(time >>> 0, pos);
   pos += 4;
